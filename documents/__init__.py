@@ -1,0 +1,24 @@
+"""MongoDB collections and the rules on them; no HTTP here. `ensure_indexes` creates every index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from documents import sessions, users
+
+INDEX_MODULES = [users, sessions]
+
+
+def all_indexes() -> dict[str, list]:
+    """Every collection's IndexModels, gathered from the modules' INDEXES."""
+    merged: dict[str, list] = {}
+    for module in INDEX_MODULES:
+        for collection, models in module.INDEXES.items():
+            merged.setdefault(collection, []).extend(models)
+    return merged
+
+
+async def ensure_indexes(db: Any) -> None:
+    """Create all indexes (idempotent); run at start-up before serving."""
+    for collection, models in all_indexes().items():
+        await db[collection].create_indexes(models)

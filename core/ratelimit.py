@@ -1,0 +1,98 @@
+"""Rate limits backed by the `limits` library: Redis-shared in production, in-process in development.
+
+Budgets:
+- ``api``: RATE_LIMIT_PER_MINUTE per client IP over all of /api (sliding window counter);
+- ``auth``: AUTH_RATE_LIMIT_PER_MINUTE per IP on register/login/refresh;
+- ``login_pair``: failed logins per (email, IP) — an attacker only exhausts their own pair;
+- ``login_email``: failed logins per email across all IPs, applied only to devices the account
+  has never signed in from, so an attacker failing logins for a victim cannot lock the victim
+  out of a device they already use.
+
+When Redis is unreachable the limiter fails open (requests are served, a warning is logged and
+``fail_open_total`` counts it): availability of paid features matters more than throttling, and
+the bcrypt pool bound still protects the CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from loguru import logger
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of one limit check, with what the X-RateLimit-* headers need."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds until the window frees a slot (at least 1)."""
+        return max(1, int(self.reset_at - time.time() + 0.999))
+
+
+class RateLimiter:
+    """Named budgets over one storage; every method fails open when the storage is down."""
+
+    def __init__(self, settings: Any, redis_client: Any | None) -> None:
+        if redis_client is not None:
+            storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                connection_pool=redis_client.connection_pool,
+                key_prefix=f"{settings.redis_prefix}rl",
+                wrap_exceptions=True,
+            )
+        else:
+            storage = MemoryStorage()
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        window = settings.login_failure_window_s
+        self.items: dict[str, RateLimitItem] = {
+            "api": RateLimitItemPerMinute(settings.rate_limit_per_minute),
+            "auth": RateLimitItemPerMinute(settings.auth_rate_limit_per_minute),
+            "login_pair": RateLimitItemPerSecond(settings.login_failures_per_pair, window),
+            "login_email": RateLimitItemPerSecond(settings.login_failures_per_email, window),
+        }
+        self.fail_open_total = 0
+
+    def _fail_open(self, budget: str, exc: Exception) -> Verdict:
+        self.fail_open_total += 1
+        logger.warning("rate limiter unavailable, failing open", budget=budget, error=type(exc).__name__)
+        item = self.items[budget]
+        return Verdict(True, item.amount, item.amount, time.time() + item.get_expiry())
+
+    async def hit(self, budget: str, *key: str) -> Verdict:
+        """Consume one unit of a budget and report whether it was still available."""
+        item = self.items[budget]
+        try:
+            allowed = await self._limiter.hit(item, budget, *key)
+            stats = await self._limiter.get_window_stats(item, budget, *key)
+        except Exception as exc:  # noqa: BLE001 - any storage failure means fail open
+            return self._fail_open(budget, exc)
+        return Verdict(allowed, item.amount, max(0, stats.remaining), stats.reset_time)
+
+    async def peek(self, budget: str, *key: str) -> Verdict:
+        """Report a budget without consuming it (used before checking a password)."""
+        item = self.items[budget]
+        try:
+            allowed = await self._limiter.test(item, budget, *key)
+            stats = await self._limiter.get_window_stats(item, budget, *key)
+        except Exception as exc:  # noqa: BLE001
+            return self._fail_open(budget, exc)
+        return Verdict(allowed, item.amount, max(0, stats.remaining), stats.reset_time)
+
+    async def clear(self, budget: str, *key: str) -> None:
+        """Forget a budget's usage (a successful login clears its pair counter)."""
+        try:
+            await self._limiter.clear(self.items[budget], budget, *key)
+        except Exception as exc:  # noqa: BLE001
+            self._fail_open(budget, exc)

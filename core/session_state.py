@@ -1,0 +1,76 @@
+"""Whether a session may still use its access tokens: Redis in front, MongoDB as the truth.
+
+Every authenticated request asks `is_active`. Redis holds `sess:<id>` = "1" (active, cached for
+SESSION_CACHE_TTL_S) or "0" (revoked, kept for the access-token lifetime). Revocation writes "0"
+before it returns, so an ended session's tokens stop working at once on every process. A cache
+miss, or Redis being down, falls back to the sessions collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from loguru import logger
+
+from documents import sessions as sessions_doc
+from documents.users import find_user
+
+
+class SessionState:
+    """Answers 'is this session still active?' for the auth path."""
+
+    def __init__(self, redis: Any, db: Any, prefix: str, cache_ttl_s: int, revoked_ttl_s: int) -> None:
+        self._redis = redis
+        self._db = db
+        self._prefix = prefix
+        self._cache_ttl_s = cache_ttl_s
+        self._revoked_ttl_s = revoked_ttl_s
+        self.redis_errors = 0
+
+    def _key(self, session_id: str) -> str:
+        return f"{self._prefix}sess:{session_id}"
+
+    async def is_active(self, session_id: str, user_id: str) -> bool:
+        """True if the session exists, belongs to user_id, has not ended and its user still exists."""
+        try:
+            cached = await self._redis.get(self._key(session_id))
+        except Exception as exc:  # noqa: BLE001 - Redis down: MongoDB decides
+            self.redis_errors += 1
+            logger.warning("session cache unavailable, checking MongoDB", error=type(exc).__name__)
+            return await self._check_db(session_id, user_id, cache=False)
+        if cached is not None:
+            value = cached.decode() if isinstance(cached, bytes) else str(cached)
+            return value == f"1:{user_id}"
+        return await self._check_db(session_id, user_id, cache=True)
+
+    async def _check_db(self, session_id: str, user_id: str, *, cache: bool) -> bool:
+        now = datetime.now(UTC)
+        session = await sessions_doc.find_active_session(self._db, session_id, now)
+        active = session is not None and str(session["user_id"]) == user_id
+        if active and await find_user(self._db, user_id) is None:
+            active = False
+        if cache:
+            value = f"1:{user_id}" if active else "0"
+            ttl = self._cache_ttl_s if active else self._revoked_ttl_s
+            try:
+                # NX: never overwrite a "0" that a concurrent revocation just wrote.
+                await self._redis.set(self._key(session_id), value, ex=ttl, nx=True)
+            except Exception:  # noqa: BLE001
+                self.redis_errors += 1
+        return active
+
+    async def mark_revoked(self, session_ids: Iterable[str]) -> None:
+        """Make the sessions' access tokens fail immediately on every process."""
+        ids = list(session_ids)
+        if not ids:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for sid in ids:
+                    pipe.set(self._key(sid), "0", ex=self._revoked_ttl_s)
+                await pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - MongoDB already says revoked; cache entries expire
+            self.redis_errors += 1
+            logger.warning("could not mark sessions revoked in Redis", error=type(exc).__name__, count=len(ids))

@@ -1,0 +1,202 @@
+"""Settings: non-secret defaults from settings.toml, overridden by environment variables.
+
+Every setting has one TOML key (``section.key``) and one environment variable name; the
+environment names are a public contract used by deployments and external test harnesses.
+Secrets (JWT_SECRET, RuStore keys, AI keys) have no TOML default and come only from the
+environment. ``Settings.problems()`` lists what makes a production start unsafe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS_FILE = ROOT / "settings.toml"
+ENVIRONMENTS = ("development", "production", "test")
+PLACEHOLDER_SECRETS = ("change-me", "changeme", "secret", "placeholder", "example", "dev-secret", "xxx")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be parsed."""
+
+
+def _env(name: str, toml: str, **kw: Any) -> Any:
+    """Declare a setting field with its environment variable and TOML key."""
+    meta = {"env": name, "toml": toml}
+    if "default_factory" in kw:
+        return field(default_factory=kw["default_factory"], metadata=meta)
+    return field(default=kw.get("default"), metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All runtime settings of one process (immutable once loaded)."""
+
+    app_env: str = _env("APP_ENV", "app.env", default="development")
+    host: str = _env("HOST", "server.host", default="0.0.0.0")
+    port: int = _env("PORT", "server.port", default=8000)
+    public_url: str | None = _env("PUBLIC_URL", "server.public_url")
+    max_body_bytes: int = _env("MAX_BODY_BYTES", "server.max_body_bytes", default=65536)
+    tls_cert_file: str | None = _env("TLS_CERT_FILE", "server.tls_cert_file")
+    tls_key_file: str | None = _env("TLS_KEY_FILE", "server.tls_key_file")
+    trusted_proxies: tuple[str, ...] = _env("TRUSTED_PROXIES", "server.trusted_proxies", default=())
+    cors_origins: tuple[str, ...] = _env("CORS_ORIGINS", "server.cors_origins", default=())
+    cpu_workers: int = _env("CPU_WORKERS", "server.cpu_workers", default=1)
+    cpu_queue_max: int = _env("CPU_QUEUE_MAX", "server.cpu_queue_max", default=64)
+
+    mongo_url: str | None = _env("MONGO_URL", "mongo.url")
+    mongo_db: str = _env("MONGO_DB", "mongo.db", default="rustore_backend")
+    redis_url: str | None = _env("REDIS_URL", "redis.url")
+    redis_prefix: str = _env("REDIS_PREFIX", "redis.prefix", default="rsb:")
+
+    log_level: str = _env("LOG_LEVEL", "logging.level", default="INFO")
+    log_format: str = _env("LOG_FORMAT", "logging.format", default="auto")
+
+    jwt_secret: str | None = _env("JWT_SECRET", "auth.jwt_secret")
+    access_token_ttl_s: int = _env("ACCESS_TOKEN_TTL_S", "auth.access_token_ttl_s", default=900)
+    refresh_idle_ttl_s: int = _env("REFRESH_IDLE_TTL_S", "auth.refresh_idle_ttl_s", default=30 * 86400)
+    refresh_absolute_ttl_s: int = _env(
+        "REFRESH_ABSOLUTE_TTL_S", "auth.refresh_absolute_ttl_s", default=365 * 86400
+    )
+    refresh_reuse_grace_s: int = _env("REFRESH_REUSE_GRACE_S", "auth.refresh_reuse_grace_s", default=10)
+    session_cache_ttl_s: int = _env("SESSION_CACHE_TTL_S", "auth.session_cache_ttl_s", default=60)
+    bcrypt_rounds: int = _env("BCRYPT_ROUNDS", "auth.bcrypt_rounds", default=12)
+
+    rate_limit_per_minute: int = _env("RATE_LIMIT_PER_MINUTE", "rate_limit.per_minute", default=100)
+    auth_rate_limit_per_minute: int = _env(
+        "AUTH_RATE_LIMIT_PER_MINUTE", "rate_limit.auth_per_minute", default=20
+    )
+    login_failures_per_pair: int = _env(
+        "LOGIN_FAILURES_PER_PAIR", "rate_limit.login_failures_per_pair", default=5
+    )
+    login_failures_per_email: int = _env(
+        "LOGIN_FAILURES_PER_EMAIL", "rate_limit.login_failures_per_email", default=50
+    )
+    login_failure_window_s: int = _env(
+        "LOGIN_FAILURE_WINDOW_S", "rate_limit.login_failure_window_s", default=900
+    )
+
+    jobs_enabled: bool = _env("JOBS_ENABLED", "jobs.enabled", default=True)
+
+    extra: Mapping[str, Any] = field(default_factory=dict, metadata={})
+
+    @property
+    def is_production(self) -> bool:
+        """True when running with APP_ENV=production."""
+        return self.app_env == "production"
+
+    @property
+    def is_development(self) -> bool:
+        """True when running with APP_ENV=development."""
+        return self.app_env == "development"
+
+    @property
+    def json_logs(self) -> bool:
+        """JSON lines in production (ELK), readable text elsewhere unless forced."""
+        if self.log_format in ("json", "text"):
+            return self.log_format == "json"
+        return self.is_production
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """TRUSTED_PROXIES parsed into networks."""
+        return tuple(ipaddress.ip_network(c, strict=False) for c in self.trusted_proxies)
+
+    @property
+    def tls_enabled(self) -> bool:
+        """True when the server terminates TLS itself."""
+        return bool(self.tls_cert_file and self.tls_key_file)
+
+    def problems(self) -> list[str]:
+        """Every reason this configuration must not serve production traffic."""
+        if not self.is_production:
+            return []
+        found = []
+        if not self.mongo_url:
+            found.append("MONGO_URL is not set (the in-memory store loses all data on restart)")
+        if not self.redis_url:
+            found.append("REDIS_URL is not set (rate limits and sessions need a shared Redis)")
+        secret = self.jwt_secret or ""
+        if len(secret.encode()) < 32:
+            found.append("JWT_SECRET must be at least 32 bytes")
+        elif any(p in secret.lower() for p in PLACEHOLDER_SECRETS):
+            found.append("JWT_SECRET looks like a placeholder; generate one with `openssl rand -hex 32`")
+        if not self.tls_enabled and not self.trusted_proxies:
+            found.append(
+                "HTTPS is not configured: set TLS_CERT_FILE and TLS_KEY_FILE, or TRUSTED_PROXIES "
+                "for the TLS-terminating proxy"
+            )
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            found.append("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+        return found
+
+
+def _convert(value: Any, annotation: str, name: str) -> Any:
+    """Coerce a TOML or environment value to the field's declared type."""
+    try:
+        if annotation == "int":
+            if isinstance(value, bool):
+                raise ValueError("boolean given")
+            return int(value)
+        if annotation == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(f"not a boolean: {value!r}")
+        if annotation.startswith("tuple"):
+            items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if annotation.startswith("str"):
+            text = str(value)
+            return text if text != "" or "None" not in annotation else None
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+    return value
+
+
+def _lookup(table: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = table
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read SETTINGS_FILE (default settings.toml), then apply environment variables, then overrides."""
+    env = os.environ if environ is None else environ
+    path = Path(env.get("SETTINGS_FILE") or DEFAULT_SETTINGS_FILE)
+    with open(path, "rb") as fh:
+        table = tomllib.load(fh)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        if not f.metadata:
+            continue
+        raw = _lookup(table, f.metadata["toml"])
+        if f.metadata["env"] in env:
+            raw = env[f.metadata["env"]]
+        if raw is not None:
+            values[f.name] = _convert(raw, str(f.type), f.metadata["env"])
+    values.update(overrides)
+    values["extra"] = {**table, **dict(values.get("extra") or {})}
+    settings = Settings(**values)
+    if settings.app_env not in ENVIRONMENTS:
+        raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
+    for cidr in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise SettingsError(f"TRUSTED_PROXIES: not a CIDR: {cidr!r}") from None
+    return settings

@@ -1,0 +1,66 @@
+"""Access tokens: short-lived HS256 JWTs with the algorithm pinned on decode."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ("sub", "sid", "iat", "exp", "jti")
+
+
+class InvalidToken(Exception):
+    """The access token is missing, malformed, forged, expired or for another purpose."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """The verified claims the API relies on."""
+
+    user_id: str
+    session_id: str
+    jti: str
+    issued_at: int
+    expires_at: int
+
+
+class TokenService:
+    """Issues and verifies access tokens with one secret."""
+
+    def __init__(self, secret: str, ttl_s: int, issuer: str = "rustore-backend") -> None:
+        self._secret = secret
+        self.ttl_s = ttl_s
+        self._issuer = issuer
+
+    def issue(self, user_id: str, session_id: str) -> tuple[str, int]:
+        """Return (token, expires_in_seconds) for a user's session."""
+        now = int(time.time())
+        claims = {
+            "sub": user_id,
+            "sid": session_id,
+            "iat": now,
+            "exp": now + self.ttl_s,
+            "jti": secrets.token_hex(12),
+            "iss": self._issuer,
+            "typ": "access",
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), self.ttl_s
+
+    def verify(self, token: str) -> AccessClaims:
+        """Check signature, algorithm, expiry, issuer and required claims."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(type(exc).__name__) from None
+        if claims.get("typ") != "access" or not isinstance(claims["sub"], str) or not isinstance(claims["sid"], str):
+            raise InvalidToken("wrong token type")
+        return AccessClaims(claims["sub"], claims["sid"], str(claims["jti"]), int(claims["iat"]), int(claims["exp"]))

@@ -1,0 +1,216 @@
+"""Accounts and sessions: register, login, refresh-token rotation, logout, session management."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+from documents import sessions as sessions_doc
+from documents import users as users_doc
+from documents.errors import InvalidCredentials
+from documents.passwords import password_problem
+from handlers.base import ApiError, APIHandler, public
+from handlers.schemas import Bool, CamelSchema, Email, Identifier, Text, iso
+
+
+class Password(fields.String):
+    """A password exactly as typed: never stripped, bounded in UTF-8 bytes."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = password_problem(text)
+        if problem:
+            raise ValidationError(problem)
+        return text
+
+
+class CredentialsSchema(CamelSchema):
+    """Register and login body."""
+
+    email = Email(required=True)
+    password = Password(required=True)
+    device_id = Identifier(max_length=128, load_default=None)
+
+
+class TokenPairSchema(CamelSchema):
+    """What register, login and refresh answer."""
+
+    user_id = fields.String(required=True)
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"enum": ["Bearer"]})
+    expires_in = fields.Integer(required=True, metadata={"description": "Access token lifetime in seconds."})
+
+
+class RefreshSchema(CamelSchema):
+    """Refresh body."""
+
+    refresh_token = Text(required=True, min_length=1, max_length=512)
+
+
+class LogoutSchema(CamelSchema):
+    """Logout body: end this session, the one owning refreshToken, or all of the user's sessions."""
+
+    refresh_token = Text(min_length=1, max_length=512, load_default=None)
+    all = Bool(load_default=False)
+
+
+class SessionSchema(CamelSchema):
+    """One active session as listed to its owner."""
+
+    id = fields.String(required=True)
+    device_id = fields.String(allow_none=True)
+    created_at = fields.String(required=True)
+    last_used_at = fields.String(required=True)
+    current = fields.Boolean(required=True)
+
+
+class SessionListSchema(CamelSchema):
+    """The caller's active sessions."""
+
+    sessions = fields.List(fields.Nested(SessionSchema), required=True)
+
+
+class AuthHandlerMixin(APIHandler):
+    """Token issuing shared by register, login and refresh."""
+
+    auth_budget = True
+
+    async def start_session(self, user_id: Any, device_id: str | None) -> tuple[str, str]:
+        """Create a session; return (session id, refresh token)."""
+        s = self.ctx.settings
+        session, refresh = await sessions_doc.create_session(
+            self.db, user_id, device_id, self.ctx.now(),
+            idle_ttl=timedelta(seconds=s.refresh_idle_ttl_s), absolute_ttl=timedelta(seconds=s.refresh_absolute_ttl_s),
+        )
+        return session["_id"], refresh
+
+    def write_tokens(self, user_id: Any, session_id: str, refresh: str, status: int = 200) -> None:
+        """Answer with a fresh access token and the given refresh token."""
+        access, expires_in = self.ctx.tokens.issue(str(user_id), session_id)
+        self.write_json(
+            {"userId": str(user_id), "accessToken": access, "refreshToken": refresh,
+             "tokenType": "Bearer", "expiresIn": expires_in},
+            status,
+        )
+
+
+class RegisterHandler(AuthHandlerMixin):
+    """POST /api/auth/register — create an account and sign in."""
+
+    @public
+    async def post(self) -> None:
+        body = self.load(CredentialsSchema())
+        password_hash = await self.ctx.passwords.hash(body["password"])
+        user = await self.run(users_doc.create_user(self.db, body["email"], password_hash, body["device_id"], self.ctx.now()))
+        session_id, refresh = await self.start_session(user["_id"], body["device_id"])
+        self.write_tokens(user["_id"], session_id, refresh, 201)
+
+
+class LoginHandler(AuthHandlerMixin):
+    """POST /api/auth/login — email and password in, token pair out."""
+
+    @public
+    async def post(self) -> None:
+        body = self.load(CredentialsSchema())
+        email, ip, limiter = body["email"], self.client_ip, self.ctx.limiter
+        pair = await limiter.peek("login_pair", email, ip)
+        if not pair.allowed:
+            raise self.too_many(pair.retry_after)
+        user = await users_doc.find_user_by_email(self.db, email)
+        known_device = bool(user and body["device_id"] and body["device_id"] in user.get("device_ids", []))
+        if not known_device:
+            per_email = await limiter.peek("login_email", email)
+            if not per_email.allowed:
+                raise self.too_many(per_email.retry_after)
+        ok = await self.ctx.passwords.check(body["password"], user.get("password_hash") if user else None)
+        if not ok or user is None:
+            await limiter.hit("login_pair", email, ip)
+            await limiter.hit("login_email", email)
+            raise InvalidCredentials("Email or password is incorrect.")
+        await limiter.clear("login_pair", email, ip)
+        await users_doc.remember_device(self.db, user["_id"], body["device_id"], self.ctx.now())
+        session_id, refresh = await self.start_session(user["_id"], body["device_id"])
+        self.write_tokens(user["_id"], session_id, refresh)
+
+    @staticmethod
+    def too_many(retry_after: int) -> ApiError:
+        """429 for too many failed logins."""
+        return ApiError(429, "too_many_login_attempts", "Too many failed sign-in attempts; try again later.",
+                        headers={"Retry-After": str(retry_after)})
+
+
+class RefreshHandler(AuthHandlerMixin):
+    """POST /api/auth/refresh — rotate the refresh token, get a new access token."""
+
+    @public
+    async def post(self) -> None:
+        body = self.load(RefreshSchema())
+        s = self.ctx.settings
+        try:
+            session, refresh = await sessions_doc.rotate_refresh_token(
+                self.db, body["refresh_token"], self.ctx.now(),
+                idle_ttl=timedelta(seconds=s.refresh_idle_ttl_s), grace=timedelta(seconds=s.refresh_reuse_grace_s),
+            )
+        except sessions_doc.RefreshTokenReused as exc:
+            await self.ctx.sessions.mark_revoked([exc.session_id])
+            raise
+        self.write_tokens(session["user_id"], session["_id"], refresh)
+
+
+class LogoutHandler(APIHandler):
+    """POST /api/auth/logout — end this session, another of the user's sessions, or all of them."""
+
+    async def post(self) -> None:
+        body = self.load(LogoutSchema())
+        user_id = users_doc.parse_id(self.user_id)
+        now = self.ctx.now()
+        if body["all"]:
+            ended = await sessions_doc.revoke_user_sessions(self.db, user_id, "logout_all", now)
+        else:
+            session_id = self.user.session_id if self.user else ""
+            if body["refresh_token"]:
+                owner = await sessions_doc.find_session_by_refresh_token(self.db, body["refresh_token"])
+                if owner is None or owner["user_id"] != user_id:
+                    raise ApiError(400, "invalid_refresh_token", "This refresh token is not one of your sessions.")
+                session_id = owner["_id"]
+            await sessions_doc.revoke_session(self.db, session_id, "logout", now, user_id=user_id)
+            ended = [session_id]
+        await self.ctx.sessions.mark_revoked(ended)
+        self.write_no_content()
+
+
+class SessionsHandler(APIHandler):
+    """GET /api/auth/sessions — the caller's active sessions."""
+
+    async def get(self) -> None:
+        user_id = users_doc.parse_id(self.user_id)
+        found = await sessions_doc.list_active_sessions(self.db, user_id, self.ctx.now())
+        current = self.user.session_id if self.user else None
+        self.write_json({"sessions": [
+            {"id": s["_id"], "deviceId": s.get("device_id"), "createdAt": iso(s["created_at"]),
+             "lastUsedAt": iso(s["last_used_at"]), "current": s["_id"] == current}
+            for s in found
+        ]})
+
+
+class SessionHandler(APIHandler):
+    """DELETE /api/auth/sessions/{id} — end one of the caller's sessions."""
+
+    async def delete(self, session_id: str) -> None:
+        user_id = users_doc.parse_id(self.user_id)
+        await self.run(sessions_doc.end_session_for_user(self.db, user_id, session_id, "ended_by_user", self.ctx.now()))
+        await self.ctx.sessions.mark_revoked([session_id])
+        self.write_no_content()
+
+
+default_handlers = [
+    (r"/api/auth/register", RegisterHandler),
+    (r"/api/auth/login", LoginHandler),
+    (r"/api/auth/refresh", RefreshHandler),
+    (r"/api/auth/logout", LogoutHandler),
+    (r"/api/auth/sessions", SessionsHandler),
+    (r"/api/auth/sessions/([A-Za-z0-9_]{1,64})", SessionHandler),
+]

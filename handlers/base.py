@@ -1,0 +1,389 @@
+"""APIHandler: the one base for every API route — JSON in/out, validation, auth, limits, errors.
+
+Order of work for each request, all in `prepare()` (the body is streamed, so this runs before
+it is read): request id, HTTPS rule, CORS, rate limit, declared body size, authentication.
+A verb method is authenticated unless decorated with `@public`; `check_routes` refuses to start
+an application with a route that is neither.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import tornado.web
+from loguru import logger
+from marshmallow import Schema, ValidationError
+
+from core.context import AppContext
+from core.cpu import CpuBusy
+from core.tokens import InvalidToken
+from documents.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
+from handlers.netinfo import client_address, request_scheme
+
+F = TypeVar("F", bound=Callable[..., Any])
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# Probes from load balancers and Prometheus come over the internal network in plain HTTP.
+HTTPS_EXEMPT_PATHS = ("/api/health", "/api/ready", "/metrics")
+DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unauthorized, 401),
+    (Invalid, 400),
+]
+STATUS_REASON = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "unprocessable",
+    429: "rate_limited", 500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
+}
+
+
+def public(method: F) -> F:
+    """Mark a verb method as reachable without an access token."""
+    method.__public__ = True  # type: ignore[attr-defined]
+    return method
+
+
+class ApiError(tornado.web.HTTPError):
+    """An error answered with the shared shape {error, code, reason, details}."""
+
+    def __init__(
+        self, status: int, reason: str, message: str | None = None, *,
+        details: dict | None = None, headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status)
+        self.api_reason = reason
+        self.message = message or HTTPStatus(status).phrase
+        self.details = details
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """Who is calling: verified from the access token and the live session."""
+
+    user_id: str
+    session_id: str
+
+
+@tornado.web.stream_request_body
+class APIHandler(tornado.web.RequestHandler):
+    """Base for all API handlers; subclasses implement verbs and call `load()` / `write_json()`."""
+
+    auth_budget = False  # True on register/login/refresh: the stricter per-IP budget applies too
+
+    def initialize(self) -> None:
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self._too_large = False
+        self._json: Any = None
+        self.request_id = ""
+        self._sticky: dict[str, str] = {}
+        self.user: CurrentUser | None = None
+        self.started = time.perf_counter()
+
+    # ---- shared objects -------------------------------------------------------------------
+    @property
+    def ctx(self) -> AppContext:
+        """The process context (settings, database, Redis, pools)."""
+        return self.application.settings["ctx"]
+
+    @property
+    def db(self) -> Any:
+        """The MongoDB database."""
+        return self.ctx.db
+
+    @property
+    def user_id(self) -> str:
+        """The authenticated user's id (only on authenticated verbs)."""
+        assert self.user is not None
+        return self.user.user_id
+
+    @property
+    def client_ip(self) -> str:
+        """The caller's address, believing X-Forwarded-For only from TRUSTED_PROXIES."""
+        return client_address(self.request, self.ctx.settings.trusted_networks)
+
+    # ---- request lifecycle ----------------------------------------------------------------
+    def set_sticky_header(self, name: str, value: str) -> None:
+        """Set a header that must survive an error response (send_error clears the others)."""
+        self._sticky[name] = value
+        self.set_header(name, value)
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        self.set_header("Cache-Control", "no-store")
+        self.clear_header("Server")
+
+    async def prepare(self) -> None:
+        incoming = self.request.headers.get("X-Request-ID", "")
+        self.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        self.set_sticky_header("X-Request-ID", self.request_id)
+        self._check_declared_size()
+        try:
+            if self.request.method not in self.allowed_methods():
+                raise tornado.web.HTTPError(405)
+            self._apply_https_rule()
+            self._apply_cors()
+            await self._apply_rate_limits()
+            if self.request.method != "OPTIONS" and not self._verb_is_public():
+                await self._authenticate()
+        except tornado.web.HTTPError as exc:
+            self._reject_after_body(exc)
+
+    def _reject_after_body(self, exc: tornado.web.HTTPError) -> None:
+        # An answer written before the request is fully read makes Tornado close the connection
+        # (it cannot know where the next request starts), which keep-alive clients see as a
+        # connection error instead of our 401/429. So rejections are raised from the verb slot,
+        # after the (bounded) body has arrived; only an oversized body is refused up front.
+        def rejected(*args: Any, **kwargs: Any) -> None:
+            raise exc
+
+        setattr(self, self.request.method.lower(), rejected)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received > self.ctx.settings.max_body_bytes:
+            self._too_large = True  # keep draining, answer 413 once the body has arrived
+            self._chunks.clear()
+        else:
+            self._chunks.append(chunk)
+
+    def _verb_is_public(self) -> bool:
+        method = getattr(self, self.request.method.lower(), None)
+        return bool(getattr(method, "__public__", False))
+
+    def _apply_https_rule(self) -> None:
+        scheme = request_scheme(self.request, self.ctx.settings.trusted_networks)
+        if scheme == "https":
+            self.set_sticky_header("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        elif self.ctx.settings.is_production and self.request.path not in HTTPS_EXEMPT_PATHS:
+            raise ApiError(403, "https_required", "This API is only served over HTTPS.")
+
+    def _apply_cors(self) -> None:
+        origin = self.request.headers.get("Origin")
+        if not origin:
+            return
+        self.set_sticky_header("Vary", "Origin")
+        if origin in self.ctx.settings.cors_origins:
+            self.set_sticky_header("Access-Control-Allow-Origin", origin)
+            self.set_sticky_header(
+                "Access-Control-Expose-Headers",
+                "X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset",
+            )
+        elif self.request.method == "OPTIONS":
+            raise ApiError(403, "cors_origin_not_allowed", "This origin may not call the API.")
+
+    async def _apply_rate_limits(self) -> None:
+        limiter = self.ctx.limiter
+        verdict = await limiter.hit("api", self.client_ip)
+        self.set_sticky_header("X-RateLimit-Limit", str(verdict.limit))
+        self.set_sticky_header("X-RateLimit-Remaining", str(verdict.remaining))
+        self.set_sticky_header("X-RateLimit-Reset", str(int(verdict.reset_at)))
+        if not verdict.allowed:
+            raise ApiError(429, "rate_limited", "Too many requests; slow down.",
+                           headers={"Retry-After": str(verdict.retry_after)})
+        if self.auth_budget and self.request.method != "OPTIONS":
+            strict = await limiter.hit("auth", self.client_ip)
+            if not strict.allowed:
+                raise ApiError(429, "rate_limited", "Too many sign-in requests from this address.",
+                               headers={"Retry-After": str(strict.retry_after)})
+
+    def _check_declared_size(self) -> None:
+        declared = self.request.headers.get("Content-Length")
+        limit = self.ctx.settings.max_body_bytes
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
+        # Cut off absurd chunked uploads instead of draining them forever.
+        self.request.connection.set_max_body_size(max(limit * 4, 1 << 20))
+
+    async def _authenticate(self) -> None:
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "missing_token", "An access token is required.",
+                           headers={"WWW-Authenticate": 'Bearer realm="api"'})
+        try:
+            claims = self.ctx.tokens.verify(token.strip())
+        except InvalidToken:
+            raise ApiError(401, "invalid_token", "The access token is invalid or expired.",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        if not await self.ctx.sessions.is_active(claims.session_id, claims.user_id):
+            raise ApiError(401, "session_ended", "This session has ended; sign in again.",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        self.user = CurrentUser(claims.user_id, claims.session_id)
+
+    # ---- input ----------------------------------------------------------------------------
+    def json_body(self) -> Any:
+        """The request body parsed as JSON (an object unless `allow_any`); 400/413/415 otherwise."""
+        if self._too_large:
+            raise ApiError(413, "payload_too_large", f"Request body exceeds {self.ctx.settings.max_body_bytes} bytes.")
+        if self._json is not None:
+            return self._json
+        raw = b"".join(self._chunks)
+        if not raw.strip():
+            self._json = {}
+            return self._json
+        ctype = self.request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+        if ctype not in ("application/json", "") and not ctype.endswith("+json"):
+            raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+        try:
+            value = json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+        if not isinstance(value, dict):
+            raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+        self._json = value
+        return value
+
+    def raw_body(self) -> bytes:
+        """The request body bytes as received (webhooks verify them before parsing)."""
+        if self._too_large:
+            raise ApiError(413, "payload_too_large", f"Request body exceeds {self.ctx.settings.max_body_bytes} bytes.")
+        return b"".join(self._chunks)
+
+    def load(self, schema: Schema, data: Any = None) -> Any:
+        """Validate the JSON body (or `data`) with a marshmallow schema; 400 with per-field details."""
+        payload = self.json_body() if data is None else data
+        try:
+            return schema.load(payload)
+        except ValidationError as err:
+            raise ApiError(400, "validation_failed", "Some fields are invalid.",
+                           details={"fields": err.normalized_messages()}) from None
+
+    def load_query(self, schema: Schema) -> Any:
+        """Validate query arguments (single-valued) with a marshmallow schema."""
+        args = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        return self.load(schema, args)
+
+    # ---- output ---------------------------------------------------------------------------
+    def compute_etag(self) -> None:
+        return None  # API answers are personal and no-store; an ETag would only cost a hash
+
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        """Finish the request with a JSON body."""
+        self.set_status(status)
+        self.finish(json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str))
+
+    def write_no_content(self) -> None:
+        """Finish with 204 and no body."""
+        self.set_status(204)
+        self.clear_header("Content-Type")
+        self.finish()
+
+    async def options(self, *args: Any, **kwargs: Any) -> None:
+        """CORS preflight: allowed origins get the methods this route implements."""
+        if self.request.headers.get("Origin"):
+            self.set_header("Access-Control-Allow-Methods", ", ".join(self.allowed_methods()))
+            self.set_header("Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, Idempotency-Key, X-Request-ID")
+            self.set_header("Access-Control-Max-Age", "600")
+        self.set_header("Allow", ", ".join(self.allowed_methods()))
+        self.write_no_content()
+
+    options.__public__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The HTTP methods this handler class implements."""
+        base = tornado.web.RequestHandler
+        return [m for m in HTTP_METHODS if getattr(cls, m.lower(), None) is not getattr(base, m.lower(), None)]
+
+    # ---- errors ---------------------------------------------------------------------------
+    async def run(self, awaitable: Awaitable[Any]) -> Any:
+        """Await a documents/ or rustore/ call, translating domain errors into API errors."""
+        try:
+            return await awaitable
+        except DomainError as exc:
+            raise self.domain_error(exc) from None
+
+    def domain_error(self, exc: DomainError) -> ApiError:
+        """Map a domain error to its HTTP status by type."""
+        status = next((code for cls, code in DOMAIN_STATUS if isinstance(exc, cls)), 400)
+        details = getattr(exc, "details", None) or None
+        return ApiError(status, exc.reason, str(exc), details=details)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        # Domain errors escaping a verb are expected outcomes, not 500s: give them their status.
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, DomainError):
+            status_code = self.domain_error(exc).status_code
+        elif isinstance(exc, CpuBusy):
+            status_code = 503
+        super().send_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, (tornado.web.HTTPError, DomainError, CpuBusy)):
+            return  # expected outcomes; the access log line records the status
+        logger.opt(exception=(typ, value, tb)).error(
+            "unhandled error", request_id=self.request_id, method=self.request.method, path=self.request.path
+        )
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        details = None
+        if isinstance(exc, DomainError):
+            exc = self.domain_error(exc)
+        elif isinstance(exc, CpuBusy):
+            exc = ApiError(503, "server_busy", "The server is busy; retry shortly.", headers={"Retry-After": "1"})
+        for name, value in self._sticky.items():
+            self.set_header(name, value)
+        if isinstance(exc, ApiError):
+            reason, message, details = exc.api_reason, exc.message, exc.details
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+        elif isinstance(exc, tornado.web.HTTPError) and status_code < 500:
+            reason = STATUS_REASON.get(status_code, "error")
+            message = HTTPStatus(status_code).phrase
+        else:
+            status_code = 500 if status_code < 500 or exc is not None else status_code
+            reason = STATUS_REASON.get(status_code, "internal_error")
+            message = "Internal server error." if status_code == 500 else HTTPStatus(status_code).phrase
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+            message = f"Method {self.request.method} is not allowed here."
+        self.set_status(status_code)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        body: dict[str, Any] = {"error": message, "code": status_code, "reason": reason}
+        if details:
+            body["details"] = details
+        self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class NotFoundHandler(APIHandler):
+    """The JSON 404 catch-all, registered after every other route."""
+
+    def _not_found(self, *args: Any, **kwargs: Any) -> None:
+        raise ApiError(404, "not_found", "No such endpoint.")
+
+    get = head = post = put = patch = delete = public(_not_found)  # type: ignore[assignment]
+
+
+def check_routes(app: tornado.web.Application) -> None:
+    """Refuse an application with a route that is neither authenticated nor explicitly public."""
+    offenders = []
+    for rule in app.wildcard_router.rules:
+        handler = rule.target
+        if not isinstance(handler, type):
+            continue
+        if issubclass(handler, APIHandler):
+            continue  # authenticated in prepare() unless the verb is @public
+        if not getattr(handler, "public_handler", False):
+            offenders.append(f"{rule.matcher.regex.pattern} -> {handler.__name__}")
+    if offenders:
+        raise RuntimeError("Routes that are neither authenticated nor marked public: " + ", ".join(offenders))

@@ -1,0 +1,105 @@
+"""Marshmallow building blocks shared by every request and response schema.
+
+Conventions: camelCase on the wire (declared once here, snake_case in Python), unknown fields
+rejected, integers strict (1.5 or "3" is not an int), every string bounded, and no string may
+be a MongoDB operator or a dotted path: the NoSQL-injection guard lives in the types.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+
+
+def camelcase(name: str) -> str:
+    """snake_case -> camelCase."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def iso(value: datetime | None) -> str | None:
+    """An aware datetime as ISO-8601 UTC with milliseconds and 'Z'."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class CamelSchema(Schema):
+    """Base schema: camelCase keys, unknown fields rejected."""
+
+    class Meta:
+        unknown = RAISE
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        field_obj.data_key = camelcase(field_obj.data_key or field_name)
+
+
+class Text(fields.String):
+    """A bounded string; refuses values that start with '$' (MongoDB operators)."""
+
+    def __init__(self, *, max_length: int, min_length: int = 0, strip: bool = True, **kwargs: Any) -> None:
+        validators = list(kwargs.pop("validate", []) or [])
+        validators.append(validate.Length(min=min_length, max=max_length))
+        super().__init__(validate=validators, **kwargs)
+        self._strip = strip
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self._strip:
+            text = text.strip()
+        if text.startswith("$"):
+            raise ValidationError("Must not start with '$'.")
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        return text
+
+
+class Identifier(Text):
+    """An id-like token: letters, digits and . _ : - only (no '$', no spaces, no dotted operators)."""
+
+    def __init__(self, *, max_length: int = 128, **kwargs: Any) -> None:
+        validators = list(kwargs.pop("validate", []) or [])
+        validators.append(validate.Regexp(SAFE_ID, error="Only letters, digits and . _ : - are allowed."))
+        super().__init__(max_length=max_length, min_length=1, validate=validators, **kwargs)
+
+
+class Email(Text):
+    """An email address, trimmed and lowercased."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        email_format = validate.Regexp(EMAIL, error="Not a valid email address.")
+        super().__init__(max_length=254, min_length=3, validate=[email_format], **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+class Bool(fields.Boolean):
+    """A JSON boolean only: 1, "true" or "yes" are refused."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def Int(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads like a field class
+    """A strict integer (no floats, no numeric strings, no booleans)."""
+    return fields.Integer(strict=True, **kwargs)
+
+
+class ErrorSchema(CamelSchema):
+    """The shared error shape."""
+
+    error = fields.String(required=True, metadata={"description": "Human-readable message."})
+    code = fields.Integer(required=True, metadata={"description": "HTTP status code."})
+    reason = fields.String(required=True, metadata={"description": "Stable snake_case reason."})
+    details = fields.Dict(metadata={"description": "Optional details, e.g. per-field messages."})

@@ -1,0 +1,88 @@
+"""The signed-in user's own account: profile and credential changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, validates_schema
+
+from documents import sessions as sessions_doc
+from documents import users as users_doc
+from handlers.auth import Password
+from handlers.base import ApiError, APIHandler
+from handlers.schemas import CamelSchema, Email, iso
+
+
+class PointsSummarySchema(CamelSchema):
+    """The wallet as shown on the profile."""
+
+    balance = fields.Integer(required=True)
+
+
+class ProfileSchema(CamelSchema):
+    """GET /api/user/profile answer."""
+
+    user_id = fields.String(required=True)
+    email = fields.String(required=True)
+    device_ids = fields.List(fields.String(), required=True)
+    created_at = fields.String(required=True)
+    points = fields.Nested(PointsSummarySchema, required=True)
+    subscription = fields.Dict(allow_none=True, required=True)
+
+
+class UpdateAccountSchema(CamelSchema):
+    """PATCH /api/user/update body: the current password plus what to change."""
+
+    current_password = fields.String(required=True, validate=lambda v: 0 < len(v.encode()) <= 1024)
+    email = Email(load_default=None)
+    password = Password(load_default=None)
+
+    @validates_schema
+    def _something_to_change(self, data: dict, **kwargs: Any) -> None:
+        if data.get("email") is None and data.get("password") is None:
+            raise ValidationError("Give a new email and/or a new password.", "_schema")
+
+
+def profile_view(user: dict) -> dict:
+    """The public shape of a user document."""
+    return {
+        "userId": str(user["_id"]),
+        "email": user["email"],
+        "deviceIds": list(user.get("device_ids") or []),
+        "createdAt": iso(user["created_at"]),
+        "points": {"balance": int((user.get("points") or {}).get("balance", 0))},
+        "subscription": None,
+    }
+
+
+class ProfileHandler(APIHandler):
+    """GET /api/user/profile — the caller's account."""
+
+    async def get(self) -> None:
+        user = await self.run(users_doc.get_user(self.db, self.user_id))
+        self.write_json(profile_view(user))
+
+
+class UpdateAccountHandler(APIHandler):
+    """PATCH /api/user/update — change email and/or password; other sessions end."""
+
+    async def patch(self) -> None:
+        body = self.load(UpdateAccountSchema())
+        user = await self.run(users_doc.get_user(self.db, self.user_id))
+        if not await self.ctx.passwords.check(body["current_password"], user.get("password_hash")):
+            await self.ctx.limiter.hit("login_pair", user["email"], self.client_ip)
+            raise ApiError(403, "invalid_current_password", "The current password is incorrect.")
+        new_hash = await self.ctx.passwords.hash(body["password"]) if body["password"] else None
+        now = self.ctx.now()
+        updated = await self.run(users_doc.update_account(self.db, user["_id"], now, email=body["email"], password_hash=new_hash))
+        ended = await sessions_doc.revoke_user_sessions(
+            self.db, user["_id"], "credentials_changed", now, keep=self.user.session_id
+        )
+        await self.ctx.sessions.mark_revoked(ended)
+        self.write_json(profile_view(updated))
+
+
+default_handlers = [
+    (r"/api/user/profile", ProfileHandler),
+    (r"/api/user/update", UpdateAccountHandler),
+]

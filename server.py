@@ -1,0 +1,123 @@
+"""Composition root and command line: `python server.py [serve]` runs the API; other subcommands operate it.
+
+serve (default): load settings, refuse unsafe production settings (exit 2), create one MongoDB
+and one Redis client, ensure indexes, build the app, start the jobs, serve until SIGTERM/SIGINT,
+then stop accepting, drain, stop jobs and close clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import ssl
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+from loguru import logger
+
+from core.context import AppContext, create_context
+from core.logs import configure_logging
+from core.settings import Settings, SettingsError, load_settings
+from documents import ensure_indexes
+from handlers import make_app
+
+EXIT_UNSAFE_SETTINGS = 2
+DRAIN_TIMEOUT_S = 10.0
+
+
+class Service:
+    """A running API process: context, HTTP server and (optionally) the job scheduler."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.http: tornado.httpserver.HTTPServer | None = None
+        self.port: int | None = None
+        self.on_stop: list[Callable[[], Awaitable[Any] | Any]] = []
+
+    async def start(self, host: str | None = None, port: int | None = None) -> int:
+        """Prepare the database and listen; return the bound port (0 picks a free one)."""
+        s = self.ctx.settings
+        await ensure_indexes(self.ctx.db)
+        await self.ctx.passwords.warm_up()
+        app = make_app(self.ctx)
+        ssl_ctx = None
+        if s.tls_enabled:
+            ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_ctx.load_cert_chain(s.tls_cert_file, s.tls_key_file)
+        self.http = tornado.httpserver.HTTPServer(
+            app, xheaders=False, ssl_options=ssl_ctx, idle_connection_timeout=75, body_timeout=30,
+        )
+        sockets = tornado.netutil.bind_sockets(s.port if port is None else port, host or s.host)
+        self.http.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish, stop jobs, close clients."""
+        if self.http is not None:
+            self.http.stop()
+            try:
+                await asyncio.wait_for(self.http.close_all_connections(), DRAIN_TIMEOUT_S)
+            except TimeoutError:
+                logger.warning("connections still open after drain timeout")
+            self.http = None
+        for hook in reversed(self.on_stop):
+            result = hook()
+            if hasattr(result, "__await__"):
+                await result
+        self.on_stop.clear()
+        await self.ctx.close()
+
+
+async def serve(settings: Settings) -> int:
+    """Run the API until SIGTERM or SIGINT."""
+    ctx = create_context(settings)
+    service = Service(ctx)
+    port = await service.start()
+    scheme = "https" if settings.tls_enabled else "http"
+    logger.info("listening", url=f"{scheme}://{settings.host}:{port}", env=settings.app_env)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logger.info("shutting down")
+    await service.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="server.py", description="RuStore backend")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the API server (default)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse the command, load settings, run it."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except (SettingsError, OSError) as exc:
+        print(f"settings error: {exc}", file=sys.stderr)
+        return EXIT_UNSAFE_SETTINGS
+    configure_logging(settings.log_level, settings.json_logs)
+    problems = settings.problems()
+    if problems:
+        for problem in problems:
+            logger.error("unsafe production setting: " + problem)
+        print("Refusing to start in production:\n  - " + "\n  - ".join(problems), file=sys.stderr)
+        return EXIT_UNSAFE_SETTINGS
+    command = args.command or "serve"
+    if command == "serve":
+        return asyncio.run(serve(settings))
+    raise SystemExit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Shared fixtures: the real app on an ephemeral port, an in-memory store and a real Redis server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as redis_asyncio
+from mongomock_motor import AsyncMongoMockClient
+
+from core.context import create_context
+from core.settings import load_settings
+from server import Service
+from tests.support.http import ApiClient
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_ENV = {"APP_ENV": "test", "SETTINGS_FILE": os.path.join(os.path.dirname(__file__), "..", "settings.toml")}
+# Fast bcrypt and generous limits unless a test asks otherwise; each test gets its own Redis namespace.
+DEFAULTS: dict[str, Any] = {"bcrypt_rounds": 4, "rate_limit_per_minute": 100000, "auth_rate_limit_per_minute": 100000}
+
+
+def make_settings(**overrides: Any):
+    """Test settings: defaults above, then overrides, with a unique Redis prefix."""
+    values = {**DEFAULTS, "redis_url": TEST_REDIS_URL, "redis_prefix": f"test:{uuid.uuid4().hex[:12]}:",
+              "jobs_enabled": False, **overrides}
+    return load_settings(TEST_ENV, **values)
+
+
+async def _delete_prefix(client: Any, prefix: str) -> None:
+    async for key in client.scan_iter(match=prefix + "*", count=500):
+        await client.delete(key)
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[Any]:
+    """A client to the real test Redis server."""
+    client = redis_asyncio.Redis.from_url(TEST_REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001
+        await client.aclose()
+        pytest.fail(f"Tests need a Redis server at {TEST_REDIS_URL} (bash .ci/run starts one): {exc}")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def start_server(redis_client: Any) -> AsyncIterator[Callable[..., Awaitable[tuple[Service, ApiClient]]]]:
+    """Factory: start the real app with settings overrides; returns (service, client)."""
+    started: list[tuple[Service, ApiClient, str]] = []
+
+    async def start(mongo: Any = None, **overrides: Any) -> tuple[Service, ApiClient]:
+        settings = make_settings(**overrides)
+        store = mongo or AsyncMongoMockClient(tz_aware=True)
+        ctx = create_context(settings, mongo=(store, store[settings.mongo_db], True))
+        service = Service(ctx)
+        port = await service.start(host="127.0.0.1", port=0)
+        client = ApiClient(f"http://127.0.0.1:{port}")
+        started.append((service, client, settings.redis_prefix))
+        return service, client
+
+    yield start
+    for service, client, prefix in reversed(started):
+        await client.close()
+        await service.stop()
+        await _delete_prefix(redis_client, prefix)
+
+
+@pytest.fixture
+async def served(start_server: Callable[..., Awaitable[tuple[Service, ApiClient]]]) -> tuple[Service, ApiClient]:
+    """The app with default test settings and a client for it."""
+    return await start_server()
+
+
+@pytest.fixture
+def api(served: tuple[Service, ApiClient]) -> ApiClient:
+    """A client for the app with default test settings."""
+    return served[1]
+
+
+@pytest.fixture
+def service(served: tuple[Service, ApiClient]) -> Service:
+    """The running app with default test settings (its context is `service.ctx`)."""
+    return served[0]

@@ -1,0 +1,232 @@
+"""Accounts and sessions over HTTP: register, login, refresh rotation, logout, session listing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.handlers.test_conventions import assert_error_shape
+
+PASSWORD = "correct horse 1"
+
+
+async def test_register_returns_token_pair_and_normalises_email(api):
+    resp = await api.post("/api/auth/register", {"email": "  Ann@Example.COM ", "password": PASSWORD, "deviceId": "pixel-7"})
+    assert resp.status == 201, resp.text
+    body = resp.json
+    assert set(body) == {"userId", "accessToken", "refreshToken", "tokenType", "expiresIn"}
+    assert body["tokenType"] == "Bearer" and body["expiresIn"] == 900
+    profile = await api.get("/api/user/profile", token=body["accessToken"])
+    assert profile.json["email"] == "ann@example.com"
+    assert profile.json["deviceIds"] == ["pixel-7"]
+    assert "no-store" in resp.headers["Cache-Control"]
+
+
+async def test_duplicate_email_is_409_email_taken(api):
+    await api.register("dup@example.com")
+    resp = await api.post("/api/auth/register", {"email": "DUP@example.com", "password": PASSWORD})
+    assert_error_shape(resp, 409, "email_taken")
+
+
+async def test_racing_registrations_create_one_account(api, service):
+    results = await asyncio.gather(*(
+        api.post("/api/auth/register", {"email": "race@example.com", "password": PASSWORD}) for _ in range(8)
+    ))
+    assert sorted(r.status for r in results) == [201] + [409] * 7
+    assert await service.ctx.db.users.count_documents({"email": "race@example.com"}) == 1
+
+
+async def test_password_bounds_are_in_utf8_bytes_and_never_truncated(api):
+    short = await api.post("/api/auth/register", {"email": "s@example.com", "password": "seven77"})
+    assert_error_shape(short, 400, "validation_failed")
+    too_long = "ж" * 37  # 74 bytes in UTF-8 although only 37 characters
+    resp = await api.post("/api/auth/register", {"email": "l@example.com", "password": too_long})
+    assert_error_shape(resp, 400, "validation_failed")
+    exact = "ж" * 36  # 72 bytes: accepted, and the 72nd byte matters
+    assert (await api.post("/api/auth/register", {"email": "e@example.com", "password": exact})).status == 201
+    wrong_tail = "ж" * 35 + "з"
+    resp = await api.post("/api/auth/login", {"email": "e@example.com", "password": wrong_tail})
+    assert_error_shape(resp, 401, "invalid_credentials")
+
+
+async def test_login_succeeds_with_right_password_and_records_device(api):
+    user = await api.register()
+    resp = await api.post("/api/auth/login", {"email": user["email"].upper(), "password": PASSWORD, "deviceId": "tab-1"})
+    assert resp.status == 200
+    assert resp.json["userId"] == user["userId"]
+    profile = await api.get("/api/user/profile", token=resp.json["accessToken"])
+    assert profile.json["deviceIds"] == ["tab-1"]
+
+
+async def test_unknown_email_and_wrong_password_look_identical(api, service):
+    user = await api.register()
+    before = service.ctx.cpu.completed
+    wrong = await api.post("/api/auth/login", {"email": user["email"], "password": "wrong password"})
+    after_wrong = service.ctx.cpu.completed
+    unknown = await api.post("/api/auth/login", {"email": "nobody@example.com", "password": "wrong password"})
+    after_unknown = service.ctx.cpu.completed
+    assert wrong.status == unknown.status == 401
+    assert wrong.json == unknown.json == {"error": "Email or password is incorrect.", "code": 401,
+                                         "reason": "invalid_credentials"}
+    # Both paths run exactly one bcrypt check, so their timing does not tell them apart.
+    assert after_wrong - before == 1 and after_unknown - after_wrong == 1
+
+
+async def test_refresh_rotates_the_refresh_token(api):
+    user = await api.register()
+    first = await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
+    assert first.status == 200
+    assert first.json["refreshToken"] != user["refreshToken"]
+    assert first.json["accessToken"] != user["accessToken"]
+    second = await api.post("/api/auth/refresh", {"refreshToken": first.json["refreshToken"]})
+    assert second.status == 200
+    assert (await api.get("/api/user/profile", token=second.json["accessToken"])).status == 200
+
+
+async def test_reusing_a_rotated_refresh_token_revokes_the_session(start_server):
+    _, api = await start_server(refresh_reuse_grace_s=0)
+    user = await api.register()
+    rotated = await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
+    assert rotated.status == 200
+    reuse = await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
+    assert_error_shape(reuse, 401, "refresh_token_reused")
+    # The whole family is dead: the newest refresh token and the access tokens stop working.
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": rotated.json["refreshToken"]}),
+                       401, "invalid_refresh_token")
+    assert_error_shape(await api.get("/api/user/profile", token=rotated.json["accessToken"]), 401, "session_ended")
+
+
+async def test_retried_refresh_within_grace_window_is_not_reuse(start_server):
+    _, api = await start_server(refresh_reuse_grace_s=30)
+    user = await api.register()
+    lost = await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
+    retry = await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
+    assert lost.status == retry.status == 200
+    assert (await api.get("/api/user/profile", token=retry.json["accessToken"])).status == 200
+    assert (await api.post("/api/auth/refresh", {"refreshToken": retry.json["refreshToken"]})).status == 200
+
+
+async def test_unknown_refresh_token_is_401(api):
+    resp = await api.post("/api/auth/refresh", {"refreshToken": "rt_not-a-real-token"})
+    assert_error_shape(resp, 401, "invalid_refresh_token")
+
+
+async def test_logout_ends_the_current_session_at_once(api):
+    user = await api.register()
+    assert (await api.get("/api/user/profile", token=user["accessToken"])).status == 200  # warms the cache
+    resp = await api.post("/api/auth/logout", {}, token=user["accessToken"])
+    assert resp.status == 204 and resp.text == ""
+    assert_error_shape(await api.get("/api/user/profile", token=user["accessToken"]), 401, "session_ended")
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]}),
+                       401, "invalid_refresh_token")
+
+
+async def test_logout_all_ends_every_session_of_the_user(api):
+    user = await api.register()
+    other = (await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD})).json
+    stranger = await api.register()
+    assert (await api.post("/api/auth/logout", {"all": True}, token=user["accessToken"])).status == 204
+    for token in (user["accessToken"], other["accessToken"]):
+        assert (await api.get("/api/user/profile", token=token)).status == 401
+    assert (await api.get("/api/user/profile", token=stranger["accessToken"])).status == 200
+
+
+async def test_logout_with_refresh_token_ends_that_session_only(api):
+    user = await api.register()
+    phone = (await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD})).json
+    resp = await api.post("/api/auth/logout", {"refreshToken": phone["refreshToken"]}, token=user["accessToken"])
+    assert resp.status == 204
+    assert (await api.get("/api/user/profile", token=phone["accessToken"])).status == 401
+    assert (await api.get("/api/user/profile", token=user["accessToken"])).status == 200
+    stranger = await api.register()
+    resp = await api.post("/api/auth/logout", {"refreshToken": stranger["refreshToken"]}, token=user["accessToken"])
+    assert_error_shape(resp, 400, "invalid_refresh_token")
+    assert (await api.get("/api/user/profile", token=stranger["accessToken"])).status == 200
+
+
+async def test_sessions_are_listed_and_can_be_ended_one_by_one(api):
+    user = await api.register(deviceId="phone-1")
+    tablet = (await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD, "deviceId": "tab-2"})).json
+    listed = await api.get("/api/auth/sessions", token=user["accessToken"])
+    assert listed.status == 200
+    sessions = listed.json["sessions"]
+    assert {s["deviceId"] for s in sessions} == {"phone-1", "tab-2"}
+    assert [s["current"] for s in sessions].count(True) == 1
+    assert set(sessions[0]) == {"id", "deviceId", "createdAt", "lastUsedAt", "current"}
+    tablet_id = next(s["id"] for s in sessions if s["deviceId"] == "tab-2")
+    assert (await api.delete(f"/api/auth/sessions/{tablet_id}", token=user["accessToken"])).status == 204
+    assert (await api.get("/api/user/profile", token=tablet["accessToken"])).status == 401
+    remaining = (await api.get("/api/auth/sessions", token=user["accessToken"])).json["sessions"]
+    assert [s["deviceId"] for s in remaining] == ["phone-1"]
+
+
+async def test_a_user_cannot_end_or_see_another_users_session(api):
+    owner = await api.register()
+    intruder = await api.register()
+    owner_session = (await api.get("/api/auth/sessions", token=owner["accessToken"])).json["sessions"][0]["id"]
+    resp = await api.delete(f"/api/auth/sessions/{owner_session}", token=intruder["accessToken"])
+    assert_error_shape(resp, 404, "session_not_found")
+    assert (await api.get("/api/user/profile", token=owner["accessToken"])).status == 200
+    listed = (await api.get("/api/auth/sessions", token=intruder["accessToken"])).json["sessions"]
+    assert owner_session not in {s["id"] for s in listed}
+
+
+async def test_tampered_or_missing_access_token_is_401(api):
+    user = await api.register()
+    head, payload, sig = user["accessToken"].split(".")
+    forged = f"{head}.{payload}.{sig[:-4]}AAAA"
+    assert_error_shape(await api.get("/api/user/profile", token=forged), 401, "invalid_token")
+    assert_error_shape(await api.get("/api/user/profile"), 401, "missing_token")
+    resp = await api.get("/api/user/profile", headers={"Authorization": f"Basic {user['accessToken']}"})
+    assert_error_shape(resp, 401, "missing_token")
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_auth_endpoints_have_a_stricter_per_ip_budget(start_server):
+    _, api = await start_server(auth_rate_limit_per_minute=3)
+    statuses = [(await api.post("/api/auth/login", {"email": "x@example.com", "password": "whatever1"})).status
+                for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    assert (await api.get("/api/health")).status == 200  # the general budget is separate
+
+
+async def test_failed_logins_lock_the_attacker_pair_not_the_victim(start_server):
+    _, api = await start_server(trusted_proxies=("127.0.0.1/32",), login_failures_per_pair=3)
+    victim = await api.register()
+    attacker = {"X-Forwarded-For": "203.0.113.9"}
+    for _ in range(3):
+        resp = await api.post("/api/auth/login", {"email": victim["email"], "password": "guess-guess"}, headers=attacker)
+        assert resp.status == 401
+    blocked = await api.post("/api/auth/login", {"email": victim["email"], "password": PASSWORD}, headers=attacker)
+    assert_error_shape(blocked, 429, "too_many_login_attempts")
+    assert int(blocked.headers["Retry-After"]) > 0
+    ok = await api.post("/api/auth/login", {"email": victim["email"], "password": PASSWORD},
+                        headers={"X-Forwarded-For": "198.51.100.7"})
+    assert ok.status == 200
+
+
+async def test_distributed_guessing_cannot_lock_out_a_known_device(start_server):
+    _, api = await start_server(trusted_proxies=("127.0.0.1/32",), login_failures_per_email=4)
+    victim = await api.register(deviceId="victim-phone")
+    for i in range(4):
+        await api.post("/api/auth/login", {"email": victim["email"], "password": "guess-guess"},
+                       headers={"X-Forwarded-For": f"203.0.113.{i}"})
+    unknown_device = await api.post("/api/auth/login", {"email": victim["email"], "password": PASSWORD},
+                                    headers={"X-Forwarded-For": "198.51.100.7"})
+    assert_error_shape(unknown_device, 429, "too_many_login_attempts")
+    known_device = await api.post("/api/auth/login", {"email": victim["email"], "password": PASSWORD,
+                                                      "deviceId": "victim-phone"},
+                                  headers={"X-Forwarded-For": "198.51.100.7"})
+    assert known_device.status == 200
+
+
+async def test_login_storm_beyond_the_cpu_queue_gets_503_not_a_hang(start_server):
+    _, api = await start_server(cpu_queue_max=1, bcrypt_rounds=10)
+    user = await api.register()
+    results = await asyncio.gather(*(
+        api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD}) for _ in range(6)
+    ))
+    statuses = sorted(r.status for r in results)
+    assert 200 in statuses and 503 in statuses
+    busy = next(r for r in results if r.status == 503)
+    assert_error_shape(busy, 503, "server_busy")
+    assert busy.headers["Retry-After"] == "1"
