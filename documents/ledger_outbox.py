@@ -50,8 +50,8 @@ def settle_outbox(user_id: ObjectId, points: dict[str, Any]) -> list[LedgerEntry
     return settled
 
 
-async def _insert(db: Any, entry: LedgerEntry) -> bool:
-    """Insert one settled entry; True once it is known to be stored."""
+async def _insert(db: Any, entry: LedgerEntry) -> bool | None:
+    """Insert one settled entry: True if we wrote it, False if already stored, None if blocked."""
     txs = db[TRANSACTIONS]
     try:
         await txs.insert_one(entry.to_doc())
@@ -59,13 +59,13 @@ async def _insert(db: Any, entry: LedgerEntry) -> bool:
     except DuplicateKeyError:
         pass
     if await txs.find_one({"_id": entry.id}, {"_id": 1}):
-        return True  # a concurrent flusher wrote this very entry
+        return False  # a concurrent flusher wrote this very entry
     twin = await txs.find_one({"user_id": entry.user_id,
                                "idempotency_key": entry.idempotency_key}, {"_id": 1})
     if twin is None:
         log.error("ledger: seq %s of user %s is taken by another entry; outbox "
                   "left for an operator", entry.seq, entry.user_id)
-        return False
+        return None
     # The key had aged out of `points.recent` while a slow call sat between its
     # pre-check and its update, so the op was applied twice.  Record the second
     # application under a derived key so the ledger still sums to the balance
@@ -78,12 +78,12 @@ async def _insert(db: Any, entry: LedgerEntry) -> bool:
     try:
         await txs.insert_one(doc)
     except DuplicateKeyError:
-        return bool(await txs.find_one({"_id": entry.id}, {"_id": 1}))
+        return False if await txs.find_one({"_id": entry.id}, {"_id": 1}) else None
     return True
 
 
 async def write_settled(db: Any, user_id: ObjectId, settled: list[LedgerEntry]) -> int:
-    """Write settled entries in order, then pull them from the outbox; return how many."""
+    """Write settled entries in order, pull them from the outbox; return how many we inserted."""
     if not settled:
         return 0
     ids = [entry.id for entry in settled]
@@ -91,10 +91,13 @@ async def write_settled(db: Any, user_id: ObjectId, settled: list[LedgerEntry]) 
         .limit(len(ids)).to_list(len(ids))
     stored = {doc["_id"] for doc in found}
     written: list[ObjectId] = []
+    inserted = 0
     for entry in settled:
-        # Stop at the first failure: later entries must never land before it.
-        if entry.id not in stored and not await _insert(db, entry):
-            break
+        if entry.id not in stored:
+            outcome = await _insert(db, entry)
+            if outcome is None:
+                break  # later entries must never land before this one
+            inserted += int(outcome)
         written.append(entry.id)
     if not written:
         return 0
@@ -103,7 +106,7 @@ async def write_settled(db: Any, user_id: ObjectId, settled: list[LedgerEntry]) 
         projection={"points.outbox._id": 1}, return_document=ReturnDocument.AFTER)
     if after is not None and not after.get("points", {}).get("outbox"):
         await clear_pending_flag(db, user_id)
-    return len(written)
+    return inserted
 
 
 async def clear_pending_flag(db: Any, user_id: ObjectId) -> None:
@@ -117,7 +120,7 @@ async def clear_pending_flag(db: Any, user_id: ObjectId) -> None:
 
 
 async def flush_user(db: Any, user_id: ObjectId) -> int:
-    """Write every pending outbox entry of one user; return how many were written."""
+    """Write every pending outbox entry of one user; return how many this call inserted."""
     snapshot = await db[USERS].find_one({"_id": user_id}, SNAPSHOT_PROJECTION)
     if snapshot is None:
         return 0
@@ -130,7 +133,7 @@ async def flush_user(db: Any, user_id: ObjectId) -> int:
 
 async def repair_pending(db: Any, *, older_than: timedelta = timedelta(0),
                          now: datetime | None = None, batch: int = 100) -> int:
-    """Flush every user whose outbox has been pending for at least `older_than`; return entries written."""
+    """Flush every user whose outbox has been pending for at least `older_than`; return entries inserted."""
     cutoff = bson_now(now) - older_than
     written = 0
     last_id: ObjectId | None = None

@@ -95,7 +95,8 @@ class LedgerEntry:
     reference: str | None
     idempotency_key: str
     created_at: datetime
-    meta: dict[str, Any] = field(default_factory=dict)
+    # Left out of the hash (dicts are unhashable) but still compared.
+    meta: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> LedgerEntry:

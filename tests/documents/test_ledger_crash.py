@@ -1,0 +1,157 @@
+"""Crashes between the balance update and the entry write are repaired."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from documents import ledger
+
+
+class Crash(Exception):
+    """Stands in for the process dying at a given database call."""
+
+
+def crash_at(collection: str, method: str, *, nth: int = 1):
+    """Hook that raises on the nth call of collection.method, once."""
+    seen = {"count": 0}
+
+    def hook(coll: str, meth: str) -> None:
+        if (coll, meth) == (collection, method):
+            seen["count"] += 1
+            if seen["count"] == nth:
+                raise Crash(f"{coll}.{meth}")
+    return hook
+
+
+async def crashed_credit(db: Any, user: ObjectId, amount: int, key: str, **kwargs: Any) -> None:
+    """Apply a credit whose process dies right before writing the entry."""
+    with pytest.raises(Crash):
+        await ledger.credit(db.with_hook(crash_at("transactions", "insert_one")),
+                            user, amount, "buy", key, **kwargs)
+
+
+async def wallet(db: Any, user: ObjectId) -> dict[str, Any]:
+    return (await db.users.find_one({"_id": user}))["points"]
+
+
+async def entries(db: Any, user: ObjectId) -> list[tuple[int, int, int, str]]:
+    docs = await db.transactions.find({"user_id": user}).sort("seq", 1).limit(100).to_list(100)
+    return [(d["seq"], d["amount"], d["balance_after"], d["idempotency_key"]) for d in docs]
+
+
+async def test_crash_leaves_the_op_applied_and_pending_in_the_outbox(db, make_user):
+    user = await make_user(10)
+    await crashed_credit(db, user, 30, "order-1")
+    points = await wallet(db, user)
+    assert points["balance"] == 40 and points["seq"] == 2
+    assert [e["idempotency_key"] for e in points["outbox"]] == ["order-1"]
+    assert "pending_since" in points
+    assert await ledger.find_entry(db, user, "order-1") is None
+    audit = await ledger.verify_ledger(db)
+    assert audit.ok and audit.pending == [user]
+
+
+async def test_next_op_on_the_user_writes_the_crashed_entry_first(db, make_user):
+    user = await make_user(10)
+    await crashed_credit(db, user, 30, "order-1")
+    result = await ledger.debit(db, user, 15, "spend", "gen-1")
+    assert (result.entry.seq, result.balance) == (3, 25)
+    assert await entries(db, user) == [(1, 10, 10, "seed"), (2, 30, 40, "order-1"),
+                                       (3, -15, 25, "gen-1")]
+    points = await wallet(db, user)
+    assert points["outbox"] == [] and "pending_since" not in points
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_retrying_the_crashed_call_replays_it_without_applying_twice(db, make_user):
+    user = await make_user()
+    await crashed_credit(db, user, 30, "order-1")
+    result = await ledger.credit(db, user, 30, "buy", "order-1")
+    assert result.replayed and result.balance == 30 and result.entry.seq == 1
+    assert (await ledger.get_balance(db, user)).balance == 30
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_repair_pending_writes_stacked_crashed_entries_in_order(db, make_user):
+    user, other = await make_user(10), await make_user(1)
+    for i, amount in enumerate((5, 7, 9)):
+        await crashed_credit(db, user, amount, f"order-{i}")
+    await crashed_credit(db, other, 2, "order-x")
+    assert await ledger.repair_pending(db) == 4
+    assert await entries(db, user) == [(1, 10, 10, "seed"), (2, 5, 15, "order-0"),
+                                       (3, 7, 22, "order-1"), (4, 9, 31, "order-2")]
+    assert (await wallet(db, user))["outbox"] == []
+    audit = await ledger.verify_ledger(db)
+    assert audit.ok and audit.pending == []
+    assert await ledger.repair_pending(db) == 0
+
+
+async def test_repair_pending_respects_older_than(db, make_user):
+    user = await make_user()
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    await crashed_credit(db, user, 5, "order-1", now=t0)
+    assert await ledger.repair_pending(db, older_than=timedelta(minutes=5),
+                                       now=t0 + timedelta(minutes=1)) == 0
+    assert await ledger.repair_pending(db, older_than=timedelta(minutes=5),
+                                       now=t0 + timedelta(minutes=6)) == 1
+
+
+async def test_repair_pending_pages_through_many_users(db, make_user):
+    users = [await make_user() for _ in range(7)]
+    for user in users:
+        await crashed_credit(db, user, 1, "order-1")
+    assert await ledger.repair_pending(db, batch=3) == 7
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_crash_after_the_insert_before_the_pull_is_finished_without_duplicates(db, make_user):
+    user = await make_user(10)
+    # Call 1 of users.find_one_and_update is the apply, call 2 the $pull.
+    crashing = db.with_hook(crash_at("users", "find_one_and_update", nth=2))
+    with pytest.raises(Crash):
+        await ledger.credit(crashing, user, 30, "buy", "order-1")
+    assert await ledger.find_entry(db, user, "order-1") is not None
+    assert len((await wallet(db, user))["outbox"]) == 1
+    assert await ledger.flush_user(db, user) == 0  # nothing left to insert, only to pull
+    assert (await wallet(db, user))["outbox"] == []
+    assert await entries(db, user) == [(1, 10, 10, "seed"), (2, 30, 40, "order-1")]
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_crash_before_clearing_pending_since_is_cleaned_up(db, make_user):
+    user = await make_user()
+    crashing = db.with_hook(crash_at("users", "update_one"))
+    with pytest.raises(Crash):
+        await ledger.credit(crashing, user, 30, "buy", "order-1")
+    points = await wallet(db, user)
+    assert points["outbox"] == [] and "pending_since" in points
+    assert await ledger.repair_pending(db) == 0
+    assert "pending_since" not in await wallet(db, user)
+
+
+async def test_stale_outbox_is_drift_and_repair_fixes_it(db, make_user):
+    user = await make_user()
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    await crashed_credit(db, user, 5, "order-1", now=t0)
+    audit = await ledger.verify_ledger(db, now=t0 + timedelta(hours=1))
+    assert [d.kind for d in audit.drift] == ["stale_outbox"]
+    await ledger.repair_pending(db)
+    assert (await ledger.verify_ledger(db, now=t0 + timedelta(hours=1))).ok
+
+
+async def test_racing_flushers_write_each_entry_once(db, make_user):
+    user = await make_user()
+    for i in range(5):
+        await crashed_credit(db, user, i + 1, f"order-{i}")
+    written = await asyncio.gather(*(ledger.flush_user(db, user) for _ in range(5)),
+                                   ledger.repair_pending(db),
+                                   ledger.debit(db, user, 1, "spend", "gen-1"))
+    assert await db.transactions.count_documents({"user_id": user}) == 6
+    assert [e[0] for e in await entries(db, user)] == [1, 2, 3, 4, 5, 6]
+    assert sum(written[:6]) <= 5  # each crashed entry inserted by exactly one flusher
+    assert (await ledger.verify_ledger(db)).ok
