@@ -59,10 +59,11 @@ class GenerationResult:
 class GenerationFailed(Exception):
     """A provider could not produce text; `retryable` tells the caller whether another attempt may help."""
 
-    def __init__(self, reason: FailureReason, retryable: bool, detail: str = "") -> None:
+    def __init__(self, reason: FailureReason, retryable: bool, detail: str = "", status: int | None = None) -> None:
         self.reason = reason
         self.retryable = retryable
         self.detail = detail
+        self.status = status  # upstream HTTP status for "upstream_error", else None
         message = f"generation failed: {reason}" + (f" ({detail})" if detail else "")
         super().__init__(message)
 

@@ -21,7 +21,7 @@ _MD_EMPHASIS_RE = re.compile(r"(\*\*|__)(.+?)\1", re.DOTALL)
 
 def _strip_invisible(text: str, keep_newlines: bool) -> str:
     out = []
-    for ch in text:
+    for ch in text.replace("\r\n", "\n"):
         if ch in "\n\r\t\u2028\u2029":
             out.append("\n" if keep_newlines and ch not in "\t" else " ")
         elif unicodedata.category(ch) not in _DROP_CATEGORIES:
@@ -85,6 +85,14 @@ def capitalize_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def clean_multiline(value: object, limit: int) -> str:
+    """Like clean_user_text but keeps line breaks (at most one blank line in a row)."""
+    raw = _strip_invisible(str(value or ""), keep_newlines=True)
+    lines = [" ".join(line.split()) for line in raw.split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return unicodedata.normalize("NFC", truncate(text, limit))
+
+
 def normalize_output(text: object, limit: int = MAX_OUTPUT) -> str:
     """Normalise model output to plain text: no fences, wrapping quotes or markdown, bounded length."""
     raw = _strip_invisible(str(text or ""), keep_newlines=True).strip()
@@ -96,6 +104,4 @@ def normalize_output(text: object, limit: int = MAX_OUTPUT) -> str:
     # Models often wrap the whole answer in quotes; inner quotes are left alone.
     while len(raw) >= 2 and _QUOTE_PAIRS.get(raw[0]) == raw[-1] and _balanced(raw[1:-1], raw[0], raw[-1]):
         raw = raw[1:-1].strip()
-    lines = [" ".join(line.split()) for line in raw.split("\n")]
-    text_out = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return unicodedata.normalize("NFC", truncate(text_out, limit))
+    return clean_multiline(raw, limit)
