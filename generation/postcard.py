@@ -113,7 +113,10 @@ def fit_text(text: str, title: str, width: int, height: int) -> TextLayout:
         # Even the smallest readable size overflows: keep what fits and mark the cut.
         room = max(1, (height - len(title_lines) * _line_height(title_font) - gap) // _line_height(body_font))
         body_lines = body_lines[:room]
-        body_lines[-1] = body_lines[-1].rstrip(" .,;:") + "…"
+        last = body_lines[-1]
+        while last and body_font.getlength(last.rstrip(" .,;:—") + "…") > width:
+            last = last[:-1]
+        body_lines[-1] = last.rstrip(" .,;:—") + "…"
         used = len(title_lines) * _line_height(title_font) + gap + len(body_lines) * _line_height(body_font)
     return TextLayout(tuple(title_lines), tuple(body_lines), title_size, body_size, used)
 
