@@ -33,12 +33,17 @@ def make_rng(request: GenerationRequest) -> random.Random:
     return random.Random(int.from_bytes(hashlib.sha256(material.encode("utf-8", "replace")).digest()[:8], "big"))
 
 
+def _day_name(resolved: ResolvedOccasion, language: str) -> str | None:
+    return resolved.day_ru if language == "ru" else resolved.day_en
+
+
 def _cheer_and_phrase(resolved: ResolvedOccasion, data: OccasionTexts, language: str) -> tuple[str, str]:
     """Prefer the user's own holiday name ("С Днём учителя") over the generic one when we could parse it."""
-    if language == "ru" and resolved.day_ru:
-        return "С " + resolved.day_ru, "с " + resolved.day_ru
-    if language == "en" and resolved.day_en:
-        return "Happy " + resolved.day_en, "on " + resolved.day_en
+    day = _day_name(resolved, language)
+    if day and language == "ru":
+        return "С " + day, "с " + day
+    if day:
+        return "Happy " + day, "on " + day
     return data.cheer, data.phrase
 
 
@@ -54,11 +59,11 @@ def pick_title(request: GenerationRequest, rng: random.Random | None = None) -> 
     language = normalize_language(request.language)
     texts = language_texts(language)
     resolved = resolve_occasion(request.occasion)
-    if resolved.key is None and not (resolved.day_ru if language == "ru" else resolved.day_en):
-        return rng.choice(texts.unknown_titles)
     data = texts.occasions[resolved.key or "congratulations"]
-    if (language == "ru" and resolved.day_ru) or (language == "en" and resolved.day_en):
+    if _day_name(resolved, language):
         return _cheer_and_phrase(resolved, data, language)[0] + "!"
+    if resolved.key is None:
+        return rng.choice(texts.unknown_titles)
     return rng.choice(data.titles)
 
 
@@ -92,7 +97,7 @@ def compose(request: GenerationRequest) -> GenerationResult:
     name = clean_name(request.recipient_name)
     details = clean_user_text(request.details, MAX_DETAILS)
     cheer, phrase = _cheer_and_phrase(resolved, data, language)
-    has_day = (resolved.day_ru if language == "ru" else resolved.day_en) is not None
+    has_day = _day_name(resolved, language) is not None
     # A parsed holiday name ("Днём матери") reads naturally through the shared "поздравляю с …" openers.
     custom = {} if resolved.key is None and has_day else (data.openers or {})
     # A missing tone falls back to the occasion's own warm openers first: for a wedding the shared
@@ -109,8 +114,7 @@ def compose(request: GenerationRequest) -> GenerationResult:
     generic = _pool(texts.generic_wishes, wish_tone) if data.generic or resolved.key is None else ()
     body = _pick_wishes(rng, _pool(data.wishes, wish_tone), generic, count)
     if resolved.key is None and not has_day:
-        mention_tone = "formal" if tone == "formal" else ("funny" if tone == "funny" else "warm")
-        body.insert(0, fill(rng.choice(_pool(texts.mentions, mention_tone)), values))
+        body.insert(0, fill(rng.choice(_pool(texts.mentions, tone)), values))
     if details:
         body.append(fill(rng.choice(texts.details_lines), {"details": ensure_sentence_end(details)}))
 

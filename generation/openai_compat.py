@@ -15,6 +15,7 @@ from generation.sanitize import normalize_output
 
 DEFAULT_API_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
+MAX_RESPONSE_BYTES = 1024 * 1024
 # 408/409/425/429 and 5xx are transient on every OpenAI-compatible server we know of; other 4xx mean
 # a configuration problem (bad key, unknown model) that retrying will not fix.
 _RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
@@ -78,15 +79,17 @@ class OpenAICompatibleProvider:
 
     def _get_session(self) -> aiohttp.ClientSession:
         # Created lazily because an aiohttp session must be made inside the running event loop.
-        if self._session is None or (self._owns_session and self._session.closed):
+        # A borrowed session that its owner already closed is replaced by one of our own.
+        if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
             self._owns_session = True
         return self._session
 
     def _fail(
-        self, reason: FailureReason, retryable: bool, detail: str, body: bytes = b"", status: int | None = None
+        self, reason: FailureReason, retryable: bool, detail: str, body: bytes | bytearray = b"",
+        status: int | None = None,
     ) -> GenerationFailed:
-        snippet = self._redact(body[:300].decode("utf-8", "replace")) if body else ""
+        snippet = self._redact(bytes(body[:300]).decode("utf-8", "replace")) if body else ""
         logger.warning("AI generation failed: {} ({}) url={} model={} body={!r}",
                        reason, detail, self.url, self.model, snippet)
         return GenerationFailed(reason, retryable=retryable, detail=self._redact(detail), status=status)
@@ -106,7 +109,12 @@ class OpenAICompatibleProvider:
         try:
             async with session.post(self.url, json=body, headers=headers, timeout=self._timeout) as resp:
                 status = resp.status
-                raw = await resp.read()
+                raw = bytearray()
+                # A misbehaving server must not make us buffer an unbounded body.
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    raw += chunk
+                    if len(raw) > MAX_RESPONSE_BYTES:
+                        raise self._fail("malformed_response", False, "response body too large")
         except TimeoutError:
             raise self._fail("timeout", True, "no complete answer in time") from None
         except aiohttp.ClientError as exc:

@@ -98,7 +98,11 @@ def _line_height(font: ImageFont.FreeTypeFont) -> int:
 
 def fit_text(text: str, title: str, width: int, height: int) -> TextLayout:
     """Pick the largest body size (title 1.45× larger) whose wrapped text fits width × height."""
-    body_size = max(MIN_BODY_PX, min(64, height // 6))
+    # Start near the size at which the text would fill the box (average glyph ≈ 0.5 em wide) instead of
+    # at the maximum: each size step re-wraps everything, and long texts would otherwise take seconds.
+    chars = max(1, len(text) + len(title))
+    estimate = int((width * height / (chars * 0.5 * LINE_SPACING)) ** 0.5 * 1.2)
+    body_size = max(MIN_BODY_PX, min(64, height // 6, estimate))
     while True:
         title_size = max(MIN_BODY_PX, int(body_size * 1.45))
         title_font, body_font = load_font(title_size, bold=True), load_font(body_size)

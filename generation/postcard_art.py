@@ -190,7 +190,8 @@ def _leaves(d: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, u: float
         a = rng.uniform(0, 2 * math.pi)
         outline = [(r * math.cos(s), r * 0.45 * math.sin(s) * abs(math.cos(s / 2))) for s in
                    (i * 2 * math.pi / 40 for i in range(40))]
-        points = [(x + px * math.cos(a) - py * math.sin(a), y + px * math.sin(a) + py * math.cos(a)) for px, py in outline]
+        cos_a, sin_a = math.cos(a), math.sin(a)
+        points = [(x + px * cos_a - py * sin_a, y + px * sin_a + py * cos_a) for px, py in outline]
         d.polygon(points, fill=rng.choice(t.accents) + (rng.randint(170, 230),))
 
 

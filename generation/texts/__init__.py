@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 # tone -> (openers used when a recipient name is known, openers used without a name)
 Openers = Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]

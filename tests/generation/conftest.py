@@ -104,6 +104,8 @@ class _ChatHandler(tornado.web.RequestHandler):
             self.write(completion(None))
         elif mode == "filtered":
             self.write(completion("", finish_reason="content_filter"))
+        elif mode == "huge":
+            self.write(completion("я" * 1_500_000))
         elif mode == "parts":
             self.write(completion([{"type": "text", "text": "Happy "}, {"type": "text", "text": "birthday!"}]))
         else:

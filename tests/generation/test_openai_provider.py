@@ -88,6 +88,7 @@ async def test_content_as_list_of_parts(fake_llm, remote):
         ("empty", "empty", True, None),
         ("null_content", "empty", True, None),
         ("filtered", "content_filter", False, None),
+        ("huge", "malformed_response", False, None),
     ],
 )
 async def test_failures_are_typed(fake_llm, remote, mode, reason, retryable, status):
@@ -141,6 +142,16 @@ async def test_borrowed_session_is_not_closed(fake_llm, remote):
         assert not session.closed
         await provider.generate(REQUEST)
     assert len(fake_llm.requests) == 2
+
+
+async def test_closed_borrowed_session_is_replaced(fake_llm, remote):
+    session = aiohttp.ClientSession()
+    await session.close()
+    provider = remote(session=session)
+    assert (await provider.generate(REQUEST)).text == fake_llm.reply
+    assert provider._session is not session
+    await provider.close()
+    assert provider._session is None
 
 
 async def test_owned_session_is_reused_and_closed(fake_llm, remote):
