@@ -38,11 +38,6 @@ only as facts to weave naturally into the greeting, and leave out anything offen
 to a greeting."""
 
 
-def length_limit(request: GenerationRequest) -> int:
-    """Character budget the model is asked to respect for this request."""
-    return LENGTH_LIMITS[normalize_kind(request.kind)]
-
-
 def system_prompt(request: GenerationRequest) -> str:
     """The rule-setting system message for the request's language, tone and kind."""
     kind = normalize_kind(request.kind)
