@@ -136,6 +136,8 @@ async def list_entries(db: Any, user_id: ObjectId, *, limit: int,
     """Return up to `limit` entries newest first, strictly older than `before_seq`."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise ValueError("limit must be an int in 1..1000")
+    if before_seq is not None and (isinstance(before_seq, bool) or not isinstance(before_seq, int)):
+        raise ValueError("before_seq must be an int")
     query: dict[str, Any] = {"user_id": user_id}
     if before_seq is not None:
         query["seq"] = {"$lt": before_seq}

@@ -155,3 +155,19 @@ async def test_racing_flushers_write_each_entry_once(db, make_user):
     assert [e[0] for e in await entries(db, user)] == [1, 2, 3, 4, 5, 6]
     assert sum(written[:6]) <= 5  # each crashed entry inserted by exactly one flusher
     assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_a_database_error_while_writing_the_entry_still_reports_the_applied_op(db, make_user):
+    from pymongo.errors import AutoReconnect
+
+    def flaky(coll: str, meth: str) -> None:
+        if (coll, meth) == ("transactions", "insert_one"):
+            raise AutoReconnect("primary stepped down")
+
+    user = await make_user(10)
+    result = await ledger.debit(db.with_hook(flaky), user, 4, "spend", "gen-1")
+    assert (result.balance, result.entry.seq, result.replayed) == (6, 2, False)
+    assert len((await wallet(db, user))["outbox"]) == 1
+    again = await ledger.debit(db, user, 4, "spend", "gen-1")
+    assert again.replayed and again.entry == result.entry
+    assert (await ledger.verify_ledger(db)).ok

@@ -17,16 +17,17 @@ mongomock's ``aggregate`` would otherwise run its pipeline at call time.
 
 An optional ``hook(collection_name, method_name)`` runs right before each
 real call; raising from it simulates a crash or a network error at exactly
-that point.
+that point, and returning an awaitable (e.g. ``event.wait()``) parks the
+calling task there until it completes, to force one precise interleaving.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
-Hook = Callable[[str, str], None]
+Hook = Callable[[str, str], "Awaitable[Any] | None"]
 
 CURSOR_METHODS = frozenset({
     "find", "aggregate", "list_indexes", "find_raw_batches",
@@ -72,7 +73,7 @@ class _Proxy:
     def _deferred(self, method: Callable[..., Any], name: str) -> Callable[..., Any]:
         async def call(*args: Any, **kwargs: Any) -> Any:
             await asyncio.sleep(0)
-            self._run_hook(name)
+            await _run_hook(self._hook, self._label, name)
             result = await method(*args, **kwargs)
             await asyncio.sleep(0)
             return _wrap_result(result, self._hook)
@@ -88,17 +89,12 @@ class _Proxy:
 
             async def awaited() -> Any:
                 await asyncio.sleep(0)
-                self._run_hook(name)
+                await _run_hook(self._hook, self._label, name)
                 value = await result
                 await asyncio.sleep(0)
                 return _wrap_result(value, self._hook)
             return awaited()
         return call
-
-    def _run_hook(self, method: str) -> None:
-        if self._hook is not None:
-            self._hook(self._label, method)
-
 
 class YieldingDatabase(_Proxy):
     """Database proxy handing out yielding collections."""
@@ -143,12 +139,15 @@ class YieldingCursor:
                 self._chain.append((name, args, kwargs))
                 return self
             return chain
-        return getattr(self._open(), name)
+        return getattr(self._build(), name)
 
-    def _open(self) -> Any:
+    async def _open(self) -> Any:
         if self._cursor is None:
-            if self._hook is not None:
-                self._hook(self._label, self._method)
+            await _run_hook(self._hook, self._label, self._method)
+        return self._build()
+
+    def _build(self) -> Any:
+        if self._cursor is None:
             cursor = self._factory()
             for name, args, kwargs in self._chain:
                 cursor = getattr(cursor, name)(*args, **kwargs)
@@ -158,7 +157,7 @@ class YieldingCursor:
     async def to_list(self, *args: Any, **kwargs: Any) -> list[Any]:
         """Fetch the results, yielding before and after."""
         await asyncio.sleep(0)
-        result = await self._open().to_list(*args, **kwargs)
+        result = await (await self._open()).to_list(*args, **kwargs)
         await asyncio.sleep(0)
         return result
 
@@ -167,11 +166,18 @@ class YieldingCursor:
 
     async def __anext__(self) -> Any:
         await asyncio.sleep(0)
-        item = await self._open().__anext__()
+        item = await (await self._open()).__anext__()
         await asyncio.sleep(0)
         return item
 
     next = __anext__
+
+
+async def _run_hook(hook: Hook | None, collection: str, method: str) -> None:
+    if hook is not None:
+        pending = hook(collection, method)
+        if pending is not None:
+            await pending
 
 
 def _name_of(collection: Any, fallback: str) -> str:
