@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import ssl
 import sys
@@ -24,6 +25,9 @@ from core.logs import configure_logging
 from core.settings import Settings, SettingsError, load_settings
 from documents import ensure_indexes
 from handlers import make_app
+from jobs import ALL_JOBS, find_job
+from jobs.runner import run_job
+from jobs.scheduler import start_scheduler
 
 EXIT_UNSAFE_SETTINGS = 2
 DRAIN_TIMEOUT_S = 10.0
@@ -78,6 +82,9 @@ async def serve(settings: Settings) -> int:
     ctx = create_context(settings)
     service = Service(ctx)
     port = await service.start()
+    if settings.jobs_enabled:
+        scheduler = start_scheduler(ctx, ALL_JOBS)
+        service.on_stop.append(lambda: scheduler.shutdown(wait=False))
     scheme = "https" if settings.tls_enabled else "http"
     logger.info("listening", url=f"{scheme}://{settings.host}:{port}", env=settings.app_env)
     stop = asyncio.Event()
@@ -90,11 +97,48 @@ async def serve(settings: Settings) -> int:
     return 0
 
 
+async def with_context(settings: Settings, action: Callable[[AppContext], Awaitable[int]]) -> int:
+    """Run a one-off command with the same clients and indexes the server uses."""
+    ctx = create_context(settings)
+    try:
+        await ensure_indexes(ctx.db)
+        return await action(ctx)
+    finally:
+        await ctx.close()
+
+
+async def cmd_run_job(ctx: AppContext, name: str) -> int:
+    """Run one scheduled job once, print its summary; exit 1 if it failed."""
+    job = find_job(name)
+    if job is None:
+        print(f"unknown job {name!r}; known: {', '.join(j.name for j in ALL_JOBS)}", file=sys.stderr)
+        return 2
+    outcome = await run_job(ctx, job)
+    print(json.dumps({"job": job.name, "outcome": outcome.outcome, "summary": outcome.summary}, default=str))
+    return 1 if outcome.outcome == "failed" else 0
+
+
+async def cmd_audit_ledger(ctx: AppContext) -> int:
+    """Recompute every balance from the ledger; exit 1 on any drift."""
+    from core.metrics import LEDGER_DRIFT
+    from documents.ledger import verify_ledger
+
+    audit = await verify_ledger(ctx.db)
+    LEDGER_DRIFT.set(len({d.user_id for d in audit.drift}))
+    print(json.dumps({"ok": audit.ok, "users_checked": audit.users_checked, "entries_checked": audit.entries_checked,
+                      "drift": [d.__dict__ if hasattr(d, "__dict__") else str(d) for d in audit.drift]},
+                     default=str, indent=2))
+    return 0 if audit.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="server.py", description="RuStore backend")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the API server (default)")
+    job = sub.add_parser("run-job", help="run one scheduled job once")
+    job.add_argument("name", help="job name: " + ", ".join(j.name for j in ALL_JOBS))
+    sub.add_parser("audit-ledger", help="recompute every balance from the ledger and report drift")
     return parser
 
 
@@ -116,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "serve":
         return asyncio.run(serve(settings))
+    if command == "run-job":
+        return asyncio.run(with_context(settings, lambda ctx: cmd_run_job(ctx, args.name)))
+    if command == "audit-ledger":
+        return asyncio.run(with_context(settings, cmd_audit_ledger))
     raise SystemExit(f"unknown command {command}")
 
 

@@ -24,6 +24,8 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from loguru import logger
 
+from core.metrics import RATE_LIMIT_FAIL_OPEN
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -66,6 +68,7 @@ class RateLimiter:
 
     def _fail_open(self, budget: str, exc: Exception) -> Verdict:
         self.fail_open_total += 1
+        RATE_LIMIT_FAIL_OPEN.inc()
         logger.warning("rate limiter unavailable, failing open", budget=budget, error=type(exc).__name__)
         item = self.items[budget]
         return Verdict(True, item.amount, item.amount, time.time() + item.get_expiry())

@@ -14,6 +14,7 @@ from typing import Any
 
 from loguru import logger
 
+from core.metrics import REDIS_ERRORS
 from documents import sessions as sessions_doc
 from documents.users import find_user
 
@@ -27,7 +28,6 @@ class SessionState:
         self._prefix = prefix
         self._cache_ttl_s = cache_ttl_s
         self._revoked_ttl_s = revoked_ttl_s
-        self.redis_errors = 0
 
     def _key(self, session_id: str) -> str:
         return f"{self._prefix}sess:{session_id}"
@@ -37,7 +37,7 @@ class SessionState:
         try:
             cached = await self._redis.get(self._key(session_id))
         except Exception as exc:  # noqa: BLE001 - Redis down: MongoDB decides
-            self.redis_errors += 1
+            REDIS_ERRORS.labels("sessions").inc()
             logger.warning("session cache unavailable, checking MongoDB", error=type(exc).__name__)
             return await self._check_db(session_id, user_id, cache=False)
         if cached is not None:
@@ -58,7 +58,7 @@ class SessionState:
                 # NX: never overwrite a "0" that a concurrent revocation just wrote.
                 await self._redis.set(self._key(session_id), value, ex=ttl, nx=True)
             except Exception:  # noqa: BLE001
-                self.redis_errors += 1
+                REDIS_ERRORS.labels("sessions").inc()
         return active
 
     async def mark_revoked(self, session_ids: Iterable[str]) -> None:
@@ -72,5 +72,5 @@ class SessionState:
                     pipe.set(self._key(sid), "0", ex=self._revoked_ttl_s)
                 await pipe.execute()
         except Exception as exc:  # noqa: BLE001 - MongoDB already says revoked; cache entries expire
-            self.redis_errors += 1
+            REDIS_ERRORS.labels("sessions").inc()
             logger.warning("could not mark sessions revoked in Redis", error=type(exc).__name__, count=len(ids))

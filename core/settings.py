@@ -84,6 +84,19 @@ class Settings:
     )
 
     jobs_enabled: bool = _env("JOBS_ENABLED", "jobs.enabled", default=True)
+    ledger_repair_interval_s: int = _env("LEDGER_REPAIR_INTERVAL_S", "jobs.ledger_repair_interval_s", default=60)
+    generation_repair_interval_s: int = _env(
+        "GENERATION_REPAIR_INTERVAL_S", "jobs.generation_repair_interval_s", default=60
+    )
+
+    ai_api_url: str | None = _env("AI_API_URL", "ai.api_url")
+    ai_api_key: str | None = _env("AI_API_KEY", "ai.api_key")
+    ai_model: str | None = _env("AI_MODEL", "ai.model")
+    ai_timeout_s: float = _env("AI_TIMEOUT_S", "ai.timeout_s", default=20.0)
+    generation_cost_greeting: int = _env("GENERATION_COST_GREETING", "ai.cost_greeting", default=1)
+    generation_cost_card: int = _env("GENERATION_COST_CARD", "ai.cost_card", default=3)
+
+    clawback_allow_negative: bool = _env("CLAWBACK_ALLOW_NEGATIVE", "points.clawback_allow_negative", default=False)
 
     extra: Mapping[str, Any] = field(default_factory=dict, metadata={})
 
@@ -145,6 +158,10 @@ def _convert(value: Any, annotation: str, name: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError("boolean given")
             return int(value)
+        if annotation == "float":
+            if isinstance(value, bool):
+                raise ValueError("boolean given")
+            return float(value)
         if annotation == "bool":
             if isinstance(value, bool):
                 return value

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents import sessions, users
+from documents import leases, ledger, sessions, users
 
-INDEX_MODULES = [users, sessions]
+INDEX_MODULES = [users, sessions, ledger, leases]
 
 
 def all_indexes() -> dict[str, list]:

@@ -20,6 +20,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from documents.errors import EmailTaken, NotFound
+from documents.ledger import new_wallet
 
 COLLECTION = "users"
 MAX_DEVICES = 20
@@ -45,11 +46,6 @@ def parse_id(value: Any) -> ObjectId | None:
         return ObjectId(value)
     except (InvalidId, TypeError):
         return None
-
-
-def new_wallet(now: datetime) -> dict:
-    """An empty points wallet, embedded in a new user document."""
-    return {"balance": 0, "seq": 0, "updated_at": now, "recent": [], "outbox": []}
 
 
 async def create_user(

@@ -9,6 +9,7 @@ import tornado.web
 from loguru import logger
 
 from core.context import AppContext
+from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from handlers import auth, service, user
 from handlers.base import APIHandler, NotFoundHandler, check_routes
 
@@ -24,11 +25,20 @@ def all_routes() -> list[tuple[str, type]]:
     return routes
 
 
+def route_template(handler: tornado.web.RequestHandler) -> str:
+    """The route pattern a handler serves (metrics label; ids never become labels)."""
+    return handler.application.settings.get("route_templates", {}).get(type(handler), "unmatched")
+
+
 def access_log(handler: tornado.web.RequestHandler) -> None:
-    """One line per API call: request id, method, path, status, duration and user."""
+    """One line per API call: request id, method, path, status, duration and user; plus metrics."""
     status = handler.get_status()
     started = getattr(handler, "started", None)
-    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    elapsed = time.perf_counter() - started if started else 0.0
+    duration_ms = round(elapsed * 1000, 2)
+    route = route_template(handler)
+    HTTP_REQUESTS.labels(route, handler.request.method, str(status)).inc()
+    HTTP_LATENCY.labels(route, handler.request.method).observe(elapsed)
     user = getattr(handler, "user", None)
     level = "ERROR" if status >= 500 else "INFO"
     logger.log(
@@ -46,8 +56,11 @@ def access_log(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(ctx: AppContext, **overrides: Any) -> tornado.web.Application:
     """Build the Tornado application; refuses routes that are neither authenticated nor public."""
+    routes = all_routes()
+    templates = {handler: pattern for pattern, handler in routes if pattern != r".*"}
     app = tornado.web.Application(
-        all_routes(),
+        routes,
+        route_templates=templates,
         ctx=ctx,
         log_function=access_log,
         compress_response=False,

@@ -1,0 +1,15 @@
+"""Scheduled jobs: each module defines `JOB` (a name, `async run(ctx) -> summary`, an interval setting)."""
+
+from __future__ import annotations
+
+from jobs import ledger_repair
+from jobs.runner import Job
+
+ALL_JOBS: list[Job] = [
+    ledger_repair.JOB,
+]
+
+
+def find_job(name: str) -> Job | None:
+    """The registered job with this name, or None."""
+    return next((job for job in ALL_JOBS if job.name == name), None)

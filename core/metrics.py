@@ -1,0 +1,25 @@
+"""Prometheus metrics of the process (prometheus-client's default registry), named in one place."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter("http_requests_total", "API requests by route template, method and status",
+                        ["route", "method", "status"])
+HTTP_LATENCY = Histogram("http_request_duration_seconds", "API request latency by route template and method",
+                         ["route", "method"],
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10))
+RUSTORE_CALLS = Counter("rustore_calls_total", "Calls to RuStore's API by endpoint and outcome", ["endpoint", "outcome"])
+RUSTORE_LATENCY = Histogram("rustore_call_duration_seconds", "RuStore call latency by endpoint", ["endpoint"])
+RUSTORE_BREAKER_OPEN = Gauge("rustore_circuit_open", "1 while the RuStore circuit breaker is open")
+WEBHOOKS = Counter("webhooks_total", "RuStore notifications by outcome (received, duplicate, rejected, processed, failed)",
+                   ["outcome"])
+WEBHOOK_LAG = Histogram("webhook_processing_lag_seconds", "Time from receiving a notification to applying it",
+                        buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600))
+POINTS = Counter("points_total", "Points moved through the ledger by entry type", ["type"])
+GENERATIONS = Counter("generation_requests_total", "AI generation requests by provider and outcome",
+                      ["provider", "outcome"])
+JOB_RUNS = Counter("job_runs_total", "Scheduled job runs by job and outcome", ["job", "outcome"])
+LEDGER_DRIFT = Gauge("ledger_audit_drift_users", "Users whose balance disagreed with their entries at the last audit")
+RATE_LIMIT_FAIL_OPEN = Counter("rate_limit_fail_open_total", "Requests let through because Redis was unreachable")
+REDIS_ERRORS = Counter("redis_errors_total", "Redis errors by component", ["component"])
