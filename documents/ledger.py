@@ -42,13 +42,23 @@ Every balance change runs the same steps:
    covering a crash between step 2 and step 3 on a user with no later traffic.
 8. Audit: `verify_ledger` (documents.ledger_audit) recomputes every wallet.
 
-Limits: the durable guard is the unique index; ``recent`` only has to cover
-the gap between a call's pre-check and its update.  A key is applied twice
-only if more than RECENT_MAX other ops hit the same user inside that gap; the
-flush then detects the twin, records it under ``<key>#dup:<id>`` so the ledger
-still balances, and logs an error.  Callers must retry failures with the SAME
-key (e.g. ``rustore:<purchaseId>``).  Times are stored as UTC with millisecond
-precision.  User-supplied ``meta`` keys never override the ledger's own keys.
+Failure handling: a crash or database error before step 2 changes nothing;
+after step 2 the op is durable in the outbox and the call still returns it
+(a database error while writing the entry is logged, not raised), and any
+later flush writes it.  Callers must retry with the SAME key (e.g.
+``rustore:<purchaseId>``) and get a replay.
+
+Limits: the durable guard is the unique index; ``recent`` and ``outbox`` only
+cover the gap between a call's pre-check and its update.  A key is applied
+twice only if its first application was flushed AND more than RECENT_MAX other
+ops hit the same user inside that gap; the flush then sees the twin, records
+it under ``<key>#dup:<id>`` with ``meta.duplicate_of`` so the ledger still
+balances, and logs an error.  Times are stored as UTC, millisecond precision.
+``meta`` keys the ledger writes itself (RESERVED_META) are refused from callers.
+
+Modules: `documents.ledger_apply` (steps 1-4), `documents.ledger_outbox`
+(steps 3 and 7), `documents.ledger_audit` (step 8), `documents.transactions`
+(entry model, wallet shape, INDEXES, reads).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ async def history(db, make_user, *ops: int) -> ObjectId:
 
 
 def kinds(audit) -> set[tuple[ObjectId, str]]:
+    """The (user, kind) pairs of an audit's drift."""
     return {(d.user_id, d.kind) for d in audit.drift}
 
 

@@ -12,6 +12,7 @@ from documents.ledger import IdempotencyKeyMismatch, InsufficientPoints, LedgerE
 
 
 async def spent_purchase(db, make_user, bought: int, spent: int):
+    """A user who bought `bought` points and spent `spent` of them; returns (user, buy entry)."""
     user = await make_user()
     buy = await ledger.credit(db, user, bought, "buy", "rustore:order-1", reference="order-1")
     if spent:

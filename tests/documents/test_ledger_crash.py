@@ -36,10 +36,12 @@ async def crashed_credit(db: Any, user: ObjectId, amount: int, key: str, **kwarg
 
 
 async def wallet(db: Any, user: ObjectId) -> dict[str, Any]:
+    """The raw `points` sub-document."""
     return (await db.users.find_one({"_id": user}))["points"]
 
 
 async def entries(db: Any, user: ObjectId) -> list[tuple[int, int, int, str]]:
+    """(seq, amount, balance_after, key) of every stored entry, oldest first."""
     docs = await db.transactions.find({"user_id": user}).sort("seq", 1).limit(100).to_list(100)
     return [(d["seq"], d["amount"], d["balance_after"], d["idempotency_key"]) for d in docs]
 

@@ -114,11 +114,13 @@ async def test_beyond_recent_max_a_double_apply_is_recorded_and_the_ledger_still
 
 
 def always_crash_inserts(collection: str, method: str) -> None:
+    """Hook: every entry insert dies, so outboxes are never written."""
     if (collection, method) == ("transactions", "insert_one"):
         raise RuntimeError("process died")
 
 
 async def crashed(call) -> None:
+    """Await a call that is expected to die with the simulated crash."""
     try:
         await call
     except RuntimeError:
