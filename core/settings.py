@@ -98,6 +98,34 @@ class Settings:
 
     clawback_allow_negative: bool = _env("CLAWBACK_ALLOW_NEGATIVE", "points.clawback_allow_negative", default=False)
 
+    rustore_api_url: str = _env("RUSTORE_API_URL", "rustore.api_url", default="https://public-api.rustore.ru")
+    rustore_key_id: str | None = _env("RUSTORE_KEY_ID", "rustore.key_id")
+    rustore_private_key: str | None = _env("RUSTORE_PRIVATE_KEY", "rustore.private_key")
+    rustore_private_key_file: str | None = _env("RUSTORE_PRIVATE_KEY_FILE", "rustore.private_key_file")
+    rustore_app_id: int | None = _env("RUSTORE_APP_ID", "rustore.app_id")
+    rustore_package_name: str | None = _env("RUSTORE_PACKAGE_NAME", "rustore.package_name")
+    rustore_timeout_s: float = _env("RUSTORE_TIMEOUT_S", "rustore.timeout_s", default=30.0)
+    rustore_retry_deadline_s: float = _env("RUSTORE_RETRY_DEADLINE_S", "rustore.retry_deadline_s", default=20.0)
+    rustore_ca_bundle: str | None = _env("RUSTORE_CA_BUNDLE", "rustore.ca_bundle")
+    rustore_notification_key: str | None = _env("RUSTORE_NOTIFICATION_KEY", "rustore.notification_key")
+    rustore_sandbox_notification_key: str | None = _env(
+        "RUSTORE_SANDBOX_NOTIFICATION_KEY", "rustore.sandbox_notification_key"
+    )
+    rustore_allow_sandbox: bool | None = _env("RUSTORE_ALLOW_SANDBOX", "rustore.allow_sandbox")
+    rustore_webhook_allowed_ips: tuple[str, ...] = _env(
+        "RUSTORE_WEBHOOK_ALLOWED_IPS", "rustore.webhook_allowed_ips", default=()
+    )
+    require_orders: bool = _env("REQUIRE_ORDERS", "purchases.require_orders", default=False)
+    products_cache_ttl_s: int = _env("PRODUCTS_CACHE_TTL_S", "purchases.products_cache_ttl_s", default=600)
+    webhook_max_attempts: int = _env("WEBHOOK_MAX_ATTEMPTS", "webhooks.max_attempts", default=10)
+    purchase_reconcile_interval_s: int = _env(
+        "PURCHASE_RECONCILE_INTERVAL_S", "jobs.purchase_reconcile_interval_s", default=60
+    )
+    subscription_reconcile_interval_s: int = _env(
+        "SUBSCRIPTION_RECONCILE_INTERVAL_S", "jobs.subscription_reconcile_interval_s", default=300
+    )
+    webhook_retry_interval_s: int = _env("WEBHOOK_RETRY_INTERVAL_S", "jobs.webhook_retry_interval_s", default=30)
+
     extra: Mapping[str, Any] = field(default_factory=dict, metadata={})
 
     @property
@@ -121,6 +149,23 @@ class Settings:
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """TRUSTED_PROXIES parsed into networks."""
         return tuple(ipaddress.ip_network(c, strict=False) for c in self.trusted_proxies)
+
+    @property
+    def allow_sandbox(self) -> bool:
+        """Sandbox (test) purchases count: explicit setting, else on outside production."""
+        if self.rustore_allow_sandbox is not None:
+            return self.rustore_allow_sandbox
+        return not self.is_production
+
+    @property
+    def rustore_configured(self) -> bool:
+        """True when real RuStore credentials are set (else development runs the emulator)."""
+        return bool(self.rustore_key_id and (self.rustore_private_key or self.rustore_private_key_file))
+
+    @property
+    def webhook_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """RUSTORE_WEBHOOK_ALLOWED_IPS parsed into networks (empty = any source)."""
+        return tuple(ipaddress.ip_network(c, strict=False) for c in self.rustore_webhook_allowed_ips)
 
     @property
     def tls_enabled(self) -> bool:
@@ -148,21 +193,30 @@ class Settings:
             )
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             found.append("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+        missing = [name for name, value in (
+            ("RUSTORE_KEY_ID", self.rustore_key_id),
+            ("RUSTORE_PRIVATE_KEY or RUSTORE_PRIVATE_KEY_FILE", self.rustore_private_key or self.rustore_private_key_file),
+            ("RUSTORE_APP_ID", self.rustore_app_id),
+            ("RUSTORE_PACKAGE_NAME", self.rustore_package_name),
+            ("RUSTORE_NOTIFICATION_KEY", self.rustore_notification_key),
+        ) if not value]
+        if missing:
+            found.append("RuStore is not configured (purchases cannot be verified): set " + ", ".join(missing))
         return found
 
 
 def _convert(value: Any, annotation: str, name: str) -> Any:
-    """Coerce a TOML or environment value to the field's declared type."""
+    """Coerce a TOML or environment value to the field's declared type ('' means unset for optionals)."""
+    optional = annotation.endswith(" | None")
+    kind = annotation.removesuffix(" | None")
+    if optional and isinstance(value, str) and not value.strip():
+        return None
     try:
-        if annotation == "int":
+        if kind in ("int", "float"):
             if isinstance(value, bool):
                 raise ValueError("boolean given")
-            return int(value)
-        if annotation == "float":
-            if isinstance(value, bool):
-                raise ValueError("boolean given")
-            return float(value)
-        if annotation == "bool":
+            return int(value) if kind == "int" else float(value)
+        if kind == "bool":
             if isinstance(value, bool):
                 return value
             lowered = str(value).strip().lower()
@@ -171,12 +225,11 @@ def _convert(value: Any, annotation: str, name: str) -> Any:
             if lowered in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError(f"not a boolean: {value!r}")
-        if annotation.startswith("tuple"):
+        if kind.startswith("tuple"):
             items = value if isinstance(value, (list, tuple)) else str(value).split(",")
             return tuple(str(i).strip() for i in items if str(i).strip())
-        if annotation.startswith("str"):
-            text = str(value)
-            return text if text != "" or "None" not in annotation else None
+        if kind == "str":
+            return str(value)
     except ValueError as exc:
         raise SettingsError(f"{name}: {exc}") from None
     return value
@@ -211,7 +264,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     settings = Settings(**values)
     if settings.app_env not in ENVIRONMENTS:
         raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
-    for cidr in settings.trusted_proxies:
+    for cidr in (*settings.trusted_proxies, *settings.rustore_webhook_allowed_ips):
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:

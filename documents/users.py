@@ -24,6 +24,8 @@ from documents.ledger import new_wallet
 
 COLLECTION = "users"
 MAX_DEVICES = 20
+# The wallet's guard lists can reach tens of kB; reads outside the ledger never need them.
+WITHOUT_LEDGER_STATE = {"points.recent": 0, "points.outbox": 0}
 INDEXES = {
     COLLECTION: [
         IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
@@ -72,7 +74,7 @@ async def create_user(
 
 async def find_user_by_email(db: Any, email: str) -> dict | None:
     """Return the account for an email (normalised first), or None."""
-    return await db[COLLECTION].find_one({"email": normalize_email(email)})
+    return await db[COLLECTION].find_one({"email": normalize_email(email)}, WITHOUT_LEDGER_STATE)
 
 
 async def find_user(db: Any, user_id: Any) -> dict | None:
@@ -80,7 +82,7 @@ async def find_user(db: Any, user_id: Any) -> dict | None:
     oid = parse_id(user_id)
     if oid is None:
         return None
-    return await db[COLLECTION].find_one({"_id": oid})
+    return await db[COLLECTION].find_one({"_id": oid}, WITHOUT_LEDGER_STATE)
 
 
 async def get_user(db: Any, user_id: Any) -> dict:
@@ -112,7 +114,7 @@ async def update_account(
         changes["password_hash"] = password_hash
     try:
         user = await db[COLLECTION].find_one_and_update(
-            {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+            {"_id": user_id}, {"$set": changes}, projection=WITHOUT_LEDGER_STATE, return_document=ReturnDocument.AFTER
         )
     except DuplicateKeyError:
         raise EmailTaken("An account with this email already exists.") from None

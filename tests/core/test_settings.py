@@ -17,12 +17,23 @@ from core.settings import SettingsError, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"SETTINGS_FILE": str(ROOT / "settings.toml")}
 STRONG_SECRET = "4f9c1e7a2b8d6c3e5f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c"
+RUSTORE_ENV = {"RUSTORE_KEY_ID": "123", "RUSTORE_PRIVATE_KEY_FILE": "/run/secrets/rustore.pem",
+               "RUSTORE_APP_ID": "3399750", "RUSTORE_PACKAGE_NAME": "com.example.app",
+               "RUSTORE_NOTIFICATION_KEY": "bm90LWEtcmVhbC1rZXk="}
 
 
 def test_defaults_come_from_settings_toml():
     s = load_settings(BASE)
     assert (s.app_env, s.port, s.rate_limit_per_minute, s.max_body_bytes) == ("development", 8000, 100, 65536)
     assert s.mongo_url is None and s.redis_url is None
+
+
+def test_sandbox_purchases_count_by_default_only_outside_production():
+    assert load_settings(BASE).allow_sandbox is True
+    assert load_settings({**BASE, "APP_ENV": "production"}).allow_sandbox is False
+    assert load_settings({**BASE, "APP_ENV": "production", "RUSTORE_ALLOW_SANDBOX": "true"}).allow_sandbox is True
+    assert load_settings({**BASE, "RUSTORE_APP_ID": "3399750"}).rustore_app_id == 3399750
+    assert load_settings({**BASE, "RUSTORE_APP_ID": ""}).rustore_app_id is None
 
 
 def test_environment_overrides_toml_with_typed_values():
@@ -50,14 +61,14 @@ def test_unparseable_settings_are_refused(env):
 def test_production_lists_every_unsafe_default():
     problems = load_settings({**BASE, "APP_ENV": "production"}).problems()
     text = "\n".join(problems)
-    for name in ("MONGO_URL", "REDIS_URL", "JWT_SECRET", "HTTPS"):
+    for name in ("MONGO_URL", "REDIS_URL", "JWT_SECRET", "HTTPS", "RUSTORE_KEY_ID", "RUSTORE_NOTIFICATION_KEY"):
         assert name in text
-    assert len(problems) == 4
+    assert len(problems) == 5
 
 
 def test_production_rejects_placeholder_and_short_secrets():
     env = {**BASE, "APP_ENV": "production", "MONGO_URL": "mongodb://db", "REDIS_URL": "redis://r",
-           "TRUSTED_PROXIES": "10.0.0.0/8"}
+           "TRUSTED_PROXIES": "10.0.0.0/8", **RUSTORE_ENV}
     assert load_settings({**env, "JWT_SECRET": "short"}).problems() == ["JWT_SECRET must be at least 32 bytes"]
     placeholder = load_settings({**env, "JWT_SECRET": "change-me-change-me-change-me-change-me"}).problems()
     assert len(placeholder) == 1 and "placeholder" in placeholder[0]
