@@ -33,36 +33,27 @@ from rustore.errors import AuthErrorKind, RuStoreAuthError, RuStoreUnavailable
 from rustore.models import CatalogItem, InvoiceStatus, Payment, PaymentsPage, Subscription
 from rustore.parsing import parse_catalog_item, parse_payment, parse_subscription
 from rustore.responses import TokenExpired
+from rustore.routes import (
+    AUTH,
+    CANCEL,
+    CATALOG_PRODUCTS,
+    CATALOG_SUBSCRIPTIONS,
+    CONFIRM,
+    LEGACY_PAYMENT,
+    LEGACY_SUBSCRIPTION_V1,
+    LEGACY_SUBSCRIPTION_V3,
+    PAYMENT_V2,
+    PAYMENTS_LIST,
+    REFUND,
+    SUBSCRIPTION_ACK,
+    SUBSCRIPTION_CANCEL,
+    SUBSCRIPTION_V4,
+)
 from rustore.signing import AuthSigner, load_private_key
 from rustore.transport import OnBreaker, OnCall, Route, Transport
 from rustore.values import pick, to_int, to_str
 
 Clock = Callable[[], datetime]
-_SB = "{sb}"
-
-
-def _route(method: str, template: str, idempotent: bool = True) -> tuple[Route, Route]:
-    real = Route(method, template.replace(_SB, ""), idempotent)
-    sandbox = Route(method, template.replace(_SB, "/sandbox"), idempotent)
-    return real, sandbox
-
-
-AUTH = Route("POST", "/public/auth/", idempotent=True)
-PAYMENT_V2 = _route("GET", "/public{sb}/v2/purchase/{invoiceId}")
-PAYMENTS_LIST = _route("GET", "/public{sb}/applications/{appId}/invoices")
-CONFIRM = _route("PUT", "/public{sb}/applications/{appId}/purchases/{purchaseId}:confirm", False)
-CANCEL = _route("PUT", "/public{sb}/applications/{appId}/purchases/{purchaseId}:cancel", False)
-REFUND = _route("PATCH", "/public{sb}/applications/{appId}/invoices/{invoiceId}", False)
-SUBSCRIPTION_V4 = _route("GET", "/public{sb}/v4/subscription/{packageName}/{subscriptionId}/{purchaseId}")
-SUBSCRIPTION_ACK = _route(
-    "POST", "/public{sb}/v2/subscription/{packageName}/{subscriptionId}/{purchaseId}:acknowledge", False
-)
-SUBSCRIPTION_CANCEL = _route("PATCH", "/public{sb}/v1/applications/{appId}/subscriptions/{purchaseId}:cancel", False)
-CATALOG_PRODUCTS = Route("GET", "/public/applications/{appId}/catalog/products")
-CATALOG_SUBSCRIPTIONS = Route("GET", "/public/applications/{appId}/catalog/subscriptions")
-LEGACY_PAYMENT = _route("GET", "/public{sb}/purchase/{purchaseToken}")
-LEGACY_SUBSCRIPTION_V1 = _route("GET", "/public{sb}/subscription/{subscriptionToken}")
-LEGACY_SUBSCRIPTION_V3 = _route("GET", "/public{sb}/v3/subscription/{packageName}/{subscriptionId}/{subscriptionToken}")
 
 
 class RuStoreClient:
@@ -168,7 +159,11 @@ class RuStoreClient:
             )
             for item in page.items:
                 yield item
-            last = page.total_pages is None or page_number + 1 >= page.total_pages
+            # Without totalPages, a short page is the last one.
+            if page.total_pages is None:
+                last = len(page.items) < page_size
+            else:
+                last = page_number + 1 >= page.total_pages
             if last or not page.items:
                 return
             page_number += 1
@@ -266,7 +261,8 @@ class RuStoreClient:
         outer = _object(await self._call(LEGACY_SUBSCRIPTION_V1[sandbox], {"subscriptionToken": subscription_token}),
                         "subscription")
         # S1 wraps twice; the inner code/success are informational (API.md §3.2).
-        inner = outer.get("body") if isinstance(outer.get("body"), dict) else outer
+        nested = outer.get("body")
+        inner: dict[str, Any] = nested if isinstance(nested, dict) else outer
         return parse_subscription(inner, now=now, sandbox=sandbox, subscription_token=subscription_token)
 
 

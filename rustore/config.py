@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from rustore.errors import RuStoreConfigError
 
@@ -65,7 +66,7 @@ class RuStoreConfig:
                 raise RuStoreConfigError(f"{name} must be a number, got {raw!r}") from exc
 
         app_id = number("RUSTORE_APP_ID", int).get("app_id")
-        kwargs: dict = {
+        kwargs: dict[str, Any] = {
             "key_id": get("RUSTORE_KEY_ID") or "",
             "private_key_b64": get("RUSTORE_PRIVATE_KEY"),
             "private_key_file": get("RUSTORE_PRIVATE_KEY_FILE"),

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 
 class _Tolerant(StrEnum):
     """StrEnum that parses case-insensitively and maps anything new to UNKNOWN."""
 
     @classmethod
-    def parse(cls, value: Any) -> Any:
+    def parse(cls, value: Any) -> Self:
         """Normalised member for a RuStore spelling; never raises."""
         if not isinstance(value, str) or not value.strip():
             return cls("UNKNOWN")

@@ -24,7 +24,7 @@ _AUTH_MESSAGES: tuple[tuple[str, AuthErrorKind], ...] = (
     ("company is not found", AuthErrorKind.FORBIDDEN),
     ("company is banned", AuthErrorKind.FORBIDDEN),
 )
-_OK_CODES = {"OK", "ОК", "200"}  # the second is the Cyrillic typo seen in the docs
+_OK_CODES = {"OK", "\u041e\u041a", "200"}  # the second is the Cyrillic "ОК" typo seen in the docs
 _RETRYABLE_STATUSES = {429, 502, 503, 504}
 
 

@@ -87,7 +87,7 @@ class Transport:
         context = self._breaker_context
         if context is None:
             return "closed"
-        state = _STATE_NAMES.get(context.state, context.state)
+        state = _STATE_NAMES.get(str(context.state), str(context.state))
         if state == "open" and time.time() > (context.opened_at or 0) + context.ttl:
             return "half_open"
         return state

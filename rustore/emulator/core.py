@@ -20,6 +20,7 @@ from rustore.emulator.errors import bad_request
 from rustore.emulator.faults import Fault, Faults
 from rustore.emulator.keys import KeyRegistry
 from rustore.emulator.notifier import Notifier
+from rustore.emulator.records import SubscriptionRecord
 from rustore.emulator.state import Store, Timing
 from rustore.emulator.web import NotFoundHandler
 
@@ -55,6 +56,7 @@ class Emulator:
         self._tick_interval_s = tick_interval_s
         self._ticker: asyncio.Task[None] | None = None
         self._server: tornado.httpserver.HTTPServer | None = None
+        self.base_url: str | None = None
         self._stopping = asyncio.Event()
         self._inflight = 0
         for app in apps:
@@ -81,7 +83,8 @@ class Emulator:
         self._server = tornado.httpserver.HTTPServer(self.make_app())
         self._server.add_sockets(sockets)
         await self.start_background()
-        return f"http://{host}:{sockets[0].getsockname()[1]}"
+        self.base_url = f"http://{host}:{sockets[0].getsockname()[1]}"
+        return self.base_url
 
     async def start_background(self) -> None:
         """Start notification delivery and the clock ticker (for embedding via `make_app`)."""
@@ -100,6 +103,7 @@ class Emulator:
                     await asyncio.sleep(0.01)
             await self._server.close_all_connections()
             self._server = None
+            self.base_url = None
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
@@ -141,7 +145,7 @@ class Emulator:
             if not due_now:
                 return count
             at, record = min(due_now, key=lambda pair: pair[0])
-            if isinstance(record, subscriptions.SubscriptionRecord):
+            if isinstance(record, SubscriptionRecord):
                 subscriptions.fire(self.store, record, at)
             else:
                 purchases.move(self.store, record, "REVERSED", at)

@@ -13,7 +13,7 @@ from rustore.emulator.config import EmulatorApp, EmulatorProduct
 from rustore.emulator.errors import EmulatorError, not_found
 from rustore.emulator.records import Invoice, SubscriptionRecord, iso
 
-Notify = Callable[[EmulatorApp, str, dict[str, Any], bool], None]
+Notify = Callable[[EmulatorApp, str, dict[str, Any], bool], object]
 
 
 @dataclass

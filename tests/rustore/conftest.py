@@ -121,7 +121,7 @@ async def emulator(
                                             period=timedelta(days=30), grace=timedelta(days=3),
                                             hold=timedelta(days=7)))
     emu.add_product(APP_ID, EmulatorProduct("basic_month", "subscription", 9900, period=timedelta(days=30)))
-    emu.base_url = await emu.start()  # type: ignore[attr-defined]
+    await emu.start()
     yield emu
     await emu.stop()
 
@@ -139,7 +139,7 @@ async def make_client(emulator: Emulator, key_pair: KeyPair, clock: FakeClock) -
               **overrides: Any) -> RuStoreClient:
         settings: dict[str, Any] = {
             "key_id": KEY_ID, "private_key_b64": key_pair.private_key_b64, "app_id": APP_ID,
-            "package_name": PACKAGE, "api_url": emulator.base_url,  # type: ignore[attr-defined]
+            "package_name": PACKAGE, "api_url": emulator.base_url,
             "timeout_s": 0.5, "retry_deadline_s": 2.0, "retry_max_attempts": 4,
             "retry_initial_backoff_s": 0.01, "retry_max_backoff_s": 0.05,
             "breaker_threshold": 50, "breaker_reset_s": 0.3,

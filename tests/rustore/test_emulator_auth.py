@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from rustore.emulator import Emulator, FakeClock, generate_key_pair
 from rustore.signing import KeyPair
@@ -20,20 +20,21 @@ def signed_body(key_id: str, private_key_b64: str, moment: datetime) -> dict[str
     """Auth body built directly from API.md §1.3."""
     timestamp = moment.isoformat(timespec="milliseconds")
     key = serialization.load_der_private_key(base64.b64decode(private_key_b64), password=None)
-    signature = key.sign((key_id + timestamp).encode(), padding.PKCS1v15(), hashes.SHA512())  # type: ignore[union-attr]
+    assert isinstance(key, rsa.RSAPrivateKey)
+    signature = key.sign((key_id + timestamp).encode(), padding.PKCS1v15(), hashes.SHA512())
     return {"keyId": key_id, "timestamp": timestamp, "signature": base64.b64encode(signature).decode()}
 
 
 async def post_auth(emulator: Emulator, body: Any, path: str = "/public/auth/") -> tuple[int, dict[str, Any]]:
     async with aiohttp.ClientSession() as session:
-        async with session.post(emulator.base_url + path, json=body) as response:  # type: ignore[attr-defined]
+        async with session.post(f"{emulator.base_url}{path}", json=body) as response:
             return response.status, await response.json()
 
 
 async def get_with_token(emulator: Emulator, path: str, token: str | None) -> tuple[int, dict[str, Any]]:
     headers = {"Public-Token": token} if token else {}
     async with aiohttp.ClientSession() as session:
-        async with session.get(emulator.base_url + path, headers=headers) as response:  # type: ignore[attr-defined]
+        async with session.get(f"{emulator.base_url}{path}", headers=headers) as response:
             return response.status, await response.json()
 
 

@@ -30,7 +30,7 @@ class Control:
 @pytest.fixture
 async def control(emulator: Emulator) -> Any:
     async with aiohttp.ClientSession() as session:
-        yield Control(session, emulator.base_url)  # type: ignore[attr-defined]
+        yield Control(session, str(emulator.base_url))
 
 
 async def test_product_purchase_and_state_changes_via_http(control: Control, client: RuStoreClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from rustore.emulator import Emulator, EmulatorApp, FakeClock, default_retry_schedule
 from tests.rustore.conftest import APP_ID, WebhookSink
@@ -11,7 +12,7 @@ from tests.rustore.conftest import APP_ID, WebhookSink
 def test_default_schedule_has_16_growing_gaps_over_36_hours() -> None:
     gaps = default_retry_schedule()
     assert len(gaps) == 16
-    assert all(later > earlier for earlier, later in zip(gaps, gaps[1:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(gaps))
     assert abs(sum(gaps) - 36 * 3600) < 1
 
 
@@ -57,8 +58,11 @@ async def test_stop_cancels_pending_retries_without_leaking_tasks(clock: FakeClo
     sink.fail_remaining = 1
     emulator.send_test_notification(1)
     await emulator.drain_notifications()
-    ours = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__.startswith(("Notifier.", "Emulator."))]
-    assert {t.get_coro().__qualname__ for t in ours} == {"Notifier._run", "Notifier._retry_later", "Emulator._tick"}
+    def name(task: asyncio.Task[object]) -> str:
+        return str(getattr(task.get_coro(), "__qualname__", ""))
+
+    ours = [t for t in asyncio.all_tasks() if name(t).startswith(("Notifier.", "Emulator."))]
+    assert {name(t) for t in ours} == {"Notifier._run", "Notifier._retry_later", "Emulator._tick"}
     await emulator.stop()
     assert all(t.done() for t in ours)
     assert len(emulator.deliveries()) == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from rustore import RuStoreConfig, RuStoreConfigError
 from rustore.signing import AuthSigner, KeyPair, format_timestamp, load_private_key
@@ -19,9 +19,10 @@ from rustore.signing import AuthSigner, KeyPair, format_timestamp, load_private_
 def independent_verify(body: dict[str, str], public_key_pem: str) -> None:
     """API.md §1.3 restated with plain `cryptography` calls: SHA-512, PKCS#1 v1.5, standard Base64."""
     public_key = serialization.load_pem_public_key(public_key_pem.encode())
+    assert isinstance(public_key, rsa.RSAPublicKey)
     signature = base64.b64decode(body["signature"], validate=True)
     message = (body["keyId"] + body["timestamp"]).encode("utf-8")
-    public_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA512())  # type: ignore[union-attr]
+    public_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA512())
 
 
 def test_client_auth_body_verifies_with_independent_verifier(key_pair: KeyPair) -> None:
