@@ -99,7 +99,10 @@ class Transport:
         log = logger.warning if state == "open" else logger.info
         log("RuStore circuit breaker is now {state}", state=state)
         if self._on_breaker is not None:
-            self._on_breaker(state)
+            try:
+                self._on_breaker(state)
+            except Exception:  # like on_call: observability must not break payments
+                logger.exception("RuStore on_breaker_change hook failed")
 
     def _session_for_call(self) -> aiohttp.ClientSession:
         if self._session is None:
