@@ -69,6 +69,9 @@ class EmulatorProduct:
             raise ValueError(f"productType must be one of {PRODUCT_TYPES}")
         if self.price < 0:
             raise ValueError("price must be >= 0 kopecks")
+        durations = (self.period, self.trial, self.grace, self.hold)
+        if any(d is not None and d <= timedelta(0) for d in durations):
+            raise ValueError("period, trial, grace and hold must be positive")
         self.title = self.title or self.product_id
 
     @classmethod

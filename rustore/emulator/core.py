@@ -12,6 +12,7 @@ from typing import Any
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+from loguru import logger
 
 from rustore.emulator import api, control, purchases, subscriptions
 from rustore.emulator.clock import Clock, FakeClock, SystemClock
@@ -88,7 +89,7 @@ class Emulator:
 
     async def start_background(self) -> None:
         """Start notification delivery and the clock ticker (for embedding via `make_app`)."""
-        self._stopping.clear()
+        self._stopping = asyncio.Event()  # fresh per start: an Event belongs to the loop that first waits on it
         await self.notifier.start()
         if self._tick_interval_s and self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
@@ -114,7 +115,10 @@ class Emulator:
         assert self._tick_interval_s
         while True:
             await asyncio.sleep(self._tick_interval_s)
-            self.run_due()
+            try:
+                self.run_due()
+            except Exception:  # one broken transition must not stop time for everything else
+                logger.exception("emulator transition failed")
 
     async def sleep(self, seconds: float) -> None:
         """Sleep for a fault delay, waking early when the emulator stops."""

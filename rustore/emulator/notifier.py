@@ -103,6 +103,11 @@ class Notifier:
     async def start(self) -> None:
         """Start the delivery task (idempotent)."""
         if self._worker is None:
+            # A queue belongs to the loop that first waits on it; carry queued items to a fresh one.
+            pending = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+            self._queue = asyncio.Queue()
+            for item in pending:
+                self._queue.put_nowait(item)
             self._session = aiohttp.ClientSession()
             self._worker = asyncio.get_running_loop().create_task(self._run())
 
