@@ -14,7 +14,7 @@ from rustore import (
     SubscriptionEventType,
     SubscriptionStatus,
 )
-from rustore.emulator import Emulator
+from rustore.emulator import Emulator, EmulatorProduct
 from tests.rustore.conftest import APP_ID, START, NotificationKeys, WebhookSink, decoded
 
 DAY = timedelta(days=1)
@@ -196,3 +196,16 @@ async def test_legacy_subscription_lookups_by_token(emulator: Emulator, client: 
     assert (await client.get_legacy_subscription(token)).status is SubscriptionStatus.CANCELLED
     with pytest.raises(RuStoreNotFound):
         await client.get_subscription("premium_month", result["purchaseId"])  # V4 is Pay SDK only
+
+
+async def test_free_trial_is_reported_as_active_with_trial_payment_state(
+    emulator: Emulator, client: RuStoreClient
+) -> None:
+    emulator.add_product(APP_ID, EmulatorProduct("trial_month", "subscription", 19900, period=30 * DAY, trial=7 * DAY))
+    result = emulator.simulate_subscription(APP_ID, "trial_month")
+    assert (await client.get_payment(result["invoiceId"])).amount == 0
+    sub = await client.get_subscription("trial_month", result["purchaseId"])
+    assert (sub.status, sub.payment_state, sub.expiry_time) == (SubscriptionStatus.ACTIVE, 2, START + 7 * DAY)
+    emulator.advance_clock(7 * DAY)
+    sub = await client.get_subscription("trial_month", result["purchaseId"])
+    assert (sub.payment_state, sub.expiry_time) == (1, START + 37 * DAY)

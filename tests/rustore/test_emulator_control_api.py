@@ -6,9 +6,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+import tornado.httpserver
+import tornado.netutil
 
 from rustore import InvoiceStatus, RuStoreClient, RuStoreUnavailable, SubscriptionStatus
-from rustore.emulator import Emulator, FakeClock, generate_key_pair
+from rustore.emulator import Emulator, EmulatorApp, FakeClock, generate_key_pair
 from tests.rustore.conftest import APP_ID, START, ClientFactory, NotificationKeys, WebhookSink, decoded
 
 
@@ -151,3 +153,21 @@ async def test_control_token_guards_the_control_api(clock: FakeClock) -> None:
                 assert response.status == 404 and (await response.json())["code"] == "NOT_FOUND"
     finally:
         await emulator.stop()
+
+
+async def test_emulator_app_can_be_mounted_on_a_server_of_our_own(
+    key_pair: Any, clock: FakeClock, make_client: ClientFactory
+) -> None:
+    emulator = Emulator([EmulatorApp(app_id=1, package_name="com.one", key_id="1", public_key=key_pair.public_key_pem)],
+                        clock=clock, tick_interval_s=None)
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    server = tornado.httpserver.HTTPServer(emulator.make_app())
+    server.add_sockets(sockets)
+    await emulator.start_background()
+    try:
+        client = make_client(api_url=f"http://127.0.0.1:{sockets[0].getsockname()[1]}", key_id="1", app_id=1)
+        assert await client.list_catalog_subscriptions() == []
+    finally:
+        await emulator.stop()
+        server.stop()
+        await server.close_all_connections()
