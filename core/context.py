@@ -12,11 +12,14 @@ from loguru import logger
 
 from core.clients import create_mongo, create_redis
 from core.cpu import CpuPool
+from core.products import Product, load_products
 from core.ratelimit import RateLimiter
+from core.rustore_wiring import create_notification_decoder, create_rustore_client
 from core.session_state import SessionState
 from core.settings import Settings
 from core.tokens import TokenService
 from documents.passwords import PasswordHasher
+from generation import make_provider
 
 
 def utcnow() -> datetime:
@@ -37,10 +40,16 @@ class AppContext:
     tokens: TokenService
     passwords: PasswordHasher
     sessions: SessionState
+    products: dict[str, Product] = field(default_factory=dict)
+    rustore: Any = None  # rustore.RuStoreClient, None when RuStore is not configured
+    notifications: Any = None  # rustore.NotificationDecoder, None without notification keys
+    emulator: Any = None  # the in-process RuStore emulator in development mode
+    background: set = field(default_factory=set)  # tasks to finish or cancel at shutdown
     embedded_mongo: bool = False
     embedded_redis: bool = False
     clock: Callable[[], datetime] = utcnow
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    generator: Any = None  # the process's greeting provider (generation.Provider), shared by all requests
 
     def now(self) -> datetime:
         """The current time (injectable for tests)."""
@@ -50,8 +59,20 @@ class AppContext:
         """A Redis key inside this deployment's namespace."""
         return self.settings.redis_prefix + ":".join(parts)
 
-    async def close(self) -> None:
-        """Release clients and pools in reverse order of creation."""
+    def spawn(self, coro: Any) -> asyncio.Task:
+        """Run work in the background (e.g. webhook processing); shutdown waits for it briefly."""
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+    async def close(self, drain_s: float = 5.0) -> None:
+        """Finish background work (then cancel what remains), then release clients in reverse order."""
+        if self.background:
+            _, pending = await asyncio.wait(set(self.background), timeout=drain_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for closer in reversed(self.closers):
             try:
                 result = closer()
@@ -63,8 +84,8 @@ class AppContext:
 
 
 def create_context(settings: Settings, *, mongo: tuple[Any, Any, bool] | None = None,
-                   redis: tuple[Any, bool] | None = None) -> AppContext:
-    """Build the process's clients from settings (tests may inject a store or a Redis client)."""
+                   redis: tuple[Any, bool] | None = None, clock: Callable[[], datetime] | None = None) -> AppContext:
+    """Build the process's clients from settings (tests may inject a store, Redis or a clock)."""
     mongo_client, db, embedded_mongo = mongo or create_mongo(settings)
     redis_client, embedded_redis = redis or create_redis(settings)
     secret = settings.jwt_secret
@@ -86,10 +107,18 @@ def create_context(settings: Settings, *, mongo: tuple[Any, Any, bool] | None = 
         sessions=SessionState(
             redis_client, db, settings.redis_prefix, settings.session_cache_ttl_s, settings.access_token_ttl_s + 60
         ),
+        products=load_products(settings),
+        rustore=create_rustore_client(settings, clock),
+        notifications=create_notification_decoder(settings),
         embedded_mongo=embedded_mongo,
         embedded_redis=embedded_redis,
+        clock=clock or utcnow,
     )
     ctx.closers.append(cpu.shutdown)
+    if ctx.rustore is not None:
+        ctx.closers.append(ctx.rustore.close)
+    ctx.generator = make_provider(settings.ai_api_url, settings.ai_api_key, settings.ai_model, settings.ai_timeout_s)
+    ctx.closers.append(ctx.generator.close)
     if mongo is None:
         ctx.closers.append(mongo_client.close)
     if redis is None:

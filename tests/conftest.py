@@ -11,9 +11,14 @@ import pytest
 import redis.asyncio as redis_asyncio
 from mongomock_motor import AsyncMongoMockClient
 
+import dataclasses
+
 from core.context import create_context
+from core.emulated import attach, build_emulator
 from core.settings import load_settings
 from server import Service
+from rustore.emulator import FakeClock
+from tests.support.emulated import Emulated
 from tests.support.http import ApiClient
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -52,10 +57,11 @@ async def start_server(redis_client: Any) -> AsyncIterator[Callable[..., Awaitab
     """Factory: start the real app with settings overrides; returns (service, client)."""
     started: list[tuple[Service, ApiClient, str]] = []
 
-    async def start(mongo: Any = None, **overrides: Any) -> tuple[Service, ApiClient]:
-        settings = make_settings(**overrides)
+    async def start(mongo: Any = None, settings: Any = None, clock: Any = None, **overrides: Any
+                    ) -> tuple[Service, ApiClient]:
+        settings = settings or make_settings(**overrides)
         store = mongo or AsyncMongoMockClient(tz_aware=True)
-        ctx = create_context(settings, mongo=(store, store[settings.mongo_db], True))
+        ctx = create_context(settings, mongo=(store, store[settings.mongo_db], True), clock=clock)
         service = Service(ctx)
         port = await service.start(host="127.0.0.1", port=0)
         client = ApiClient(f"http://127.0.0.1:{port}")
@@ -67,6 +73,30 @@ async def start_server(redis_client: Any) -> AsyncIterator[Callable[..., Awaitab
         await client.close()
         await service.stop()
         await _delete_prefix(redis_client, prefix)
+
+
+@pytest.fixture
+async def emulated(start_server: Callable[..., Awaitable[tuple[Service, ApiClient]]]
+                   ) -> AsyncIterator[Callable[..., Awaitable[Emulated]]]:
+    """Factory: a RuStore emulator on a fake clock plus our server wired to it (client, webhooks, clock)."""
+    running: list[Emulated] = []
+
+    async def start(mongo: Any = None, emulator_options: dict | None = None, **overrides: Any) -> Emulated:
+        clock = FakeClock()
+        options = {"retry_scale": 0.001, "delivery_timeout_s": 2.0, "tick_interval_s": None, **(emulator_options or {})}
+        base = make_settings(**{"rustore_timeout_s": 2.0, "rustore_retry_deadline_s": 3.0, **overrides})
+        emulator, app, settings = build_emulator(base, clock=clock, **options)
+        url = await emulator.start(port=0)
+        settings = dataclasses.replace(settings, rustore_api_url=url)
+        service, client = await start_server(mongo=mongo, settings=settings, clock=clock.now)
+        attach(app, client.base_url)
+        env = Emulated(emulator, app, clock, service, client)
+        running.append(env)
+        return env
+
+    yield start
+    for env in running:
+        await env.emulator.stop()
 
 
 @pytest.fixture
