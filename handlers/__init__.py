@@ -10,10 +10,10 @@ from loguru import logger
 
 from core.context import AppContext
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from handlers import auth, points, service, user
+from handlers import auth, generation, points, service, user
 from handlers.base import APIHandler, NotFoundHandler, check_routes
 
-HANDLER_MODULES = [service, auth, user, points]
+HANDLER_MODULES = [service, auth, user, points, generation]
 
 
 def all_routes() -> list[tuple[str, type]]:

@@ -1,0 +1,223 @@
+"""Paid AI greetings over HTTP: request (charge, generate, refund on failure), read, history, card image.
+
+`tone` is free text of up to 30 characters: the generation package maps the names of TONES and
+their Russian and English synonyms ("тёплый", "official", ...) to a tone and treats anything else
+as "warm", so apps may pass what their users pick without a fixed list.  `imageUrl` is always
+present: the card's image path, or null for a greeting.  The rules (states, keys, refunds) live
+in `documents.generations`; this module only orders the steps around the provider and renderer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from loguru import logger
+from marshmallow import fields, validate
+
+from core.context import AppContext
+from core.cpu import CpuBusy
+from core.metrics import GENERATIONS, POINTS
+from documents import generations as gens
+from documents import ledger
+from documents import users as users_doc
+from generation import KINDS, LANGUAGES, GenerationFailed, GenerationRequest, GenerationResult, render_postcard
+from handlers.base import ApiError, APIHandler
+from handlers.points import PageQuery, decode_cursor, encode_cursor, idempotency_key, ledger_error
+from handlers.schemas import CamelSchema, Text, iso
+
+CARD_SIZE = (1200, 800)
+# The OpenAI-compatible provider enforces AI_TIMEOUT_S itself; this only bounds a provider that hangs.
+GUARD_S = 5.0
+
+
+class RenderFailed(Exception):
+    """The postcard could not be rendered (a full CPU queue is worth retrying, a renderer bug is not)."""
+
+    def __init__(self, retryable: bool) -> None:
+        super().__init__("postcard rendering failed")
+        self.retryable = retryable
+
+
+class GenerationRequestSchema(CamelSchema):
+    """POST /api/generation/request body."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    occasion = Text(required=True, min_length=1, max_length=100)
+    recipient_name = Text(max_length=80, load_default=None)
+    tone = Text(max_length=30, load_default=None)
+    language = fields.String(load_default="ru", validate=validate.OneOf(LANGUAGES))
+    details = Text(max_length=500, load_default=None)
+
+
+def image_url(gen: dict) -> str | None:
+    """Where a completed card's PNG is served, or None."""
+    return f"/api/generation/{gen['_id']}/image" if (gen.get("result") or {}).get("image") else None
+
+
+def result_view(gen: dict) -> dict:
+    """The 200 answer of a completed generation (identical on every replay)."""
+    return {"generationId": str(gen["_id"]), "kind": gen["kind"], "text": gen["result"]["text"],
+            "imageUrl": image_url(gen), "cost": gen["cost"], "balance": gen["spend"]["balance_after"]}
+
+
+def generation_view(gen: dict) -> dict:
+    """A generation as listed to its owner."""
+    request, result, failure = gen["request"], gen.get("result") or {}, gen.get("failure")
+    return {"generationId": str(gen["_id"]), "kind": gen["kind"], "status": gen["status"],
+            "occasion": request["occasion"], "recipientName": request.get("recipient_name"),
+            "tone": request.get("tone"), "language": request["language"], "details": request.get("details"),
+            "text": result.get("text"), "title": result.get("title"), "imageUrl": image_url(gen),
+            "cost": gen["cost"], "refunded": gens.answered_refund(gen)["amount"],
+            "failure": {"reason": failure["reason"], "retryable": failure["retryable"]} if failure else None,
+            "createdAt": iso(gen["created_at"]), "updatedAt": iso(gen["updated_at"])}
+
+
+async def failed_error(ctx: AppContext, gen: dict) -> ApiError:
+    """The 502 answer of a failed generation, settling its refund first if still due."""
+    gen, credited = await gens.settle_refund(ctx.db, gen, ctx.now())
+    POINTS.labels("refund").inc(credited)
+    refund = gens.answered_refund(gen)
+    balance = refund["balance_after"]
+    if balance is None:
+        balance = (await ledger.get_balance(ctx.db, gen["user_id"])).balance
+    return ApiError(502, "generation_failed", "The greeting could not be generated; your points were returned.",
+                    details={"refunded": refund["amount"], "balance": balance,
+                             "retryable": gen["failure"]["retryable"], "generationId": str(gen["_id"])})
+
+
+async def produce(ctx: AppContext, gen: dict) -> tuple[GenerationResult, bytes | None]:
+    """Ask the provider for the text (and render the card); raise GenerationFailed on any failure."""
+    request = gen["request"]
+    # Seeded by the generation id: the offline provider reproduces the same text for this record.
+    wanted = GenerationRequest(kind=gen["kind"], occasion=request["occasion"], recipient_name=request.get("recipient_name"),
+                               tone=request.get("tone"), language=request["language"], details=request.get("details"),
+                               seed=str(gen["_id"]))
+    try:
+        result = await asyncio.wait_for(ctx.generator.generate(wanted), ctx.settings.ai_timeout_s + GUARD_S)
+    except TimeoutError:
+        raise GenerationFailed("timeout", retryable=True, detail="no answer in time") from None
+    if gen["kind"] != "card":
+        return result, None
+    try:
+        png = await ctx.cpu.run(render_postcard, result.text, title=result.title, occasion=request["occasion"],
+                                language=request["language"], size=CARD_SIZE)
+    except CpuBusy:
+        raise RenderFailed(retryable=True) from None
+    except Exception as exc:
+        logger.opt(exception=exc).error("postcard rendering failed", generation_id=str(gen["_id"]))
+        raise RenderFailed(retryable=False) from None
+    return result, png
+
+
+def failure_of(exc: Exception) -> tuple[str, bool]:
+    """(reason, retryable) stored for a failed generation."""
+    if isinstance(exc, GenerationFailed):
+        return exc.reason, exc.retryable
+    if isinstance(exc, RenderFailed):
+        return "render_failed", exc.retryable
+    logger.opt(exception=exc).error("generation crashed")
+    return "internal_error", False
+
+
+async def generate(ctx: AppContext, gen: dict, spend: ledger.LedgerResult) -> dict:
+    """Run a charged generation to its end state; return the completed doc or raise the 502."""
+    provider = ctx.generator.name
+    try:
+        result, png = await produce(ctx, gen)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the customer gets the points back
+        reason, retryable = failure_of(exc)
+        failed = await gens.fail_generation(ctx.db, gen["_id"], reason, retryable, ctx.now())
+        GENERATIONS.labels(provider, "failed").inc()
+        raise await failed_error(ctx, failed or await gens.get_generation(ctx.db, gen["user_id"], gen["_id"])) from None
+    if png is not None:
+        await gens.save_image(ctx.db, gen, png, CARD_SIZE, ctx.now())
+    done = await gens.complete_generation(
+        ctx.db, gen, {"text": result.text, "title": result.title, "model": result.model, "image": png is not None},
+        spend, ctx.now())
+    if done is None:  # the repair job gave up on it first: its failed state (and refund) stands
+        await gens.discard_image(ctx.db, gen["_id"])
+        GENERATIONS.labels(provider, "late").inc()
+        raise await failed_error(ctx, await gens.get_generation(ctx.db, gen["user_id"], gen["_id"]))
+    GENERATIONS.labels(provider, "completed").inc()
+    return done
+
+
+class RequestHandler(APIHandler):
+    """POST /api/generation/request — charge, generate, and refund if it fails; once per Idempotency-Key."""
+
+    async def post(self) -> None:
+        key = idempotency_key(self)
+        body = self.load(GenerationRequestSchema())
+        kind = body.pop("kind")
+        request = {name: value or None for name, value in body.items()}  # "" and absent mean the same
+        cost = getattr(self.ctx.settings, f"generation_cost_{kind}")
+        user_id = users_doc.parse_id(self.user_id)
+        try:
+            gen, created = await gens.start_generation(
+                self.db, user_id, key, kind, request, cost, self.ctx.generator.name, self.ctx.now())
+        except gens.GenerationKeyMismatch as exc:
+            raise ApiError(422, exc.reason, str(exc)) from None
+        if not created:
+            return await self.replay(gen)
+        try:
+            spend = await gens.charge(self.db, gen, self.ctx.now())
+        except ledger.LedgerError as exc:
+            raise ledger_error(exc, cost) from None
+        POINTS.labels("spend").inc(cost)
+        self.write_json(result_view(await generate(self.ctx, gen, spend)))
+
+    async def replay(self, gen: dict) -> None:
+        """Answer a repeated key from the stored generation, never charging again."""
+        if gen["status"] == gens.COMPLETED:
+            return self.write_json(result_view(gen))
+        if gen["status"] == gens.FAILED:
+            raise await failed_error(self.ctx, gen)
+        raise ApiError(409, "generation_in_progress", "This generation is still running; retry shortly.",
+                       headers={"Retry-After": "2"})
+
+
+class GenerationHandler(APIHandler):
+    """GET /api/generation/{id} — one of the caller's generations."""
+
+    async def get(self, generation_id: str) -> None:
+        gen = await self.run(gens.get_generation(self.db, users_doc.parse_id(self.user_id), generation_id))
+        self.write_json(generation_view(gen))
+
+
+class ImageHandler(APIHandler):
+    """GET /api/generation/{id}/image — a completed card's PNG, to its owner only."""
+
+    async def get(self, generation_id: str) -> None:
+        user_id = users_doc.parse_id(self.user_id)
+        gen = await self.run(gens.get_generation(self.db, user_id, generation_id))
+        png = await gens.find_image(self.db, user_id, gen["_id"]) if image_url(gen) else None
+        if png is None:
+            raise ApiError(404, "image_not_found", "This generation has no image.")
+        self.set_header("Content-Type", "image/png")
+        self.set_header("Cache-Control", "private, max-age=86400")
+        self.finish(png)
+
+
+class HistoryHandler(APIHandler):
+    """GET /api/generation/history — the caller's generations newest first, cursor-paginated."""
+
+    async def get(self) -> None:
+        query = self.load_query(PageQuery())
+        before = None
+        if query["cursor"] is not None:
+            before = users_doc.parse_id(decode_cursor("gen", query["cursor"]))
+            if before is None:
+                raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.")
+        limit = query["limit"]
+        found = await gens.list_generations(self.db, users_doc.parse_id(self.user_id), limit=limit + 1, before_id=before)
+        page = found[:limit]
+        self.write_json({"items": [generation_view(gen) for gen in page],
+                         "nextCursor": encode_cursor("gen", page[-1]["_id"]) if len(found) > limit else None})
+
+
+default_handlers = [
+    (r"/api/generation/request", RequestHandler),
+    (r"/api/generation/history", HistoryHandler),
+    (r"/api/generation/([^/]+)/image", ImageHandler),
+    (r"/api/generation/([^/]+)", GenerationHandler),
+]
