@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from jobs import ledger_repair
+from jobs import generation_repair, ledger_repair
 from jobs.runner import Job
 
 ALL_JOBS: list[Job] = [
     ledger_repair.JOB,
+    generation_repair.JOB,
 ]
 
 
