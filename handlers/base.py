@@ -26,6 +26,7 @@ from core.cpu import CpuBusy
 from core.tokens import InvalidToken
 from documents.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
 from handlers.netinfo import client_address, request_scheme
+from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreRejected, RuStoreUnavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -315,16 +316,38 @@ class APIHandler(tornado.web.RequestHandler):
         return ApiError(status, exc.reason, str(exc), details=details)
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
-        # Domain errors escaping a verb are expected outcomes, not 500s: give them their status.
+        # Domain, capacity and RuStore errors escaping a verb are expected outcomes with their own status.
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, DomainError):
-            status_code = self.domain_error(exc).status_code
-        elif isinstance(exc, CpuBusy):
-            status_code = 503
+        mapped = self.expected_error(exc)
+        if mapped is not None:
+            status_code = mapped.status_code
         super().send_error(status_code, **kwargs)
 
+    def expected_error(self, exc: BaseException | None) -> ApiError | None:
+        """The API error for an exception that is an expected outcome, or None for a real bug."""
+        if isinstance(exc, ApiError) or exc is None:
+            return exc if isinstance(exc, ApiError) else None
+        if isinstance(exc, DomainError):
+            return self.domain_error(exc)
+        if isinstance(exc, CpuBusy):
+            return ApiError(503, "server_busy", "The server is busy; retry shortly.", headers={"Retry-After": "1"})
+        if isinstance(exc, RuStoreUnavailable):
+            return ApiError(503, "rustore_unavailable", "RuStore is not reachable right now; retry later.",
+                            details={"retryable": True}, headers={"Retry-After": "30"})
+        if isinstance(exc, (RuStoreAuthError, RuStoreConfigError)):
+            return ApiError(503, "rustore_misconfigured", "The server cannot authenticate with RuStore.",
+                            details={"retryable": False})
+        if isinstance(exc, RuStoreRejected):
+            return ApiError(502, "rustore_rejected", f"RuStore refused the request: {exc.message}")
+        return None
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, (tornado.web.HTTPError, DomainError, CpuBusy)):
+        if isinstance(value, (RuStoreAuthError, RuStoreConfigError)):
+            logger.error("RuStore credentials problem: {}", value, request_id=self.request_id)
+            return
+        if isinstance(value, RuStoreError) and not isinstance(value, (RuStoreUnavailable, RuStoreRejected)):
+            pass  # not found etc. without a domain mapping: a bug in our mapping, log it below
+        elif isinstance(value, (tornado.web.HTTPError, DomainError, CpuBusy, RuStoreError)):
             return  # expected outcomes; the access log line records the status
         logger.opt(exception=(typ, value, tb)).error(
             "unhandled error", request_id=self.request_id, method=self.request.method, path=self.request.path
@@ -333,10 +356,7 @@ class APIHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         details = None
-        if isinstance(exc, DomainError):
-            exc = self.domain_error(exc)
-        elif isinstance(exc, CpuBusy):
-            exc = ApiError(503, "server_busy", "The server is busy; retry shortly.", headers={"Retry-After": "1"})
+        exc = self.expected_error(exc) or exc
         for name, value in self._sticky.items():
             self.set_header(name, value)
         if isinstance(exc, ApiError):

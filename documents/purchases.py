@@ -1,0 +1,252 @@
+"""The `purchases` collection: one document per RuStore invoice, and the one function that applies RuStore's word.
+
+`apply_payment` is the only way a one-time purchase changes anything. The verify endpoint, the
+webhook processor and the reconciliation job all reach it (through `documents.purchase_sync`)
+with a `Payment` fetched from RuStore, never with the app's claims.
+
+States (ours), from RuStore's invoice status::
+
+    CREATED, EXECUTED, UNKNOWN -> pending     PAID -> paid (two-step hold)   CONFIRMED -> confirmed
+    CANCELLED, REJECTED, EXPIRED -> failed    REVERSED -> reversed           REFUNDED -> refunded
+
+A state only moves forward (pending < paid < confirmed < failed/reversed/refunded), so a stale
+or out-of-order answer never undoes a newer one. Effects run BEFORE the state is written and are
+idempotent through ledger keys derived from the invoice (`purchase:<invoiceId>` to credit,
+`purchase-clawback:<invoiceId>` to take back), so a crash between any two steps is finished by
+whoever looks at the purchase next (the app retrying, a webhook, or the job, which re-checks
+every purchase that is not final): nothing paid is lost and nothing is credited twice.
+Granted in `paid` and `confirmed`; taken back in `reversed` and `refunded` (refunds do not
+revoke anything at RuStore, so we must). Refunds of spent points follow the clawback policy.
+
+Document shape (admins read it in Compass)::
+
+    {_id, invoice_id, sandbox, purchase_id, order_id, product_id, product_type, user_id | null,
+     claimed_by | null, state, rustore_status, amount, currency, quantity, points,
+     credit_entry_id, clawback_entry_id, needs_confirmation, next_check_at, check_attempts,
+     last_error, history: [{at, state, rustore_status, source}], created_at, updated_at}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from documents import ledger
+from documents.billing import (
+    Claim,
+    ProductMismatch,
+    PurchaseBelongsToAnotherUser,
+    PurchaseMismatch,
+    PurchasePolicy,
+    UnknownProduct,
+    check_record,
+    resolve_owner,
+)
+from documents.orders import mark_order_used
+from rustore import InvoiceStatus, Payment
+
+COLLECTION = "purchases"
+HISTORY_KEPT = 50
+INDEXES = {
+    COLLECTION: [
+        IndexModel([("invoice_id", ASCENDING), ("sandbox", ASCENDING)], unique=True, name="invoice_unique"),
+        IndexModel([("next_check_at", ASCENDING)], sparse=True, name="next_check"),
+        IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_purchases"),
+        IndexModel([("purchase_id", ASCENDING)], sparse=True, name="purchase_id"),
+    ]
+}
+
+STATE_OF = {
+    InvoiceStatus.CREATED: "pending", InvoiceStatus.EXECUTED: "pending", InvoiceStatus.UNKNOWN: "pending",
+    InvoiceStatus.PAID: "paid", InvoiceStatus.CONFIRMED: "confirmed",
+    InvoiceStatus.CANCELLED: "failed", InvoiceStatus.REJECTED: "failed", InvoiceStatus.EXPIRED: "failed",
+    InvoiceStatus.REVERSED: "reversed", InvoiceStatus.REFUNDED: "refunded",
+}
+RANK = {"pending": 0, "paid": 1, "confirmed": 2, "failed": 3, "reversed": 3, "refunded": 3}
+GRANTED = ("paid", "confirmed")
+REVOKED = ("reversed", "refunded")
+FINAL = ("confirmed", "failed", "reversed", "refunded")
+
+
+@dataclass(frozen=True)
+class PurchaseOutcome:
+    """What applying RuStore's record did: the purchase as stored and whether this call credited it."""
+
+    purchase: dict
+    credited_now: bool
+    balance: int | None
+
+
+def credit_key(invoice_id: str, sandbox: bool) -> str:
+    """Ledger key of the credit for an invoice (one per invoice, forever)."""
+    return f"purchase:{'sandbox:' if sandbox else ''}{invoice_id}"
+
+
+def clawback_key(invoice_id: str, sandbox: bool) -> str:
+    """Ledger key of the clawback for an invoice."""
+    return f"purchase-clawback:{'sandbox:' if sandbox else ''}{invoice_id}"
+
+
+def _history(now: datetime, state: str, status: str, source: str) -> dict:
+    return {"$push": {"history": {"$each": [{"at": now, "state": state, "rustore_status": status, "source": source}],
+                                  "$slice": -HISTORY_KEPT}}}
+
+
+def _one_time_product(products: Mapping[str, Any], payment: Payment, claim: Claim | None) -> Any:
+    product = products.get(payment.product_id or "")
+    if product is None:
+        raise UnknownProduct(f"RuStore reports product {payment.product_id!r}, which this app does not sell.")
+    if product.type == "subscription":
+        raise ProductMismatch("This is a subscription; verify it with /api/subscriptions/verify.")
+    if claim is not None and claim.product_id and claim.product_id != payment.product_id:
+        raise ProductMismatch("The purchase is for another product than the one claimed.")
+    if claim is not None and claim.purchase_id and payment.purchase_id and claim.purchase_id != payment.purchase_id:
+        raise PurchaseMismatch("purchaseId does not match RuStore's record of this invoice.")
+    return product
+
+
+async def find_purchase(db: Any, invoice_id: str, sandbox: bool) -> dict | None:
+    """The purchase document of an invoice, or None."""
+    return await db[COLLECTION].find_one({"invoice_id": invoice_id, "sandbox": sandbox})
+
+
+async def record_claim(db: Any, invoice_id: str, sandbox: bool, claim: Claim, now: datetime, error: str) -> dict:
+    """Remember an unverified claim (RuStore unreachable) so the job verifies it later."""
+    doc = await db[COLLECTION].find_one_and_update(
+        {"invoice_id": invoice_id, "sandbox": sandbox},
+        {"$setOnInsert": {"user_id": None, "claimed_by": claim.user_id, "state": "pending", "rustore_status": None,
+                          "purchase_id": claim.purchase_id, "product_id": claim.product_id, "order_id": claim.order_id,
+                          "created_at": now, "history": []},
+         "$set": {"next_check_at": now, "last_error": error, "updated_at": now}},
+        upsert=True, return_document=ReturnDocument.AFTER,
+    )
+    return doc
+
+
+async def _upsert_record(db: Any, payment: Payment, product: Any, now: datetime) -> dict:
+    fields = {
+        "purchase_id": payment.purchase_id, "order_id": payment.order_id, "product_id": payment.product_id,
+        "product_type": product.type, "rustore_status": payment.status.value, "amount": payment.amount,
+        "currency": payment.currency, "quantity": payment.quantity or 1, "last_checked_at": now, "updated_at": now,
+    }
+    query = {"invoice_id": payment.invoice_id, "sandbox": payment.sandbox}
+    update = {"$setOnInsert": {"user_id": None, "claimed_by": None, "state": "pending", "created_at": now,
+                               "history": [], "next_check_at": now + timedelta(minutes=1)}, "$set": fields}
+    for _ in range(2):  # two racing upserts may collide on the unique index; the second then updates
+        try:
+            return await db[COLLECTION].find_one_and_update(query, update, upsert=True,
+                                                            return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            continue
+    raise RuntimeError("could not record purchase")  # pragma: no cover - unique index keeps failing
+
+
+async def _bind_owner(db: Any, doc: dict, owner: ObjectId, claim: Claim | None) -> dict:
+    if doc.get("user_id") == owner:
+        return doc
+    bound = await db[COLLECTION].find_one_and_update(
+        {"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}}, return_document=ReturnDocument.AFTER
+    )
+    if bound is None:
+        bound = await db[COLLECTION].find_one({"_id": doc["_id"]})
+    if bound["user_id"] != owner and claim is not None:
+        raise PurchaseBelongsToAnotherUser("This purchase belongs to another account.")
+    return bound
+
+
+async def _grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: datetime) -> tuple[bool, int | None]:
+    """Credit points (packs) or record ownership (non-consumables); True if this call did it."""
+    user_id, inv, sandbox = doc["user_id"], doc["invoice_id"], doc["sandbox"]
+    if product.points > 0:
+        points = product.points * max(1, int(doc.get("quantity") or 1))
+        result = await ledger.credit(
+            db, user_id, points, "buy", credit_key(inv, sandbox), reference=f"invoice:{inv}",
+            meta={"invoice_id": inv, "product_id": product.id, "sandbox": sandbox}, now=now,
+        )
+        await db[COLLECTION].update_one({"_id": doc["_id"], "credit_entry_id": None},
+                                        {"$set": {"credit_entry_id": result.entry.id, "points": points}})
+        return not result.replayed, result.balance
+    owned = {"product_id": product.id, "invoice_id": inv, "acquired_at": now, "sandbox": sandbox}
+    pushed = await db["users"].update_one({"_id": user_id, "owned_products.invoice_id": {"$ne": inv}},
+                                          {"$push": {"owned_products": owned}})
+    return pushed.modified_count == 1, None
+
+
+async def _revoke(db: Any, doc: dict, policy: PurchasePolicy, now: datetime) -> int | None:
+    """Take back what the purchase granted (clawback per policy, or ownership)."""
+    user_id, inv, sandbox = doc["user_id"], doc["invoice_id"], doc["sandbox"]
+    await db["users"].update_one({"_id": user_id}, {"$pull": {"owned_products": {"invoice_id": inv}}})
+    credit = await ledger.find_entry(db, user_id, credit_key(inv, sandbox))
+    if credit is None:
+        return None
+    result = await ledger.clawback(
+        db, user_id, credit.amount, clawback_key(inv, sandbox), corrects=credit.id, reference=f"invoice:{inv}",
+        meta={"invoice_id": inv, "rustore_status": doc.get("rustore_status")},
+        allow_negative=policy.allow_negative_clawback, now=now,
+    )
+    await db[COLLECTION].update_one({"_id": doc["_id"], "clawback_entry_id": None},
+                                    {"$set": {"clawback_entry_id": result.entry.id}})
+    return result.balance
+
+
+async def _advance(db: Any, doc: dict, target: str, status: str, source: str, now: datetime) -> dict:
+    """Move the state forward (never back); schedule the next check for non-final states."""
+    lower = [s for s, r in RANK.items() if r < RANK[target]]
+    changes: dict[str, Any] = {"state": target, "updated_at": now, "claimed_by": None}
+    if target == "paid":
+        changes |= {"needs_confirmation": True, "next_check_at": now}
+    elif target == "pending":
+        changes["next_check_at"] = now + timedelta(minutes=1)
+    else:
+        changes |= {"needs_confirmation": False, "next_check_at": None}
+    moved = await db[COLLECTION].find_one_and_update(
+        {"_id": doc["_id"], "state": {"$in": lower}}, {"$set": changes, **_history(now, target, status, source)},
+        return_document=ReturnDocument.AFTER,
+    )
+    return moved or await db[COLLECTION].find_one({"_id": doc["_id"]})
+
+
+async def apply_payment(
+    db: Any, payment: Payment, *, claim: Claim | None, products: Mapping[str, Any], policy: PurchasePolicy,
+    now: datetime, source: str,
+) -> PurchaseOutcome:
+    """Record RuStore's view of an invoice, bind it to its owner, and grant or revoke exactly once."""
+    check_record(policy, app_id=payment.app_id, sandbox=payment.sandbox)
+    product = _one_time_product(products, payment, claim)
+    doc = await _upsert_record(db, payment, product, now)
+    owner, order = await resolve_owner(
+        db, claim=claim, policy=policy, bound_to=doc.get("user_id"), order_id=payment.order_id,
+        developer_payload=payment.developer_payload, app_user_id=payment.app_user_id, product_id=payment.product_id,
+    )
+    if owner is None and doc.get("claimed_by") and not policy.require_orders:
+        owner = doc["claimed_by"]  # claimed while RuStore was unreachable; no stronger evidence since
+    if owner is None:
+        return PurchaseOutcome(doc, False, None)  # unowned until its buyer verifies it
+    doc = await _bind_owner(db, doc, owner, claim)
+    if order is not None:
+        await mark_order_used(db, order["_id"], invoice_id=payment.invoice_id)
+    target = STATE_OF.get(payment.status, "pending")
+    if RANK[target] < RANK[doc["state"]]:
+        target = doc["state"]  # a stale answer: keep what we know, but still finish its effects below
+    credited_now, balance = False, None
+    if target in GRANTED:
+        credited_now, balance = await _grant(db, doc, product, policy, now)
+    if target in REVOKED:
+        balance = await _revoke(db, doc, policy, now)
+    if target != doc["state"]:
+        doc = await _advance(db, doc, target, payment.status.value, source, now)
+    return PurchaseOutcome(doc, credited_now, balance)
+
+
+async def list_user_purchases(db: Any, user_id: ObjectId, *, limit: int, before: ObjectId | None = None) -> list[dict]:
+    """The user's purchases, newest first, paged by document id."""
+    query: dict[str, Any] = {"user_id": user_id}
+    if before is not None:
+        query["_id"] = {"$lt": before}
+    return await db[COLLECTION].find(query, {"history": 0}).sort("_id", DESCENDING).limit(limit).to_list(limit)
