@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from core.rustore_wiring import create_notification_decoder, create_rustore_clie
 from core.session_state import SessionState
 from core.settings import Settings
 from core.tokens import TokenService
+from documents.billing import PurchasePolicy
 from documents.passwords import PasswordHasher
 from generation import make_provider
 
@@ -54,6 +56,13 @@ class AppContext:
     def now(self) -> datetime:
         """The current time (injectable for tests)."""
         return self.clock()
+
+    @property
+    def purchase_policy(self) -> PurchasePolicy:
+        """The deployment's rules for RuStore records (app id, sandbox, orders, clawback)."""
+        s = self.settings
+        return PurchasePolicy(app_id=s.rustore_app_id, allow_sandbox=s.allow_sandbox, require_orders=s.require_orders,
+                              allow_negative_clawback=s.clawback_allow_negative)
 
     def key(self, *parts: str) -> str:
         """A Redis key inside this deployment's namespace."""

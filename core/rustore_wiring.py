@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from core.metrics import RUSTORE_BREAKER_OPEN, RUSTORE_CALLS, RUSTORE_LATENCY
 from core.settings import Settings
@@ -22,6 +22,8 @@ def rustore_config(settings: Settings) -> RuStoreConfig:
         ca_bundle=settings.rustore_ca_bundle,
         timeout_s=settings.rustore_timeout_s,
         retry_deadline_s=settings.rustore_retry_deadline_s,
+        breaker_threshold=settings.rustore_breaker_threshold,
+        breaker_reset_s=settings.rustore_breaker_reset_s,
         notification_key_b64=settings.rustore_notification_key,
         sandbox_notification_key_b64=settings.rustore_sandbox_notification_key,
     )

@@ -106,6 +106,8 @@ class Settings:
     rustore_package_name: str | None = _env("RUSTORE_PACKAGE_NAME", "rustore.package_name")
     rustore_timeout_s: float = _env("RUSTORE_TIMEOUT_S", "rustore.timeout_s", default=30.0)
     rustore_retry_deadline_s: float = _env("RUSTORE_RETRY_DEADLINE_S", "rustore.retry_deadline_s", default=20.0)
+    rustore_breaker_threshold: int = _env("RUSTORE_BREAKER_THRESHOLD", "rustore.breaker_threshold", default=5)
+    rustore_breaker_reset_s: float = _env("RUSTORE_BREAKER_RESET_S", "rustore.breaker_reset_s", default=30.0)
     rustore_ca_bundle: str | None = _env("RUSTORE_CA_BUNDLE", "rustore.ca_bundle")
     rustore_notification_key: str | None = _env("RUSTORE_NOTIFICATION_KEY", "rustore.notification_key")
     rustore_sandbox_notification_key: str | None = _env(
@@ -125,6 +127,8 @@ class Settings:
         "SUBSCRIPTION_RECONCILE_INTERVAL_S", "jobs.subscription_reconcile_interval_s", default=300
     )
     webhook_retry_interval_s: int = _env("WEBHOOK_RETRY_INTERVAL_S", "jobs.webhook_retry_interval_s", default=30)
+    refund_sweep_interval_s: int = _env("REFUND_SWEEP_INTERVAL_S", "jobs.refund_sweep_interval_s", default=900)
+    refund_sweep_days: int = _env("REFUND_SWEEP_DAYS", "jobs.refund_sweep_days", default=14)
 
     extra: Mapping[str, Any] = field(default_factory=dict, metadata={})
 

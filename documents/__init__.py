@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents import generations, leases, ledger, sessions, users
+from documents import generations, leases, ledger, orders, purchases, sessions, users
 
-INDEX_MODULES = [users, sessions, ledger, leases, generations]
+INDEX_MODULES = [users, sessions, ledger, leases, generations, orders, purchases]
 
 
 def all_indexes() -> dict[str, list]:

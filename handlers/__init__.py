@@ -10,10 +10,10 @@ from loguru import logger
 
 from core.context import AppContext
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from handlers import auth, generation, points, service, user
+from handlers import auth, generation, payments, points, service, user
 from handlers.base import APIHandler, NotFoundHandler, check_routes
 
-HANDLER_MODULES = [service, auth, user, points, generation]
+HANDLER_MODULES = [service, auth, user, points, generation, payments]
 
 
 def all_routes() -> list[tuple[str, type]]:

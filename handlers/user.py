@@ -27,6 +27,8 @@ class ProfileSchema(CamelSchema):
     device_ids = fields.List(fields.String(), required=True)
     created_at = fields.String(required=True)
     points = fields.Nested(PointsSummarySchema, required=True)
+    owned_products = fields.List(fields.Dict(), required=True,
+                                 metadata={"description": "Non-consumable products the user owns"})
     subscription = fields.Dict(allow_none=True, required=True)
 
 
@@ -51,6 +53,11 @@ def profile_view(user: dict) -> dict:
         "deviceIds": list(user.get("device_ids") or []),
         "createdAt": iso(user["created_at"]),
         "points": {"balance": int((user.get("points") or {}).get("balance", 0))},
+        "ownedProducts": [
+            {"productId": o["product_id"], "invoiceId": o["invoice_id"], "acquiredAt": iso(o.get("acquired_at")),
+             "sandbox": bool(o.get("sandbox"))}
+            for o in user.get("owned_products") or []
+        ],
         "subscription": None,
     }
 

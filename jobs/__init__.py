@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from jobs import generation_repair, ledger_repair
+from jobs import generation_repair, ledger_repair, purchase_reconcile, refund_sweep
 from jobs.runner import Job
 
 ALL_JOBS: list[Job] = [
     ledger_repair.JOB,
     generation_repair.JOB,
+    purchase_reconcile.JOB,
+    refund_sweep.JOB,
 ]
 
 

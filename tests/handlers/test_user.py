@@ -14,7 +14,8 @@ async def test_profile_has_the_documented_shape(api):
     assert resp.json["points"] == {"balance": 0}
     assert resp.json["subscription"] is None
     assert resp.json["createdAt"].endswith("Z")
-    assert set(resp.json) == {"userId", "email", "deviceIds", "createdAt", "points", "subscription"}
+    assert resp.json["ownedProducts"] == []
+    assert set(resp.json) == {"userId", "email", "deviceIds", "createdAt", "points", "ownedProducts", "subscription"}
 
 
 async def test_update_requires_the_current_password_and_changes_nothing_without_it(api):

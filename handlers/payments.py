@@ -1,0 +1,154 @@
+"""One-time purchases: server orders, verification (and its points-pack flavour), purchase history."""
+
+from __future__ import annotations
+
+import base64
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from marshmallow import fields, validate
+
+from documents import ledger
+from documents import orders as orders_doc
+from documents import purchases as purchases_doc
+from documents.billing import Claim
+from documents.purchase_sync import verify_invoice
+from documents.users import parse_id
+from handlers.base import ApiError, APIHandler
+from handlers.schemas import Bool, CamelSchema, Identifier, Int, iso
+
+INVOICE_ID = validate.Regexp(r"^[0-9]{1,32}$", error="invoiceId is RuStore's numeric invoice number, as a string.")
+
+
+class OrderSchema(CamelSchema):
+    """POST /api/payments/orders body."""
+
+    product_id = Identifier(required=True)
+
+
+class VerifySchema(CamelSchema):
+    """What the app got from the Pay SDK after a purchase."""
+
+    invoice_id = Identifier(required=True, max_length=32, validate=[INVOICE_ID])
+    purchase_id = Identifier(required=True, max_length=64)
+    product_id = Identifier(required=True)
+    order_id = Identifier(load_default=None, max_length=150)
+    sandbox = Bool(load_default=False)
+
+
+class HistoryQuerySchema(CamelSchema):
+    """GET /api/payments/history query."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = Identifier(load_default=None, max_length=64)
+
+
+class PurchaseViewSchema(CamelSchema):
+    """A purchase as its owner sees it."""
+
+    invoice_id = fields.String(required=True)
+    purchase_id = fields.String(allow_none=True)
+    product_id = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    points_granted = Int(required=True)
+    sandbox = fields.Boolean(required=True)
+    created_at = fields.String()
+
+
+def purchase_view(doc: dict) -> dict:
+    """The public shape of a purchase document."""
+    return {
+        "invoiceId": doc["invoice_id"], "purchaseId": doc.get("purchase_id"), "productId": doc.get("product_id"),
+        "status": doc["state"], "pointsGranted": int(doc.get("points") or 0) if doc.get("credit_entry_id") else 0,
+        "sandbox": bool(doc.get("sandbox")), "createdAt": iso(doc.get("created_at")),
+    }
+
+
+class OrdersHandler(APIHandler):
+    """POST /api/payments/orders — an order the app passes to the Pay SDK purchase call."""
+
+    async def post(self) -> None:
+        body = self.load(OrderSchema())
+        product = self.ctx.products.get(body["product_id"])
+        if product is None:
+            raise ApiError(400, "unknown_product", "No such product.")
+        if product.is_subscription:
+            raise ApiError(400, "not_a_one_time_product", "Use /api/subscriptions/create for subscriptions.")
+        order = await orders_doc.create_order(self.db, parse_id(self.user_id), product.id, "purchase", self.ctx.now())
+        self.write_json({"orderId": order["_id"], "developerPayload": order["developer_payload"],
+                         "productId": product.id, "appUserId": self.user_id}, 201)
+
+
+class VerifyHandler(APIHandler):
+    """POST /api/payments/verify — the server asks RuStore and credits exactly once."""
+
+    points_only = False
+
+    async def post(self) -> None:
+        body = self.load(VerifySchema())
+        product = self.ctx.products.get(body["product_id"])
+        if self.points_only and (product is None or not product.is_points_pack):
+            raise ApiError(400, "not_a_points_product", "Only points packs can be bought here.")
+        if self.ctx.rustore is None:
+            raise ApiError(503, "rustore_not_configured", "RuStore is not configured on this server.")
+        claim = Claim(user_id=parse_id(self.user_id), product_id=body["product_id"], purchase_id=body["purchase_id"],
+                      invoice_id=body["invoice_id"], order_id=body["order_id"])
+        outcome = await self.run(verify_invoice(
+            self.db, self.ctx.rustore, body["invoice_id"], sandbox=body["sandbox"], claim=claim,
+            products=self.ctx.products, policy=self.ctx.purchase_policy, now=self.ctx.now(), source="verify",
+        ))
+        doc = outcome.purchase
+        state = doc["state"]
+        if state == "pending":
+            self.write_json({"status": "pending", "purchase": purchase_view(doc)}, 202)
+            return
+        if state == "refunded":
+            raise ApiError(400, "purchase_refunded", "This purchase was refunded.")
+        if state in ("failed", "reversed"):
+            raise ApiError(400, "purchase_not_paid", "This purchase was not paid.",
+                           details={"rustoreStatus": doc.get("rustore_status")})
+        balance = outcome.balance
+        if balance is None:
+            balance = (await ledger.get_balance(self.db, doc["user_id"])).balance
+        self.write_json({"status": "credited" if outcome.credited_now else "already_credited",
+                         "purchase": purchase_view(doc), "balance": balance})
+
+
+class BuyPointsHandler(VerifyHandler):
+    """POST /api/points/buy — verification limited to points packs."""
+
+    points_only = True
+
+
+class PurchaseHistoryHandler(APIHandler):
+    """GET /api/payments/history — the caller's purchases, newest first."""
+
+    async def get(self) -> None:
+        query = self.load_query(HistoryQuerySchema())
+        before = _decode_cursor(query["cursor"])
+        docs = await purchases_doc.list_user_purchases(self.db, parse_id(self.user_id), limit=query["limit"] + 1,
+                                                       before=before)
+        page = docs[: query["limit"]]
+        next_cursor = _encode_cursor(page[-1]["_id"]) if len(docs) > query["limit"] else None
+        self.write_json({"items": [purchase_view(d) for d in page], "nextCursor": next_cursor})
+
+
+def _encode_cursor(oid: ObjectId) -> str:
+    return base64.urlsafe_b64encode(oid.binary).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> ObjectId | None:
+    if cursor is None:
+        return None
+    try:
+        return ObjectId(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, InvalidId, TypeError):
+        raise ApiError(400, "invalid_cursor", "The cursor is not valid.") from None
+
+
+default_handlers = [
+    (r"/api/payments/orders", OrdersHandler),
+    (r"/api/payments/verify", VerifyHandler),
+    (r"/api/payments/history", PurchaseHistoryHandler),
+    (r"/api/points/buy", BuyPointsHandler),
+]

@@ -1,0 +1,50 @@
+"""Job `purchase-reconcile`: finish purchases that are not final (pending, held for confirmation, claimed during an outage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+from pymongo import ASCENDING
+
+from documents.errors import DomainError
+from documents.purchase_sync import note_check_failure, verify_invoice
+from documents.purchases import COLLECTION
+from jobs.runner import Job
+from rustore import RuStoreError, RuStoreUnavailable
+
+BATCH = 200
+
+
+async def run(ctx: Any) -> dict:
+    """Re-check every purchase whose next check is due, through the same path as verify."""
+    if ctx.rustore is None:
+        return {"skipped": "rustore not configured"}
+    db, now = ctx.db, ctx.now()
+    due = await db[COLLECTION].find({"next_check_at": {"$lte": now}}).sort("next_check_at", ASCENDING) \
+        .limit(BATCH).to_list(BATCH)
+    summary = {"checked": 0, "credited": 0, "still_pending": 0, "unavailable": 0, "given_up": 0}
+    for doc in due:
+        try:
+            outcome = await verify_invoice(db, ctx.rustore, doc["invoice_id"], sandbox=doc["sandbox"], claim=None,
+                                           products=ctx.products, policy=ctx.purchase_policy, now=now, source="job")
+        except RuStoreUnavailable as exc:
+            summary["unavailable"] += 1
+            await note_check_failure(db, doc, now, type(exc).__name__)
+            continue
+        except (DomainError, RuStoreError) as exc:
+            # Permanent: RuStore says it does not exist, another app, a product we do not sell...
+            summary["given_up"] += 1
+            logger.warning("purchase check gave up", invoice_id=doc["invoice_id"], error=type(exc).__name__)
+            await db[COLLECTION].update_one({"_id": doc["_id"]},
+                                            {"$set": {"next_check_at": None, "last_error": type(exc).__name__}})
+            continue
+        summary["checked"] += 1
+        summary["credited"] += int(outcome.credited_now)
+        if outcome.purchase["state"] == "pending":
+            summary["still_pending"] += 1
+            await note_check_failure(db, outcome.purchase, now, "still pending at RuStore")
+    return summary
+
+
+JOB = Job("purchase-reconcile", run, "purchase_reconcile_interval_s")
