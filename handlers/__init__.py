@@ -8,12 +8,13 @@ from typing import Any
 import tornado.web
 from loguru import logger
 
+from core.catalog import Catalog
 from core.context import AppContext
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from handlers import auth, generation, payments, points, service, user
+from handlers import auth, generation, payments, points, products, service, user
 from handlers.base import APIHandler, NotFoundHandler, check_routes
 
-HANDLER_MODULES = [service, auth, user, points, generation, payments]
+HANDLER_MODULES = [service, auth, user, products, points, generation, payments]
 
 
 def all_routes() -> list[tuple[str, type]]:
@@ -61,6 +62,7 @@ def make_app(ctx: AppContext, **overrides: Any) -> tornado.web.Application:
     app = tornado.web.Application(
         routes,
         route_templates=templates,
+        catalog=Catalog(ctx),
         ctx=ctx,
         log_function=access_log,
         compress_response=False,
