@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 import ssl
@@ -21,6 +22,7 @@ import tornado.netutil
 from loguru import logger
 
 from core.context import AppContext, create_context
+from core.emulated import attach, build_emulator
 from core.logs import configure_logging
 from core.settings import Settings, SettingsError, load_settings
 from documents import ensure_indexes
@@ -77,11 +79,54 @@ class Service:
         await self.ctx.close()
 
 
+async def start_dev_emulator(settings: Settings) -> tuple[Any, Any, Settings]:
+    """Development without RuStore credentials: run the emulator in-process and point the client at it."""
+    emulator, app, settings = build_emulator(settings)
+    try:
+        url = await emulator.start(port=settings.emulator_port, host="127.0.0.1")
+    except OSError:
+        url = await emulator.start(port=0, host="127.0.0.1")  # the usual port is taken: any free one
+    return emulator, app, dataclasses.replace(settings, rustore_api_url=url)
+
+
+def dev_hints(api: str, emulator_url: str, app_id: int) -> str:
+    """Ready-to-paste commands that buy points and a subscription through the emulator."""
+    j = "-H 'Content-Type: application/json'"
+    return f"""
+RuStore emulator (development mode, no RuStore credentials set): {emulator_url}
+Try the whole flow (copy and paste into a shell):
+
+  PICK='import sys,json; d=json.load(sys.stdin); print(json.dumps({{k: d[k] for k in sys.argv[1:]}}))'
+  TOKEN=$(curl -s {j} -d '{{"email":"demo-'$RANDOM'@example.com","password":"demo password"}}' \\
+      {api}/api/auth/register | python3 -c "$PICK" accessToken | cut -d'"' -f4)
+  # The user buys 100 points in the app; the emulator answers what the Pay SDK gives the app:
+  SDK=$(curl -s {j} -d '{{"productId":"points_100"}}' {emulator_url}/_emulator/apps/{app_id}/purchases \\
+      | python3 -c "$PICK" invoiceId purchaseId productId orderId sandbox)
+  # The app sends it to this backend, which asks RuStore and credits exactly once:
+  curl -s {j} -H "Authorization: Bearer $TOKEN" -d "$SDK" {api}/api/points/buy; echo
+  # A monthly subscription:
+  SUB=$(curl -s {j} -d '{{"productId":"premium_monthly"}}' {emulator_url}/_emulator/apps/{app_id}/subscriptions \\
+      | python3 -c "$PICK" purchaseId productId orderId sandbox)
+  curl -s {j} -H "Authorization: Bearer $TOKEN" -d "$SUB" {api}/api/subscriptions/verify; echo
+  curl -s -H "Authorization: Bearer $TOKEN" {api}/api/user/profile; echo
+"""
+
+
 async def serve(settings: Settings) -> int:
     """Run the API until SIGTERM or SIGINT."""
+    emulator = app = None
+    if settings.is_development and not settings.rustore_configured:
+        emulator, app, settings = await start_dev_emulator(settings)
     ctx = create_context(settings)
     service = Service(ctx)
+    if emulator is not None:
+        ctx.emulator = emulator
+        service.on_stop.append(emulator.stop)
     port = await service.start()
+    if emulator is not None:
+        api = f"http://127.0.0.1:{port}"
+        attach(app, api)
+        print(dev_hints(api, settings.rustore_api_url, app.app_id), flush=True)
     if settings.jobs_enabled:
         scheduler = start_scheduler(ctx, ALL_JOBS)
         service.on_stop.append(lambda: scheduler.shutdown(wait=False))

@@ -98,6 +98,7 @@ class Settings:
 
     clawback_allow_negative: bool = _env("CLAWBACK_ALLOW_NEGATIVE", "points.clawback_allow_negative", default=False)
 
+    emulator_port: int = _env("EMULATOR_PORT", "rustore.emulator_port", default=8001)
     rustore_api_url: str = _env("RUSTORE_API_URL", "rustore.api_url", default="https://public-api.rustore.ru")
     rustore_key_id: str | None = _env("RUSTORE_KEY_ID", "rustore.key_id")
     rustore_private_key: str | None = _env("RUSTORE_PRIVATE_KEY", "rustore.private_key")
