@@ -24,9 +24,11 @@ from loguru import logger
 from core.context import AppContext, create_context
 from core.emulated import attach, build_emulator
 from core.logs import configure_logging
+from core.sentry import init_sentry
 from core.settings import Settings, SettingsError, load_settings
 from documents import ensure_indexes
 from handlers import make_app
+from handlers.metrics import make_metrics_app
 from jobs import ALL_JOBS, find_job
 from jobs.runner import run_job
 from jobs.scheduler import start_scheduler
@@ -41,7 +43,9 @@ class Service:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.http: tornado.httpserver.HTTPServer | None = None
+        self.metrics_http: tornado.httpserver.HTTPServer | None = None
         self.port: int | None = None
+        self.metrics_port: int | None = None
         self.on_stop: list[Callable[[], Awaitable[Any] | Any]] = []
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
@@ -60,6 +64,11 @@ class Service:
         sockets = tornado.netutil.bind_sockets(s.port if port is None else port, host or s.host)
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
+        if s.metrics_port is not None:
+            self.metrics_http = tornado.httpserver.HTTPServer(make_metrics_app())
+            metric_sockets = tornado.netutil.bind_sockets(s.metrics_port, s.metrics_host)
+            self.metrics_http.add_sockets(metric_sockets)
+            self.metrics_port = metric_sockets[0].getsockname()[1]
         return self.port
 
     async def stop(self) -> None:
@@ -71,6 +80,10 @@ class Service:
             except TimeoutError:
                 logger.warning("connections still open after drain timeout")
             self.http = None
+        if self.metrics_http is not None:
+            self.metrics_http.stop()
+            await self.metrics_http.close_all_connections()
+            self.metrics_http = None
         for hook in reversed(self.on_stop):
             result = hook()
             if hasattr(result, "__await__"):
@@ -196,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"settings error: {exc}", file=sys.stderr)
         return EXIT_UNSAFE_SETTINGS
     configure_logging(settings.log_level, settings.json_logs)
+    init_sentry(settings)
     problems = settings.problems()
     if problems:
         for problem in problems:

@@ -22,7 +22,12 @@ SENSITIVE_KEY = re.compile(
     r"refresh|notification[_-]?key|dsn",
     re.IGNORECASE,
 )
+_SECRET_NAMES = (r"password|passwd|secret|token|api[_-]?key|private[_-]?key|refreshToken|accessToken|"
+                 r"purchase_token|subscriptionToken|signature|currentPassword")
 _TEXT_PATTERNS = (
+    # JSON values, plain or backslash-escaped inside a repr: "password": "with spaces"
+    re.compile(r'(?i)(\\?"(?:' + _SECRET_NAMES + r')\\?"\s*:\s*)\\?"(?:[^"\\]|\\(?!"))*\\?"'),
+    re.compile(r"(?i)('(?:" + _SECRET_NAMES + r")'\s*:\s*)'(?:[^'\\]|\\.)*'"),
     # JWT / JWE-looking strings (three or five base64url segments starting with eyJ).
     re.compile(r"eyJ[\w-]{4,}(?:\.[\w-]{4,}){1,4}"),
     re.compile(r"(?i)(bearer\s+)[\w\-.~+/=]+"),

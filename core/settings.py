@@ -83,7 +83,14 @@ class Settings:
         "LOGIN_FAILURE_WINDOW_S", "rate_limit.login_failure_window_s", default=900
     )
 
+    metrics_token: str | None = _env("METRICS_TOKEN", "metrics.token")
+    metrics_port: int | None = _env("METRICS_PORT", "metrics.port")
+    metrics_host: str = _env("METRICS_HOST", "metrics.host", default="127.0.0.1")
+    sentry_dsn: str | None = _env("SENTRY_DSN", "sentry.dsn")
+    sentry_traces_sample_rate: float = _env("SENTRY_TRACES_SAMPLE_RATE", "sentry.traces_sample_rate", default=0.0)
+
     jobs_enabled: bool = _env("JOBS_ENABLED", "jobs.enabled", default=True)
+    ledger_audit_interval_s: int = _env("LEDGER_AUDIT_INTERVAL_S", "jobs.ledger_audit_interval_s", default=21600)
     ledger_repair_interval_s: int = _env("LEDGER_REPAIR_INTERVAL_S", "jobs.ledger_repair_interval_s", default=60)
     generation_repair_interval_s: int = _env(
         "GENERATION_REPAIR_INTERVAL_S", "jobs.generation_repair_interval_s", default=60

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TypeVar
 
+import sentry_sdk
 import tornado.web
 from loguru import logger
 from marshmallow import Schema, ValidationError
@@ -352,6 +353,7 @@ class APIHandler(tornado.web.RequestHandler):
         logger.opt(exception=(typ, value, tb)).error(
             "unhandled error", request_id=self.request_id, method=self.request.method, path=self.request.path
         )
+        sentry_sdk.capture_exception(value)  # a no-op unless SENTRY_DSN started the SDK
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

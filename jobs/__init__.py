@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from jobs import generation_repair, ledger_repair, purchase_reconcile, refund_sweep
+from jobs import generation_repair, ledger_audit, ledger_repair, purchase_reconcile, refund_sweep
 from jobs.runner import Job
 
 ALL_JOBS: list[Job] = [
     ledger_repair.JOB,
+    ledger_audit.JOB,
     generation_repair.JOB,
     purchase_reconcile.JOB,
     refund_sweep.JOB,
