@@ -162,6 +162,8 @@ class RequestHandler(APIHandler):
         try:
             spend = await gens.charge(self.db, gen, self.ctx.now())
         except ledger.LedgerError as exc:
+            if isinstance(exc, ledger.InsufficientPoints):
+                GENERATIONS.labels(self.ctx.generator.name, "insufficient_points").inc()
             raise ledger_error(exc, cost) from None
         POINTS.labels("spend").inc(cost)
         self.write_json(result_view(await generate(self.ctx, gen, spend)))

@@ -170,3 +170,14 @@ async def test_card_that_cannot_be_rendered_is_refunded(start_server):
     view = (await api.get(f"/api/generation/{resp.json['details']['generationId']}", token=user["accessToken"])).json
     assert view["failure"] == {"reason": "render_failed", "retryable": True} and view["imageUrl"] is None
     await assert_ledger_clean(service)
+
+
+async def test_concurrent_requests_with_one_key_charge_once(start_server):
+    service, api = await start_server(mongo=YieldingClient())
+    user = await funded_user(service, api, 5)
+    results = await asyncio.gather(*(generate(api, user, BIRTHDAY, "one-key") for _ in range(10)))
+    done = [r.json for r in results if r.status == 200]
+    assert done and all(body == done[0] for body in done)
+    assert all(r.status == 409 and r.error_reason() == "generation_in_progress" for r in results if r.status != 200)
+    assert await balance_of(api, user) == 4
+    await assert_ledger_clean(service)

@@ -190,3 +190,13 @@ async def test_concurrent_spends_never_overdraw(start_server):
     assert len(entries) == 100
     assert len({r.json["transaction"]["id"] for r in results if r.status == 200}) == 100
     await assert_ledger_clean(service)
+
+
+async def test_concurrent_replays_of_one_key_charge_once(start_server):
+    service, api = await start_server(mongo=YieldingClient())
+    user = await funded_user(service, api, 10)
+    results = await asyncio.gather(*(spend(api, user, 3, "one-key") for _ in range(20)))
+    assert {r.status for r in results} == {200}
+    assert len({r.json["transaction"]["id"] for r in results}) == 1 and {r.json["balance"] for r in results} == {7}
+    assert await balance_of(api, user) == 7
+    await assert_ledger_clean(service)
