@@ -15,7 +15,7 @@ from documents.billing import Claim
 from documents.purchase_sync import verify_invoice
 from documents.users import parse_id
 from handlers.base import ApiError, APIHandler
-from handlers.schemas import Bool, CamelSchema, Identifier, Int, iso
+from handlers.schemas import Bool, CamelSchema, Identifier, Int, Text, iso
 
 INVOICE_ID = validate.Regexp(r"^[0-9]{1,32}$", error="invoiceId is RuStore's numeric invoice number, as a string.")
 
@@ -29,7 +29,7 @@ class OrderSchema(CamelSchema):
 class VerifySchema(CamelSchema):
     """What the app got from the Pay SDK after a purchase."""
 
-    invoice_id = Identifier(required=True, max_length=32, validate=[INVOICE_ID])
+    invoice_id = Text(required=True, min_length=1, max_length=32, validate=[INVOICE_ID])
     purchase_id = Identifier(required=True, max_length=64)
     product_id = Identifier(required=True)
     order_id = Identifier(load_default=None, max_length=150)
