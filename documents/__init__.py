@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents import generations, leases, ledger, orders, purchases, sessions, users
+from documents import generations, leases, ledger, orders, purchases, sessions, users, webhook_events
 
-INDEX_MODULES = [users, sessions, ledger, leases, generations, orders, purchases]
+INDEX_MODULES = [users, sessions, ledger, leases, generations, orders, purchases, webhook_events]
 
 
 def all_indexes() -> dict[str, list]:
