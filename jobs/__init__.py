@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs import generation_repair, ledger_audit, ledger_repair, purchase_reconcile, refund_sweep
+from jobs import generation_repair, ledger_audit, ledger_repair, purchase_reconcile, refund_sweep, webhook_retry
 from jobs.runner import Job
 
 ALL_JOBS: list[Job] = [
@@ -11,6 +11,7 @@ ALL_JOBS: list[Job] = [
     generation_repair.JOB,
     purchase_reconcile.JOB,
     refund_sweep.JOB,
+    webhook_retry.JOB,
 ]
 
 

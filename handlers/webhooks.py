@@ -1,0 +1,116 @@
+"""POST /api/webhooks/rustore — RuStore's server notifications: authenticate, persist once, answer, process later.
+
+RuStore waits 3 s for a 200 and re-sends otherwise (16 times over 36 h), possibly out of order.
+So the handler does only what must happen before the 200: check the source address, decrypt and
+authenticate the body, and store it under its notification id (a redelivery is a no-op). The
+actual work (asking RuStore for the current state and applying it) runs in the background and,
+if it fails, in the `webhook-retry` job. Nothing here trusts the notification's own status.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from loguru import logger
+
+from core.metrics import WEBHOOKS
+from documents import webhook_events as events
+from documents.transactions import utc
+from handlers.base import ApiError, APIHandler, public
+from jobs.webhook_retry import webhook_processor
+from rustore import (
+    NotificationAppIdError,
+    NotificationBase64Error,
+    NotificationDecryptError,
+    NotificationEnvelopeError,
+    NotificationError,
+    NotificationKeyMismatchError,
+    NotificationMissingKeyError,
+    NotificationPlaintextError,
+)
+
+# Stable `details.error` per decoder failure, so RuStore Console / logs show what was wrong.
+REJECTIONS: dict[type[NotificationError], str] = {
+    NotificationEnvelopeError: "envelope_invalid",
+    NotificationBase64Error: "payload_not_base64",
+    NotificationDecryptError: "decryption_failed",
+    NotificationMissingKeyError: "key_missing",
+    NotificationKeyMismatchError: "key_mismatch",
+    NotificationPlaintextError: "plaintext_invalid",
+    NotificationAppIdError: "app_id_mismatch",
+}
+
+
+def rejection_code(exc: NotificationError) -> str:
+    """The `details.error` of a refused notification."""
+    for kind, code in REJECTIONS.items():
+        if isinstance(exc, kind):
+            return code
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def _inside(address: str, networks: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+class RuStoreWebhookHandler(APIHandler):
+    """POST /api/webhooks/rustore — public: authenticity comes from AES-GCM (and the optional IP allow-list)."""
+
+    async def _apply_rate_limits(self) -> None:
+        # RuStore sends from a few addresses; after an outage it replays a backlog, which the
+        # per-IP API budget would turn into 429s and more redeliveries. Allow-listed sources skip it.
+        networks = self.ctx.settings.webhook_networks
+        if networks and _inside(self.client_ip, networks):
+            return
+        await super()._apply_rate_limits()
+
+    @public
+    async def post(self) -> None:
+        ctx = self.ctx
+        networks = ctx.settings.webhook_networks
+        if networks and not _inside(self.client_ip, networks):
+            WEBHOOKS.labels("rejected").inc()
+            logger.warning("webhook from outside RUSTORE_WEBHOOK_ALLOWED_IPS", ip=self.client_ip,
+                           request_id=self.request_id)
+            raise ApiError(403, "webhook_source_not_allowed", "This address may not send RuStore notifications.")
+        if ctx.notifications is None:
+            raise ApiError(503, "webhooks_not_configured", "RuStore notification keys are not configured.")
+        try:
+            note = ctx.notifications.decode(self.raw_body())
+        except NotificationError as exc:
+            code = rejection_code(exc)
+            WEBHOOKS.labels("rejected").inc()
+            # The exception text names what failed, never the payload or a key.
+            logger.warning("webhook rejected: {}", exc, error=code, ip=self.client_ip, request_id=self.request_id)
+            raise ApiError(400, "invalid_notification", "The notification could not be authenticated.",
+                           details={"error": code}) from None
+        event, created = await events.record_event(self.db, note, ctx.now())
+        if not created:
+            WEBHOOKS.labels("duplicate").inc()
+            self._nudge(event)
+            self.write_json({"status": "duplicate", "id": note.id})
+            return
+        WEBHOOKS.labels("received").inc()
+        if event["status"] == events.RECEIVED:
+            ctx.spawn(webhook_processor(ctx).process(event["_id"]))
+        elif event["status"] in (events.PROCESSED, events.IGNORED):
+            WEBHOOKS.labels(event["status"]).inc()  # test events are done, unknown types stored as ignored
+        logger.info("webhook accepted", event_id=event["_id"], type=note.notification_type, status=event["status"],
+                    request_id=self.request_id)
+        self.write_json({"status": "accepted", "id": note.id})
+
+    def _nudge(self, event: dict) -> None:
+        """A redelivery of an event still waiting (e.g. we died before answering) is processed now."""
+        due = event.get("next_attempt_at")
+        if event.get("status") in (events.RECEIVED, events.FAILED) and due is not None and utc(due) <= self.ctx.now():
+            self.ctx.spawn(webhook_processor(self.ctx).process(event["_id"]))
+
+
+default_handlers = [
+    (r"/api/webhooks/rustore", RuStoreWebhookHandler),
+]
