@@ -1,0 +1,174 @@
+"""Applies one RuStore answer about a subscription: record, bind the owner, grant the paid period, store the state.
+
+Steps, each safe to repeat (design in `documents.subscriptions`): (1) refuse records of another app,
+sandbox where it is off, products we do not sell; (2) upsert the document by (purchase_id, sandbox),
+only `$setOnInsert`; (3) decide the owner with `billing.resolve_owner` and bind it first-wins; (4) if
+the answer shows a paid period, credit it under its period key; (5) write the state unless a newer
+answer is stored; (6) copy the user's current subscription onto the user. A crash between any two
+steps leaves `next_check_at` set, so the next check (job, webhook, the app retrying) redoes them with
+the same keys: nothing is granted twice and nothing paid is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from loguru import logger
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from documents import ledger
+from documents.billing import Claim, ProductMismatch, PurchaseBelongsToAnotherUser, PurchasePolicy, check_record, resolve_owner
+from documents.orders import mark_order_used
+from documents.subscriptions import (
+    COLLECTION,
+    RETRY,
+    SubscriptionOutcome,
+    grant_key,
+    is_paid_period,
+    next_check,
+    project_user,
+    subscription_product,
+)
+from documents.transactions import utc
+from rustore import Subscription
+from rustore.values import pick, to_int
+
+HISTORY_KEPT = 50
+GRANTS_KEPT = 60
+
+
+def _new_document(source: str, token: str | None, product: Any, now: datetime) -> dict:
+    return {"source": source, "subscription_token": token, "product_id": product.id, "plan": product.plan,
+            "user_id": None, "claimed_by": None, "status": "PENDING", "auto_renewing": None, "start_date": None,
+            "end_date": None, "acknowledged": False, "ack_attempts": 0, "observed_at": None, "revision": 0,
+            "check_attempts": 0, "granted_periods": [], "history": [], "created_at": now}
+
+
+async def _upsert(db: Any, key: str, sandbox: bool, insert: dict, changes: dict | None = None) -> dict:
+    query = {"purchase_id": key, "sandbox": sandbox}
+    update: dict[str, Any] = {"$setOnInsert": insert}
+    if changes:
+        update["$set"] = changes
+    for _ in range(2):  # two racing upserts may collide on the unique index; the second then finds the first
+        try:
+            return await db[COLLECTION].find_one_and_update(query, update, upsert=True,
+                                                            return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            continue
+    raise RuntimeError("could not record subscription")  # pragma: no cover - unique index keeps failing
+
+
+async def record_claim(db: Any, key: str, sandbox: bool, claim: Claim, product: Any, now: datetime, error: str,
+                       *, legacy: bool = False) -> dict:
+    """Remember an unverified claim (RuStore unreachable) so the job verifies it soon."""
+    source, token = ("billing", key) if legacy else ("pay", None)
+    insert = _new_document(source, token, product, now) | {"claimed_by": claim.user_id}
+    return await _upsert(db, key, sandbox, insert, {"next_check_at": now, "last_error": error, "updated_at": now})
+
+
+async def _bind_owner(db: Any, doc: dict, owner: ObjectId, claim: Claim | None) -> dict:
+    if doc.get("user_id") == owner:
+        return doc
+    bound = await db[COLLECTION].find_one_and_update(
+        {"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}, "$inc": {"revision": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    bound = bound or await db[COLLECTION].find_one({"_id": doc["_id"]})
+    if bound["user_id"] != owner and claim is not None:
+        raise PurchaseBelongsToAnotherUser("This subscription belongs to another account.")
+    return bound
+
+
+async def _grant(db: Any, doc: dict, sub: Subscription, product: Any, now: datetime) -> tuple[int, int | None]:
+    """Credit the paid period's points; (points credited by this call, balance after it or None)."""
+    points = int(product.points_per_period or 0)
+    if points <= 0:
+        return 0, None
+    end = utc(sub.expiry_time)
+    key = grant_key(doc["purchase_id"], doc["sandbox"], end)
+    try:
+        result = await ledger.credit(
+            db, doc["user_id"], points, "subscription_grant", key, reference=f"subscription:{doc['purchase_id']}",
+            meta={"purchase_id": doc["purchase_id"], "product_id": product.id, "period_end": end,
+                  "sandbox": doc["sandbox"]}, now=now,
+        )
+    except ledger.IdempotencyKeyMismatch:
+        return 0, None  # granted earlier under another points_per_period setting: still once
+    await db[COLLECTION].update_one(  # for admins; the ledger key is what makes the grant exactly-once
+        {"_id": doc["_id"], "granted_periods.key": {"$ne": key}},
+        {"$push": {"granted_periods": {"$each": [{"key": key, "end_date": end, "points": points,
+                                                  "entry_id": result.entry.id, "at": now}], "$slice": -GRANTS_KEPT}}},
+    )
+    return (0, None) if result.replayed else (points, result.balance)
+
+
+def _differs(doc: dict, state: dict) -> bool:
+    def norm(value: Any) -> Any:
+        return utc(value) if isinstance(value, datetime) else value
+
+    return any(norm(doc.get(k)) != norm(v) for k, v in state.items())
+
+
+async def _write_state(db: Any, doc: dict, sub: Subscription, now: datetime, source: str) -> dict:
+    """Store RuStore's answer unless a newer one is already stored; schedule the next check."""
+    state = {"status": sub.status.value, "auto_renewing": sub.auto_renewing, "start_date": sub.start_time,
+             "end_date": sub.expiry_time}
+    fields = state | {"payment_state": sub.payment_state, "rustore_order_id": sub.order_id, "observed_at": now,
+                      "last_checked_at": now, "check_attempts": 0, "last_error": None, "updated_at": now}
+    if sub.acknowledged:
+        fields["acknowledged"] = True  # never set back: our own S7 call may be newer than this answer
+    if doc.get("user_id"):
+        fields["claimed_by"] = None
+    # A final owned one keeps a check until `apply_subscription` has shown it on its user (crash safety).
+    fields["next_check_at"] = next_check(doc | fields, now) or (now + RETRY if doc.get("user_id") else None)
+    update: dict[str, Any] = {"$set": fields, "$inc": {"revision": 1}}
+    if _differs(doc, state):
+        entry = {"at": now, "status": state["status"], "end_date": sub.expiry_time,
+                 "auto_renewing": sub.auto_renewing, "source": source}
+        update["$push"] = {"history": {"$each": [entry], "$slice": -HISTORY_KEPT}}
+    written = await db[COLLECTION].find_one_and_update(
+        {"_id": doc["_id"], "$or": [{"observed_at": None}, {"observed_at": {"$lte": now}}]}, update,
+        return_document=ReturnDocument.AFTER,
+    )
+    if written is None:
+        logger.info("stale subscription answer not applied", purchase_id=doc["purchase_id"], source=source)
+        return await db[COLLECTION].find_one({"_id": doc["_id"]})
+    return written
+
+
+async def apply_subscription(
+    db: Any, sub: Subscription, *, claim: Claim | None, products: Mapping[str, Any], policy: PurchasePolicy,
+    now: datetime, source: str,
+) -> SubscriptionOutcome:
+    """Record RuStore's view of a subscription, bind its owner, grant its paid period once, show it on the user."""
+    check_record(policy, app_id=to_int(pick(sub.raw, "appId", "applicationId")), sandbox=sub.sandbox)
+    product = subscription_product(products, sub.product_id)
+    if claim is not None and claim.product_id and claim.product_id != sub.product_id:
+        raise ProductMismatch("The subscription is for another product than the one claimed.")
+    key, kind = (sub.subscription_token, "billing") if sub.subscription_token else (str(sub.purchase_id), "pay")
+    doc = await _upsert(db, key, sub.sandbox,
+                        _new_document(kind, sub.subscription_token, product, now) | {"next_check_at": now + RETRY})
+    owner, order = await resolve_owner(
+        db, claim=claim, policy=policy, bound_to=doc.get("user_id"), order_id=sub.order_id,
+        developer_payload=sub.developer_payload, app_user_id=sub.app_user_id, product_id=sub.product_id,
+    )
+    if owner is None and doc.get("claimed_by") and not policy.require_orders:
+        owner = doc["claimed_by"]  # claimed while RuStore was unreachable; no stronger evidence since
+    if owner is not None:
+        doc = await _bind_owner(db, doc, owner, claim)
+        if order is not None:
+            await mark_order_used(db, order["_id"], purchase_id=key)
+    granted, balance = 0, None
+    if doc.get("user_id") and is_paid_period(sub):
+        granted, balance = await _grant(db, doc, sub, product, now)
+    doc = await _write_state(db, doc, sub, now, source)
+    if doc.get("user_id"):
+        await project_user(db, doc["user_id"], now)
+        if next_check(doc, now) is None:  # final and shown: nothing left for the job
+            await db[COLLECTION].update_one({"_id": doc["_id"], "revision": doc["revision"]},
+                                            {"$set": {"next_check_at": None}})
+    return SubscriptionOutcome(doc, granted, balance)
