@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs import generation_repair, ledger_audit, ledger_repair, purchase_reconcile, refund_sweep, webhook_retry
+from jobs import generation_repair, ledger_audit, ledger_repair, purchase_reconcile, refund_sweep, subscription_reconcile, webhook_retry
 from jobs.runner import Job
 
 ALL_JOBS: list[Job] = [
@@ -12,6 +12,7 @@ ALL_JOBS: list[Job] = [
     purchase_reconcile.JOB,
     refund_sweep.JOB,
     webhook_retry.JOB,
+    subscription_reconcile.JOB,
 ]
 
 

@@ -1,0 +1,64 @@
+"""Job `subscription-reconcile`: re-check subscriptions whose next check is due, through the same path as verify.
+
+`next_check_at` (see `documents.subscriptions.next_check`) encodes what to watch: a period ending
+(checked daily and just after its end, so renewals are granted and ended ones read ended), grace and
+hold (every few hours), pending first payments and claims made while RuStore was down (backoff from
+one minute), unacknowledged subscriptions (acknowledgement retried with backoff) and final ones not
+yet shown on their user. One bad subscription never stops the run; RuStore outages back off per
+subscription, and a run stops early after a few consecutive outages instead of hammering RuStore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+
+from documents import subscriptions
+from documents.errors import DomainError
+from documents.subscription_sync import sync_subscription
+from jobs.runner import Job
+from rustore import RuStoreError, RuStoreUnavailable
+
+BATCH = 200
+OUTAGE_LIMIT = 3  # consecutive "RuStore unreachable" answers that end this run
+
+
+async def run(ctx: Any) -> dict:
+    """Sync every subscription whose check is due; one summary of what happened."""
+    if ctx.rustore is None:
+        return {"skipped": "rustore not configured"}
+    db, now = ctx.db, ctx.now()
+    summary = {"checked": 0, "points_granted": 0, "unavailable": 0, "given_up": 0, "failed": 0, "stopped_early": False}
+    outages = 0
+    for doc in await subscriptions.due_for_check(db, now, BATCH):
+        try:
+            outcome = await sync_subscription(db, ctx.rustore, doc, products=ctx.products, policy=ctx.purchase_policy,
+                                              now=now, source="job")
+        except RuStoreUnavailable as exc:
+            summary["unavailable"] += 1
+            await subscriptions.note_check_failure(db, doc, now, type(exc).__name__)
+            outages += 1
+            if outages >= OUTAGE_LIMIT:
+                summary["stopped_early"] = True
+                break
+            continue
+        except (DomainError, RuStoreError) as exc:
+            # Permanent: RuStore does not know it, another app, sandbox now refused, a product we stopped selling...
+            summary["given_up"] += 1
+            logger.warning("subscription check gave up", purchase_id=doc["purchase_id"], error=type(exc).__name__)
+            await db[subscriptions.COLLECTION].update_one(
+                {"_id": doc["_id"]}, {"$set": {"next_check_at": None, "last_error": type(exc).__name__}})
+            continue
+        except Exception as exc:  # noqa: BLE001 - one broken document must not stop the others
+            summary["failed"] += 1
+            logger.opt(exception=exc).error("subscription check failed", purchase_id=doc["purchase_id"])
+            await subscriptions.note_check_failure(db, doc, now, type(exc).__name__)
+            continue
+        outages = 0
+        summary["checked"] += 1
+        summary["points_granted"] += outcome.points_granted
+    return summary
+
+
+JOB = Job("subscription-reconcile", run, "subscription_reconcile_interval_s")
