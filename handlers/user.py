@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, validates_schema
@@ -11,6 +12,7 @@ from documents import users as users_doc
 from handlers.auth import Password
 from handlers.base import ApiError, APIHandler
 from handlers.schemas import CamelSchema, Email, iso
+from handlers.subscriptions import profile_subscription
 
 
 class PointsSummarySchema(CamelSchema):
@@ -45,8 +47,8 @@ class UpdateAccountSchema(CamelSchema):
             raise ValidationError("Give a new email and/or a new password.", "_schema")
 
 
-def profile_view(user: dict) -> dict:
-    """The public shape of a user document."""
+def profile_view(user: dict, now: datetime) -> dict:
+    """The public shape of a user document (`now` decides whether the subscription has ended)."""
     return {
         "userId": str(user["_id"]),
         "email": user["email"],
@@ -58,7 +60,7 @@ def profile_view(user: dict) -> dict:
              "sandbox": bool(o.get("sandbox"))}
             for o in user.get("owned_products") or []
         ],
-        "subscription": None,
+        "subscription": profile_subscription(user, now),
     }
 
 
@@ -67,7 +69,7 @@ class ProfileHandler(APIHandler):
 
     async def get(self) -> None:
         user = await self.run(users_doc.get_user(self.db, self.user_id))
-        self.write_json(profile_view(user))
+        self.write_json(profile_view(user, self.ctx.now()))
 
 
 class UpdateAccountHandler(APIHandler):
@@ -86,7 +88,7 @@ class UpdateAccountHandler(APIHandler):
             self.db, user["_id"], "credentials_changed", now, keep=self.user.session_id
         )
         await self.ctx.sessions.mark_revoked(ended)
-        self.write_json(profile_view(updated))
+        self.write_json(profile_view(updated, self.ctx.now()))
 
 
 default_handlers = [
