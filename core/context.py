@@ -13,6 +13,7 @@ from loguru import logger
 
 from core.clients import create_mongo, create_redis
 from core.cpu import CpuPool
+from core.gate import RequestGate
 from core.products import Product, load_products
 from core.ratelimit import RateLimiter
 from core.rustore_wiring import create_notification_decoder, create_rustore_client
@@ -42,6 +43,7 @@ class AppContext:
     tokens: TokenService
     passwords: PasswordHasher
     sessions: SessionState
+    gate: RequestGate
     products: dict[str, Product] = field(default_factory=dict)
     rustore: Any = None  # rustore.RuStoreClient, None when RuStore is not configured
     notifications: Any = None  # rustore.NotificationDecoder, None without notification keys
@@ -111,6 +113,7 @@ def create_context(settings: Settings, *, mongo: tuple[Any, Any, bool] | None = 
         redis=redis_client,
         cpu=cpu,
         limiter=RateLimiter(settings, None if embedded_redis else redis_client),
+        gate=RequestGate(redis_client, settings.redis_prefix, settings.rate_limit_per_minute, embedded=embedded_redis),
         tokens=TokenService(secret, settings.access_token_ttl_s),
         passwords=PasswordHasher(cpu, settings.bcrypt_rounds),
         sessions=SessionState(

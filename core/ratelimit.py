@@ -1,7 +1,7 @@
 """Rate limits backed by the `limits` library: Redis-shared in production, in-process in development.
 
-Budgets:
-- ``api``: RATE_LIMIT_PER_MINUTE per client IP over all of /api (sliding window counter);
+Budgets (the API-wide per-address budget is in core/gate.py, in the same Redis call as the
+session check):
 - ``auth``: AUTH_RATE_LIMIT_PER_MINUTE per IP on register/login/refresh;
 - ``login_pair``: failed logins per (email, IP) — an attacker only exhausts their own pair;
 - ``login_email``: failed logins per email across all IPs, applied only to devices the account
@@ -59,7 +59,6 @@ class RateLimiter:
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         window = settings.login_failure_window_s
         self.items: dict[str, RateLimitItem] = {
-            "api": RateLimitItemPerMinute(settings.rate_limit_per_minute),
             "auth": RateLimitItemPerMinute(settings.auth_rate_limit_per_minute),
             "login_pair": RateLimitItemPerSecond(settings.login_failures_per_pair, window),
             "login_email": RateLimitItemPerSecond(settings.login_failures_per_email, window),

@@ -32,6 +32,12 @@ class SessionState:
     def _key(self, session_id: str) -> str:
         return f"{self._prefix}sess:{session_id}"
 
+    async def resolve(self, cached: str | None, session_id: str, user_id: str, *, redis_ok: bool) -> bool:
+        """Decide from a value the request gate already fetched; MongoDB on a miss (or Redis down)."""
+        if cached is not None:
+            return cached == f"1:{user_id}"
+        return await self._check_db(session_id, user_id, cache=redis_ok)
+
     async def is_active(self, session_id: str, user_id: str) -> bool:
         """True if the session exists, belongs to user_id, has not ended and its user still exists."""
         try:

@@ -24,7 +24,9 @@ from marshmallow import Schema, ValidationError
 
 from core.context import AppContext
 from core.cpu import CpuBusy
-from core.tokens import InvalidToken
+from core.gate import GateResult
+from core.ratelimit import Verdict
+from core.tokens import AccessClaims, InvalidToken
 from documents.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
 from handlers.netinfo import client_address, request_scheme
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreRejected, RuStoreUnavailable
@@ -138,9 +140,14 @@ class APIHandler(tornado.web.RequestHandler):
                 raise tornado.web.HTTPError(405)
             self._apply_https_rule()
             self._apply_cors()
-            await self._apply_rate_limits()
-            if self.request.method != "OPTIONS" and not self._verb_is_public():
-                await self._authenticate()
+            needs_auth = self.request.method != "OPTIONS" and not self._verb_is_public()
+            claims = self._verify_token() if needs_auth else None
+            # One Redis round trip answers both the rate limit and the session check.
+            session_id = claims.session_id if isinstance(claims, AccessClaims) else None
+            gate = await self.ctx.gate.check(self.client_ip, session_id)
+            await self._apply_rate_limits(gate.verdict)
+            if needs_auth:
+                await self._authenticate(claims, gate)
         except tornado.web.HTTPError as exc:
             self._reject_after_body(exc)
 
@@ -187,9 +194,7 @@ class APIHandler(tornado.web.RequestHandler):
         elif self.request.method == "OPTIONS":
             raise ApiError(403, "cors_origin_not_allowed", "This origin may not call the API.")
 
-    async def _apply_rate_limits(self) -> None:
-        limiter = self.ctx.limiter
-        verdict = await limiter.hit("api", self.client_ip)
+    async def _apply_rate_limits(self, verdict: Verdict) -> None:
         self.set_sticky_header("X-RateLimit-Limit", str(verdict.limit))
         self.set_sticky_header("X-RateLimit-Remaining", str(verdict.remaining))
         self.set_sticky_header("X-RateLimit-Reset", str(int(verdict.reset_at)))
@@ -197,7 +202,7 @@ class APIHandler(tornado.web.RequestHandler):
             raise ApiError(429, "rate_limited", "Too many requests; slow down.",
                            headers={"Retry-After": str(verdict.retry_after)})
         if self.auth_budget and self.request.method != "OPTIONS":
-            strict = await limiter.hit("auth", self.client_ip)
+            strict = await self.ctx.limiter.hit("auth", self.client_ip)
             if not strict.allowed:
                 raise ApiError(429, "rate_limited", "Too many sign-in requests from this address.",
                                headers={"Retry-After": str(strict.retry_after)})
@@ -210,18 +215,24 @@ class APIHandler(tornado.web.RequestHandler):
         # Cut off absurd chunked uploads instead of draining them forever.
         self.request.connection.set_max_body_size(max(limit * 4, 1 << 20))
 
-    async def _authenticate(self) -> None:
+    def _verify_token(self) -> AccessClaims | ApiError:
+        """Check the bearer token's signature and claims (no I/O); an ApiError describes a bad one."""
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "missing_token", "An access token is required.",
-                           headers={"WWW-Authenticate": 'Bearer realm="api"'})
+            return ApiError(401, "missing_token", "An access token is required.",
+                            headers={"WWW-Authenticate": 'Bearer realm="api"'})
         try:
-            claims = self.ctx.tokens.verify(token.strip())
+            return self.ctx.tokens.verify(token.strip())
         except InvalidToken:
-            raise ApiError(401, "invalid_token", "The access token is invalid or expired.",
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
-        if not await self.ctx.sessions.is_active(claims.session_id, claims.user_id):
+            return ApiError(401, "invalid_token", "The access token is invalid or expired.",
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    async def _authenticate(self, claims: AccessClaims | ApiError, gate: GateResult) -> None:
+        if isinstance(claims, ApiError):
+            raise claims
+        if not await self.ctx.sessions.resolve(gate.session_value, claims.session_id, claims.user_id,
+                                               redis_ok=gate.redis_ok):
             raise ApiError(401, "session_ended", "This session has ended; sign in again.",
                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         self.user = CurrentUser(claims.user_id, claims.session_id)

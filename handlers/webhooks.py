@@ -9,8 +9,10 @@ if it fails, in the `webhook-retry` job. Nothing here trusts the notification's 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
+from typing import Any
 
 from loguru import logger
 
@@ -29,6 +31,8 @@ from rustore import (
     NotificationMissingKeyError,
     NotificationPlaintextError,
 )
+
+INLINE_PROCESSING = 4  # notifications processed at once per process; the rest wait their turn
 
 # Stable `details.error` per decoder failure, so RuStore Console / logs show what was wrong.
 REJECTIONS: dict[type[NotificationError], str] = {
@@ -61,13 +65,13 @@ def _inside(address: str, networks: tuple) -> bool:
 class RuStoreWebhookHandler(APIHandler):
     """POST /api/webhooks/rustore — public: authenticity comes from AES-GCM (and the optional IP allow-list)."""
 
-    async def _apply_rate_limits(self) -> None:
+    async def _apply_rate_limits(self, verdict: Any) -> None:
         # RuStore sends from a few addresses; after an outage it replays a backlog, which the
         # per-IP API budget would turn into 429s and more redeliveries. Allow-listed sources skip it.
         networks = self.ctx.settings.webhook_networks
         if networks and _inside(self.client_ip, networks):
             return
-        await super()._apply_rate_limits()
+        await super()._apply_rate_limits(verdict)
 
     @public
     async def post(self) -> None:
@@ -97,7 +101,7 @@ class RuStoreWebhookHandler(APIHandler):
             return
         WEBHOOKS.labels("received").inc()
         if event["status"] == events.RECEIVED:
-            ctx.spawn(webhook_processor(ctx).process(event["_id"]))
+            self._process_later(event["_id"])
         elif event["status"] in (events.PROCESSED, events.IGNORED):
             WEBHOOKS.labels(event["status"]).inc()  # test events are done, unknown types stored as ignored
         logger.info("webhook accepted", event_id=event["_id"], type=note.notification_type, status=event["status"],
@@ -108,7 +112,21 @@ class RuStoreWebhookHandler(APIHandler):
         """A redelivery of an event still waiting (e.g. we died before answering) is processed now."""
         due = event.get("next_attempt_at")
         if event.get("status") in (events.RECEIVED, events.FAILED) and due is not None and utc(due) <= self.ctx.now():
-            self.ctx.spawn(webhook_processor(self.ctx).process(event["_id"]))
+            self._process_later(event["_id"])
+
+    def _process_later(self, event_id: str) -> None:
+        # Processing shares this event loop with the acknowledgements RuStore waits 3 s for, and a
+        # redelivery burst after an outage would otherwise start hundreds of RuStore calls at once;
+        # a few at a time keeps acks fast. Waiting tasks are cheap, and if the process stops first
+        # the event is still `received`, so the retry job takes it.
+        slots = self.application.settings.setdefault("webhook_slots", asyncio.Semaphore(INLINE_PROCESSING))
+        processor = webhook_processor(self.ctx)
+
+        async def process() -> None:
+            async with slots:
+                await processor.process(event_id)
+
+        self.ctx.spawn(process())
 
 
 default_handlers = [
