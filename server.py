@@ -189,6 +189,42 @@ async def cmd_audit_ledger(ctx: AppContext) -> int:
     return 0 if audit.ok else 1
 
 
+def _warn_if_embedded(ctx: AppContext, what: str) -> None:
+    if ctx.embedded_mongo:
+        print(f"note: MONGO_URL is not set, so this {what} uses this command's own empty in-memory store", file=sys.stderr)
+
+
+async def cmd_backup(ctx: AppContext) -> int:
+    """Back up every collection now (under the backup job's lease) and prune; exit 1 if it failed."""
+    from core.backups import BackupError
+    from jobs.backup import backup_now
+
+    _warn_if_embedded(ctx, "backup")
+    try:
+        summary = await backup_now(ctx)
+    except (BackupError, OSError) as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, default=str, indent=2))
+    return 0
+
+
+async def cmd_restore(ctx: AppContext, path: str, drop: bool) -> int:
+    """Verify a backup, then restore it; exit 1 (database untouched) when it is damaged or the database has data."""
+    from core.backups import BackupError, restore_backup
+
+    _warn_if_embedded(ctx, "restore")
+    try:
+        summary = await restore_backup(ctx.db, path, drop=drop)
+    except (BackupError, OSError) as exc:
+        print(f"restore refused or failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, default=str, indent=2))
+    print("next: `python server.py run-job ledger-repair` (writes entries a backup caught in an outbox), then "
+          "`python server.py audit-ledger`", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="server.py", description="RuStore backend")
@@ -197,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     job = sub.add_parser("run-job", help="run one scheduled job once")
     job.add_argument("name", help="job name: " + ", ".join(j.name for j in ALL_JOBS))
     sub.add_parser("audit-ledger", help="recompute every balance from the ledger and report drift")
+    sub.add_parser("backup", help="back up every collection to BACKUP_DIR now and prune old backups")
+    restore = sub.add_parser("restore", help="verify a backup folder and restore it into the database")
+    restore.add_argument("path", help="a backup folder, e.g. backups/2026-11-26T030000Z")
+    restore.add_argument("--drop", action="store_true", help="drop every collection first (else the database must be empty)")
     return parser
 
 
@@ -223,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(with_context(settings, lambda ctx: cmd_run_job(ctx, args.name)))
     if command == "audit-ledger":
         return asyncio.run(with_context(settings, cmd_audit_ledger))
+    if command == "backup":
+        return asyncio.run(with_context(settings, cmd_backup))
+    if command == "restore":
+        return asyncio.run(with_context(settings, lambda ctx: cmd_restore(ctx, args.path, args.drop)))
     raise SystemExit(f"unknown command {command}")
 
 

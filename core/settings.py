@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -137,6 +138,10 @@ class Settings:
     webhook_retry_interval_s: int = _env("WEBHOOK_RETRY_INTERVAL_S", "jobs.webhook_retry_interval_s", default=30)
     refund_sweep_interval_s: int = _env("REFUND_SWEEP_INTERVAL_S", "jobs.refund_sweep_interval_s", default=900)
     refund_sweep_days: int = _env("REFUND_SWEEP_DAYS", "jobs.refund_sweep_days", default=14)
+    backup_enabled: bool = _env("BACKUP_ENABLED", "backup.enabled", default=True)
+    backup_dir: str = _env("BACKUP_DIR", "backup.dir", default="./backups")
+    backup_time_utc: str = _env("BACKUP_TIME_UTC", "backup.time_utc", default="03:00")
+    backup_keep: int = _env("BACKUP_KEEP", "backup.keep", default=7)
 
     extra: Mapping[str, Any] = field(default_factory=dict, metadata={})
 
@@ -281,4 +286,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise SettingsError(f"TRUSTED_PROXIES: not a CIDR: {cidr!r}") from None
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", settings.backup_time_utc):
+        raise SettingsError(f"BACKUP_TIME_UTC: expected HH:MM (UTC), got {settings.backup_time_utc!r}")
+    if settings.backup_keep < 1:
+        raise SettingsError("BACKUP_KEEP: must be at least 1")
     return settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs import generation_repair, ledger_audit, ledger_repair, purchase_reconcile, refund_sweep, subscription_reconcile, webhook_retry
+from jobs import backup, generation_repair, ledger_audit, ledger_repair, purchase_reconcile, refund_sweep, subscription_reconcile, webhook_retry
 from jobs.runner import Job
 
 ALL_JOBS: list[Job] = [
@@ -13,6 +13,7 @@ ALL_JOBS: list[Job] = [
     refund_sweep.JOB,
     webhook_retry.JOB,
     subscription_reconcile.JOB,
+    backup.JOB,
 ]
 
 

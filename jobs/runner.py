@@ -21,12 +21,14 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 @dataclass(frozen=True)
 class Job:
-    """A named job: `run(ctx) -> summary`, its interval setting and how long its lease lasts."""
+    """A named job: `run(ctx) -> summary`, its interval setting (or trigger factory) and how long its lease lasts."""
 
     name: str
     run: JobFn
-    interval_setting: str
+    interval_setting: str = ""
     lease_s: int = 300
+    # settings -> APScheduler trigger (None = off), for jobs that run at a time of day rather than every N seconds.
+    trigger: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
