@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from jobs import backup, generation_repair, ledger_audit, ledger_repair, purchase_reconcile, refund_sweep, subscription_reconcile, webhook_retry
+from jobs import (
+    backup,
+    generation_repair,
+    ledger_audit,
+    ledger_repair,
+    purchase_reconcile,
+    refund_sweep,
+    subscription_reconcile,
+    webhook_retry,
+)
 from jobs.runner import Job
 
 ALL_JOBS: list[Job] = [
