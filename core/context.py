@@ -13,6 +13,7 @@ from loguru import logger
 
 from core.clients import create_mongo, create_redis
 from core.cpu import CpuPool
+from core.oauth_wiring import create_oauth_providers
 from core.gate import RequestGate
 from core.products import Product, load_products
 from core.ratelimit import RateLimiter
@@ -54,6 +55,7 @@ class AppContext:
     clock: Callable[[], datetime] = utcnow
     closers: list[Callable[[], Any]] = field(default_factory=list)
     generator: Any = None  # the process's greeting provider (generation.Provider), shared by all requests
+    oauth: Any = None  # oauth.OAuthProviders: Google and VK ID sign-in over one shared HTTP session
 
     def now(self) -> datetime:
         """The current time (injectable for tests)."""
@@ -131,6 +133,8 @@ def create_context(settings: Settings, *, mongo: tuple[Any, Any, bool] | None = 
         ctx.closers.append(ctx.rustore.close)
     ctx.generator = make_provider(settings.ai_api_url, settings.ai_api_key, settings.ai_model, settings.ai_timeout_s)
     ctx.closers.append(ctx.generator.close)
+    ctx.oauth = create_oauth_providers(settings)
+    ctx.closers.append(ctx.oauth.close)
     if mongo is None:
         ctx.closers.append(mongo_client.close)
     if redis is None:

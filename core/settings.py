@@ -138,6 +138,18 @@ class Settings:
     webhook_retry_interval_s: int = _env("WEBHOOK_RETRY_INTERVAL_S", "jobs.webhook_retry_interval_s", default=30)
     refund_sweep_interval_s: int = _env("REFUND_SWEEP_INTERVAL_S", "jobs.refund_sweep_interval_s", default=900)
     refund_sweep_days: int = _env("REFUND_SWEEP_DAYS", "jobs.refund_sweep_days", default=14)
+
+    google_client_ids: tuple[str, ...] = _env("GOOGLE_CLIENT_IDS", "oauth.google_client_ids", default=())
+    google_jwks_url: str = _env(
+        "GOOGLE_JWKS_URL", "oauth.google_jwks_url", default="https://www.googleapis.com/oauth2/v3/certs"
+    )
+    vk_client_id: str | None = _env("VK_CLIENT_ID", "oauth.vk_client_id")
+    vk_redirect_uris: tuple[str, ...] = _env("VK_REDIRECT_URIS", "oauth.vk_redirect_uris", default=())
+    vk_service_token: str | None = _env("VK_SERVICE_TOKEN", "oauth.vk_service_token")
+    vk_id_api_url: str = _env("VK_ID_API_URL", "oauth.vk_id_api_url", default="https://id.vk.ru")
+    vk_api_url: str = _env("VK_API_URL", "oauth.vk_api_url", default="https://api.vk.ru")
+    vk_api_version: str = _env("VK_API_VERSION", "oauth.vk_api_version", default="5.199")
+    oauth_timeout_s: float = _env("OAUTH_TIMEOUT_S", "oauth.timeout_s", default=10.0)
     backup_enabled: bool = _env("BACKUP_ENABLED", "backup.enabled", default=True)
     backup_dir: str = _env("BACKUP_DIR", "backup.dir", default="./backups")
     backup_time_utc: str = _env("BACKUP_TIME_UTC", "backup.time_utc", default="03:00")
