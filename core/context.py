@@ -13,8 +13,8 @@ from loguru import logger
 
 from core.clients import create_mongo, create_redis
 from core.cpu import CpuPool
-from core.oauth_wiring import create_oauth_providers
 from core.gate import RequestGate
+from core.oauth_wiring import create_oauth_providers
 from core.products import Product, load_products
 from core.ratelimit import RateLimiter
 from core.rustore_wiring import create_notification_decoder, create_rustore_client
