@@ -11,10 +11,10 @@ from loguru import logger
 from core.catalog import Catalog
 from core.context import AppContext
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from handlers import auth, generation, metrics, payments, points, products, service, subscriptions, user, webhooks
+from handlers import auth, generation, metrics, oauth, payments, points, products, service, subscriptions, user, webhooks
 from handlers.base import APIHandler, NotFoundHandler, check_routes
 
-HANDLER_MODULES = [service, metrics, auth, user, products, points, generation, payments, webhooks, subscriptions]
+HANDLER_MODULES = [service, metrics, auth, oauth, user, products, points, generation, payments, webhooks, subscriptions]
 
 
 def all_routes() -> list[tuple[str, type]]:

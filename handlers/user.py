@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validates_schema
 
+from documents import identities as identities_doc
 from documents import sessions as sessions_doc
 from documents import users as users_doc
 from handlers.auth import Password
@@ -25,7 +26,8 @@ class ProfileSchema(CamelSchema):
     """GET /api/user/profile answer."""
 
     user_id = fields.String(required=True)
-    email = fields.String(required=True)
+    email = fields.String(required=True, allow_none=True,
+                          metadata={"description": "null for a VK ID/Google account created without an email"})
     device_ids = fields.List(fields.String(), required=True)
     created_at = fields.String(required=True)
     points = fields.Nested(PointsSummarySchema, required=True)
@@ -35,9 +37,13 @@ class ProfileSchema(CamelSchema):
 
 
 class UpdateAccountSchema(CamelSchema):
-    """PATCH /api/user/update body: the current password plus what to change."""
+    """PATCH /api/user/update body: the current password plus what to change.
 
-    current_password = fields.String(required=True, validate=lambda v: 0 < len(v.encode()) <= 1024)
+    An account created through VK ID or Google has no password: it leaves currentPassword out to set its
+    first password (with an email, if it has none).
+    """
+
+    current_password = fields.String(load_default=None, validate=lambda v: 0 < len(v.encode()) <= 1024)
     email = Email(load_default=None)
     password = Password(load_default=None)
 
@@ -51,7 +57,7 @@ def profile_view(user: dict, now: datetime) -> dict:
     """The public shape of a user document (`now` decides whether the subscription has ended)."""
     return {
         "userId": str(user["_id"]),
-        "email": user["email"],
+        "email": identities_doc.public_email(user),
         "deviceIds": list(user.get("device_ids") or []),
         "createdAt": iso(user["created_at"]),
         "points": {"balance": int((user.get("points") or {}).get("balance", 0))},
@@ -78,17 +84,35 @@ class UpdateAccountHandler(APIHandler):
     async def patch(self) -> None:
         body = self.load(UpdateAccountSchema())
         user = await self.run(users_doc.get_user(self.db, self.user_id))
-        if not await self.ctx.passwords.check(body["current_password"], user.get("password_hash")):
+        first_password = user.get("password_hash") is None  # a VK ID / Google account without one yet
+        if first_password:
+            self.check_first_password(user, body)
+        elif body["current_password"] is None:
+            raise ApiError(400, "validation_failed", "Some fields are invalid.",
+                           details={"fields": {"currentPassword": ["Missing data for required field."]}})
+        elif not await self.ctx.passwords.check(body["current_password"], user.get("password_hash")):
             await self.ctx.limiter.hit("login_pair", user["email"], self.client_ip)
             raise ApiError(403, "invalid_current_password", "The current password is incorrect.")
         new_hash = await self.ctx.passwords.hash(body["password"]) if body["password"] else None
         now = self.ctx.now()
-        updated = await self.run(users_doc.update_account(self.db, user["_id"], now, email=body["email"], password_hash=new_hash))
+        if first_password:
+            updated = await self.run(identities_doc.set_first_password(self.db, user["_id"], new_hash, body["email"], now))
+        else:
+            updated = await self.run(
+                users_doc.update_account(self.db, user["_id"], now, email=body["email"], password_hash=new_hash))
         ended = await sessions_doc.revoke_user_sessions(
             self.db, user["_id"], "credentials_changed", now, keep=self.user.session_id
         )
         await self.ctx.sessions.mark_revoked(ended)
         self.write_json(profile_view(updated, self.ctx.now()))
+
+    @staticmethod
+    def check_first_password(user: dict, body: dict) -> None:
+        """A first password must come with an email to sign in with, unless the account already has one."""
+        if body["password"] is None:
+            raise ApiError(400, "password_required", "This account has no password yet; set one first.")
+        if body["email"] is None and not identities_doc.has_real_email(user):
+            raise ApiError(400, "email_required", "Give an email with the first password so you can sign in with it.")
 
 
 default_handlers = [
