@@ -14,7 +14,6 @@ backoff until `max_attempts`, then dead-lettered with the last error.
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,10 +26,9 @@ from documents import webhook_events as events
 from documents.billing import PurchaseNotFound, PurchasePolicy, check_record
 from documents.errors import DomainError, Invalid
 from documents.purchase_sync import verify_invoice
+from documents.subscription_sync import verify_subscription
 from documents.transactions import utc
 from rustore import RuStoreAuthError, RuStoreRejected, RuStoreUnavailable
-
-SUBSCRIPTION_MODULES = ("documents.subscription_sync", "documents.subscriptions")
 
 
 class MalformedEvent(Invalid):
@@ -40,7 +38,7 @@ class MalformedEvent(Invalid):
 
 
 class ProcessingUnavailable(RuntimeError):
-    """This process cannot apply the event yet (RuStore not configured, subscriptions not deployed)."""
+    """This process cannot apply the event yet (RuStore is not configured)."""
 
 
 @dataclass(frozen=True)
@@ -62,22 +60,6 @@ def _is_permanent(exc: BaseException) -> bool:
 def _describe(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None) if isinstance(exc, DomainError) else None
     return f"{reason or type(exc).__name__}: {exc}"
-
-
-def verify_subscription_function() -> Callable[..., Any]:
-    """`verify_subscription` from the subscriptions module, imported late: it is developed alongside."""
-    for name in SUBSCRIPTION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        function = getattr(module, "verify_subscription", None)
-        if function is not None:
-            return function
-    raise ProcessingUnavailable("subscription processing is not deployed (no documents.subscription_sync"
-                                ".verify_subscription); the event is retried")
 
 
 def _purchase_summary(outcome: Any) -> dict:
@@ -166,7 +148,6 @@ class WebhookProcessor:
     async def _subscription(self, event: dict, data: dict) -> dict:
         if not data.get("purchase_id") or not data.get("product_code"):
             raise MalformedEvent(f"{event['type']} notification without purchase_id or product_code")
-        verify_subscription = verify_subscription_function()
         outcome = await verify_subscription(
             self.db, self.client, str(data["purchase_id"]), str(data["product_code"]), sandbox=bool(event["sandbox"]),
             claim=None, products=self.products, policy=self.policy, now=self.clock(), source="webhook",

@@ -9,6 +9,7 @@ from documents import ledger
 from documents import purchases as purchases_doc
 from documents import webhook_events as events
 from documents.users import parse_id
+from handlers.webhooks import INLINE_PROCESSING
 from jobs import find_job
 from jobs.runner import run_job
 from rustore.emulator import EmulatorProduct
@@ -184,3 +185,45 @@ async def test_sandbox_notification_is_dead_lettered_when_sandbox_is_off_without
     assert env.emulator.stats["payment_v2"] == 0
     assert await balance_of(env, user) == 0
 
+
+async def test_subscription_notifications_apply_rustore_state_and_grant_each_paid_period_once(emulated):
+    env = await emulated()
+    user = await env.api.register()
+    sub = env.subscribe("premium_monthly", app_user_id=user["userId"])
+    await settle_all(env)
+    assert await balance_of(env, user) == 300
+    await env.advance(timedelta(days=30, minutes=1))  # RuStore renews: a new invoice and a RENEWED event
+    await settle_all(env)
+    assert await balance_of(env, user) == 600
+    stored = await stored_events(env)
+    assert {e["status"] for e in stored} == {"processed"}
+    kinds = [(e["event"].get("event_type") or e["event"]["status_new"]) for e in stored]
+    assert kinds == ["EXECUTED", "CONFIRMED", "ACTIVATED", "EXECUTED", "CONFIRMED", "RENEWED"]
+    assert {(e["result"]["kind"], e["result"]["purchase_id"], e["result"]["owned"]) for e in stored} == {
+        ("subscription", sub["purchaseId"], True)}
+    for note in recorded(env, "SUBSCRIPTION_EVENT") + recorded(env):
+        assert (await post_webhook(env, replay(env, note))).json["status"] == "duplicate"
+    await env.settle()
+    profile = (await env.api.get("/api/user/profile", token=user["accessToken"])).json
+    assert profile["subscription"]["status"] == "active" and profile["points"]["balance"] == 600
+    await assert_ledger_clean(env)
+
+
+async def test_a_burst_is_acknowledged_at_once_and_processed_a_few_at_a_time(emulated):
+    env = await emulated(webhooks=False)
+    user = await env.api.register()
+    for _ in range(5):
+        env.buy("points_100", app_user_id=user["userId"])
+    env.emulator.set_fault("payment_v2", "slow", delay_s=0.3)  # every RuStore re-query takes a while
+    responses = await asyncio.gather(*(post_webhook(env, replay(env, note)) for note in recorded(env)))
+    assert [r.json["status"] for r in responses] == ["accepted"] * 10
+    seen = set()
+    for _ in range(20):
+        statuses = [e["status"] for e in await stored_events(env)]
+        seen.add(statuses.count("processing"))
+        await asyncio.sleep(0.02)
+    assert max(seen) == INLINE_PROCESSING
+    await env.settle()
+    assert {e["status"] for e in await stored_events(env)} == {"processed"}
+    assert await balance_of(env, user) == 500
+    await assert_ledger_clean(env)
