@@ -11,13 +11,13 @@ from loguru import logger
 from core.catalog import Catalog
 from core.context import AppContext
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from handlers import auth, generation, metrics, oauth, payments, points, products, service, subscriptions, user, webhooks
+from handlers import apidocs, auth, generation, metrics, oauth, payments, points, products, service, subscriptions, user, webhooks
 from handlers.base import APIHandler, NotFoundHandler, check_routes
 
-HANDLER_MODULES = [service, metrics, auth, oauth, user, products, points, generation, payments, webhooks, subscriptions]
+HANDLER_MODULES = [service, apidocs, metrics, auth, oauth, user, products, points, generation, payments, webhooks, subscriptions]
 
 
-def all_routes() -> list[tuple[str, type]]:
+def all_routes() -> list[tuple]:
     """Every route of the API in registration order, the 404 catch-all last."""
     routes: list[tuple[str, type]] = []
     for module in HANDLER_MODULES:
@@ -58,10 +58,11 @@ def access_log(handler: tornado.web.RequestHandler) -> None:
 def make_app(ctx: AppContext, **overrides: Any) -> tornado.web.Application:
     """Build the Tornado application; refuses routes that are neither authenticated nor public."""
     routes = all_routes()
-    templates = {handler: pattern for pattern, handler in routes if pattern != r".*"}
+    templates = {rule[1]: rule[0] for rule in routes if rule[0] != r".*"}
     app = tornado.web.Application(
         routes,
         route_templates=templates,
+        routes=routes,
         catalog=Catalog(ctx),
         ctx=ctx,
         log_function=access_log,

@@ -12,6 +12,7 @@ from documents import users as users_doc
 from documents.errors import InvalidCredentials
 from documents.passwords import password_problem
 from handlers.base import ApiError, APIHandler, public
+from handlers.docs import api
 from handlers.schemas import Bool, CamelSchema, Email, Identifier, Text, iso
 
 
@@ -101,8 +102,10 @@ class RegisterHandler(AuthHandlerMixin):
     """POST /api/auth/register — create an account and sign in."""
 
     @public
+    @api("Create an account and sign in", body=CredentialsSchema, responses={201: TokenPairSchema},
+         errors={409: ["email_taken"], 503: ["server_busy"]})
     async def post(self) -> None:
-        body = self.load(CredentialsSchema())
+        body = self.load()
         password_hash = await self.ctx.passwords.hash(body["password"])
         user = await self.run(users_doc.create_user(self.db, body["email"], password_hash, body["device_id"], self.ctx.now()))
         session_id, refresh = await self.start_session(user["_id"], body["device_id"])
@@ -113,8 +116,10 @@ class LoginHandler(AuthHandlerMixin):
     """POST /api/auth/login — email and password in, token pair out."""
 
     @public
+    @api("Sign in with email and password", body=CredentialsSchema, responses={200: TokenPairSchema},
+         errors={401: ["invalid_credentials"], 429: ["too_many_login_attempts"], 503: ["server_busy"]})
     async def post(self) -> None:
-        body = self.load(CredentialsSchema())
+        body = self.load()
         email, ip, limiter = body["email"], self.client_ip, self.ctx.limiter
         pair = await limiter.peek("login_pair", email, ip)
         if not pair.allowed:
@@ -146,8 +151,10 @@ class RefreshHandler(AuthHandlerMixin):
     """POST /api/auth/refresh — rotate the refresh token, get a new access token."""
 
     @public
+    @api("Exchange a refresh token for a new pair (rotation)", body=RefreshSchema, responses={200: TokenPairSchema},
+         errors={401: ["invalid_refresh_token", "refresh_token_reused"]})
     async def post(self) -> None:
-        body = self.load(RefreshSchema())
+        body = self.load()
         s = self.ctx.settings
         try:
             session, refresh = await sessions_doc.rotate_refresh_token(
@@ -163,8 +170,10 @@ class RefreshHandler(AuthHandlerMixin):
 class LogoutHandler(APIHandler):
     """POST /api/auth/logout — end this session, another of the user's sessions, or all of them."""
 
+    @api("End this session, the one owning refreshToken, or all of them", body=LogoutSchema, responses={204: None},
+         errors={400: ["invalid_refresh_token"]})
     async def post(self) -> None:
-        body = self.load(LogoutSchema())
+        body = self.load()
         user_id = users_doc.parse_id(self.user_id)
         now = self.ctx.now()
         if body["all"]:
@@ -185,6 +194,7 @@ class LogoutHandler(APIHandler):
 class SessionsHandler(APIHandler):
     """GET /api/auth/sessions — the caller's active sessions."""
 
+    @api("List your active sessions", responses={200: SessionListSchema})
     async def get(self) -> None:
         user_id = users_doc.parse_id(self.user_id)
         found = await sessions_doc.list_active_sessions(self.db, user_id, self.ctx.now())
@@ -199,6 +209,7 @@ class SessionsHandler(APIHandler):
 class SessionHandler(APIHandler):
     """DELETE /api/auth/sessions/{id} — end one of the caller's sessions."""
 
+    @api("End one of your sessions", responses={204: None}, errors={404: ["session_not_found"]})
     async def delete(self, session_id: str) -> None:
         user_id = users_doc.parse_id(self.user_id)
         await self.run(sessions_doc.end_session_for_user(self.db, user_id, session_id, "ended_by_user", self.ctx.now()))

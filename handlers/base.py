@@ -28,6 +28,7 @@ from core.gate import GateResult
 from core.ratelimit import Verdict
 from core.tokens import AccessClaims, InvalidToken
 from documents.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
+from handlers.docs import Operation, operation_of
 from handlers.netinfo import client_address, request_scheme
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreRejected, RuStoreUnavailable
 
@@ -266,19 +267,40 @@ class APIHandler(tornado.web.RequestHandler):
             raise ApiError(413, "payload_too_large", f"Request body exceeds {self.ctx.settings.max_body_bytes} bytes.")
         return b"".join(self._chunks)
 
-    def load(self, schema: Schema, data: Any = None) -> Any:
-        """Validate the JSON body (or `data`) with a marshmallow schema; 400 with per-field details."""
-        payload = self.json_body() if data is None else data
+    def operation(self) -> Operation | None:
+        """The @api declaration of the verb being served."""
+        return operation_of(getattr(type(self), self.request.method.lower(), None))
+
+    def _declared(self, schema: Schema | None, kind: str) -> Schema:
+        # Validate with exactly what the OpenAPI document declares, so the two cannot drift apart.
+        op = self.operation()
+        declared = getattr(op, kind, None) if op is not None else None
+        if schema is None:
+            if declared is None:
+                raise RuntimeError(f"{type(self).__name__}.{self.request.method.lower()} declares no {kind} schema")
+            return declared()
+        if declared is not None and type(schema) is not declared:
+            raise RuntimeError(f"{type(self).__name__} validates its {kind} with {type(schema).__name__} "
+                               f"but documents {declared.__name__}")
+        return schema
+
+    def load(self, schema: Schema | None = None) -> Any:
+        """Validate the JSON body with the verb's declared schema; 400 with per-field details."""
+        return self.validate(self._declared(schema, "body"), self.json_body())
+
+    def load_query(self, schema: Schema | None = None) -> Any:
+        """Validate query arguments (single-valued) with the verb's declared query schema."""
+        args = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        return self.validate(self._declared(schema, "query"), args)
+
+    @staticmethod
+    def validate(schema: Schema, payload: Any) -> Any:
+        """Run a marshmallow schema; 400 validation_failed with per-field messages."""
         try:
             return schema.load(payload)
         except ValidationError as err:
             raise ApiError(400, "validation_failed", "Some fields are invalid.",
                            details={"fields": err.normalized_messages()}) from None
-
-    def load_query(self, schema: Schema) -> Any:
-        """Validate query arguments (single-valued) with a marshmallow schema."""
-        args = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-        return self.load(schema, args)
 
     # ---- output ---------------------------------------------------------------------------
     def compute_etag(self) -> None:

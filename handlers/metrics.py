@@ -8,6 +8,7 @@ import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from handlers.base import ApiError, APIHandler, public
+from handlers.docs import api
 
 
 def render_metrics() -> bytes:
@@ -19,6 +20,8 @@ class MetricsHandler(APIHandler):
     """GET /metrics on the API port: Prometheus scrapes it with `Authorization: Bearer <METRICS_TOKEN>`."""
 
     @public  # not an end-user route: guarded by its own token below, not by user sessions
+    @api("Prometheus metrics (Authorization: Bearer <METRICS_TOKEN>)", responses={200: "text/plain"},
+         errors={401: ["invalid_metrics_token"], 404: ["metrics_disabled"]})
     async def get(self) -> None:
         token = self.ctx.settings.metrics_token
         if not token:

@@ -15,6 +15,7 @@ from documents.billing import Claim
 from documents.purchase_sync import verify_invoice
 from documents.users import parse_id
 from handlers.base import ApiError, APIHandler
+from handlers.docs import api
 from handlers.schemas import Bool, CamelSchema, Identifier, Int, Text, iso
 
 INVOICE_ID = validate.Regexp(r"^[0-9]{1,32}$", error="invoiceId is RuStore's numeric invoice number, as a string.")
@@ -55,6 +56,39 @@ class PurchaseViewSchema(CamelSchema):
     created_at = fields.String()
 
 
+class OrderResultSchema(CamelSchema):
+    """What the app passes to the Pay SDK purchase call."""
+
+    order_id = fields.String(required=True)
+    developer_payload = fields.String(required=True)
+    product_id = fields.String(required=True)
+    app_user_id = fields.String(required=True)
+
+
+class VerifyResultSchema(CamelSchema):
+    """The outcome of a verification."""
+
+    status = fields.String(required=True, metadata={"enum": ["credited", "already_credited", "pending"]})
+    purchase = fields.Nested(PurchaseViewSchema, required=True)
+    balance = fields.Integer(metadata={"description": "Points balance after the purchase (absent while pending)"})
+
+
+class PurchaseListSchema(CamelSchema):
+    """A page of the caller's purchases."""
+
+    items = fields.List(fields.Nested(PurchaseViewSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+VERIFY_ERRORS = {
+    400: ["purchase_not_found", "purchase_not_paid", "purchase_refunded", "product_mismatch", "purchase_mismatch",
+          "unknown_product", "app_mismatch", "sandbox_not_allowed", "order_required"],
+    409: ["purchase_belongs_to_another_user"],
+    502: ["rustore_rejected"],
+    503: ["rustore_unavailable", "rustore_misconfigured", "rustore_not_configured"],
+}
+
+
 def purchase_view(doc: dict) -> dict:
     """The public shape of a purchase document."""
     return {
@@ -67,8 +101,10 @@ def purchase_view(doc: dict) -> dict:
 class OrdersHandler(APIHandler):
     """POST /api/payments/orders — an order the app passes to the Pay SDK purchase call."""
 
+    @api("Create an order for the Pay SDK purchase call", body=OrderSchema, responses={201: OrderResultSchema},
+         errors={400: ["unknown_product", "not_a_one_time_product"]})
     async def post(self) -> None:
-        body = self.load(OrderSchema())
+        body = self.load()
         product = self.ctx.products.get(body["product_id"])
         if product is None:
             raise ApiError(400, "unknown_product", "No such product.")
@@ -84,8 +120,10 @@ class VerifyHandler(APIHandler):
 
     points_only = False
 
+    @api("Verify a one-time purchase with RuStore and credit it exactly once", body=VerifySchema,
+         responses={200: VerifyResultSchema, 202: VerifyResultSchema}, errors=VERIFY_ERRORS)
     async def post(self) -> None:
-        body = self.load(VerifySchema())
+        body = self.load()
         product = self.ctx.products.get(body["product_id"])
         if self.points_only and (product is None or not product.is_points_pack):
             raise ApiError(400, "not_a_points_product", "Only points packs can be bought here.")
@@ -119,12 +157,20 @@ class BuyPointsHandler(VerifyHandler):
 
     points_only = True
 
+    @api("Buy a points pack: verify its purchase and credit the points", body=VerifySchema,
+         responses={200: VerifyResultSchema, 202: VerifyResultSchema},
+         errors={**VERIFY_ERRORS, 400: [*VERIFY_ERRORS[400], "not_a_points_product"]})
+    async def post(self) -> None:
+        await super().post()
+
 
 class PurchaseHistoryHandler(APIHandler):
     """GET /api/payments/history — the caller's purchases, newest first."""
 
+    @api("Your purchases, newest first", query=HistoryQuerySchema, responses={200: PurchaseListSchema},
+         errors={400: ["invalid_cursor"]})
     async def get(self) -> None:
-        query = self.load_query(HistoryQuerySchema())
+        query = self.load_query()
         before = _decode_cursor(query["cursor"])
         docs = await purchases_doc.list_user_purchases(self.db, parse_id(self.user_id), limit=query["limit"] + 1,
                                                        before=before)

@@ -6,6 +6,7 @@ from marshmallow import fields
 
 from core.catalog import Catalog
 from handlers.base import APIHandler, public
+from handlers.docs import api
 from handlers.schemas import CamelSchema
 
 
@@ -36,6 +37,7 @@ class ProductsHandler(APIHandler):
     """GET /api/products — titles and prices from RuStore's catalog, cached."""
 
     @public
+    @api("The products on sale, with RuStore's titles and prices", responses={200: ProductListSchema})
     async def get(self) -> None:
         catalog: Catalog = self.application.settings["catalog"]
         payload = await catalog.get()

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import asyncio
 
+from marshmallow import fields
+
 from handlers.base import APIHandler, public
+from handlers.docs import api
+from handlers.schemas import CamelSchema
 
 READY_TIMEOUT_S = 2.0
+
+
+class HealthSchema(CamelSchema):
+    """Liveness answer."""
+
+    status = fields.String(required=True, metadata={"enum": ["ok"]})
+
+
+class ReadySchema(CamelSchema):
+    """Readiness answer."""
+
+    status = fields.String(required=True, metadata={"enum": ["ready"]})
+    checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 
 class HealthHandler(APIHandler):
     """GET /api/health — the process is up (no I/O)."""
 
     @public
+    @api("Liveness: the process is up (no I/O)", responses={200: HealthSchema})
     async def get(self) -> None:
         self.write_json({"status": "ok"})
 
@@ -21,6 +39,8 @@ class ReadyHandler(APIHandler):
     """GET /api/ready — MongoDB and Redis answer; 503 naming what is down otherwise."""
 
     @public
+    @api("Readiness: MongoDB and Redis answer", responses={200: ReadySchema},
+         errors={503: ["dependency_unavailable"]})
     async def get(self) -> None:
         checks = {"mongo": self._ping_mongo(), "redis": self._ping_redis()}
         results = await asyncio.gather(*(self._probe(c) for c in checks.values()))

@@ -12,6 +12,7 @@ from documents import sessions as sessions_doc
 from documents import users as users_doc
 from handlers.auth import Password
 from handlers.base import ApiError, APIHandler
+from handlers.docs import api
 from handlers.schemas import CamelSchema, Email, iso
 from handlers.subscriptions import profile_subscription
 
@@ -73,6 +74,8 @@ def profile_view(user: dict, now: datetime) -> dict:
 class ProfileHandler(APIHandler):
     """GET /api/user/profile — the caller's account."""
 
+    @api("Your account: email, devices, points, owned products and subscription", responses={200: ProfileSchema},
+         errors={404: ["user_not_found"]})
     async def get(self) -> None:
         user = await self.run(users_doc.get_user(self.db, self.user_id))
         self.write_json(profile_view(user, self.ctx.now()))
@@ -81,6 +84,8 @@ class ProfileHandler(APIHandler):
 class UpdateAccountHandler(APIHandler):
     """PATCH /api/user/update — change email and/or password; other sessions end."""
 
+    @api("Change your email and/or password (other sessions end)", body=UpdateAccountSchema,
+         responses={200: ProfileSchema}, errors={403: ["invalid_current_password"], 409: ["email_taken"]})
     async def patch(self) -> None:
         body = self.load(UpdateAccountSchema())
         user = await self.run(users_doc.get_user(self.db, self.user_id))

@@ -1,0 +1,114 @@
+"""The OpenAPI 3.1 document, generated from the routes and their @api declarations (apispec + marshmallow).
+
+Path parameters come from the route regexes and the verb's argument names; request and response
+bodies from the same schema classes the handlers validate with; security from `@public`; error
+responses list their stable `reason` values. A route without a declaration is a build error, so
+the document always covers every route.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin, resolver
+from marshmallow import Schema
+
+from handlers.base import APIHandler
+from handlers.docs import all_errors, operation_of
+from handlers.schemas import ErrorSchema, camelcase
+
+GROUP = re.compile(r"\(([^()]*)\)")
+IDEMPOTENCY_HEADER = {
+    "in": "header", "name": "Idempotency-Key", "required": True,
+    "description": "Your unique key for this operation; a replay returns the first answer and changes nothing.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
+
+
+def _schema_name(schema: type[Schema] | Schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = resolver(cls)
+    return name or cls.__name__
+
+
+def _path(pattern: str, handler: type, method: Any) -> tuple[str, list[dict]]:
+    """Turn a route regex into an OpenAPI path template and its parameters."""
+    names = [p for p in inspect.signature(method).parameters if p not in ("self", "args", "kwargs")]
+    params: list[dict] = []
+    groups = GROUP.findall(pattern)
+    path = pattern
+    for index, regex in enumerate(groups):
+        name = camelcase(names[index]) if index < len(names) else f"param{index}"
+        path = path.replace(f"({regex})", "{" + name + "}", 1)
+        schema: dict[str, Any] = {"type": "string"}
+        if "|" in regex and re.fullmatch(r"[\w|]+", regex):
+            schema["enum"] = regex.split("|")
+        else:
+            schema["pattern"] = f"^{regex}$"
+        params.append({"in": "path", "name": name, "required": True, "schema": schema})
+    return path.rstrip("$"), params
+
+
+def _content(schema: type[Schema] | str) -> dict:
+    if isinstance(schema, str):
+        return {schema: {"schema": {"type": "string", "format": "binary"}}}
+    return {"application/json": {"schema": schema}}
+
+
+def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", version: str = "1.0.0") -> dict:
+    """The OpenAPI document of every documented route (raises if a route's verb is undocumented)."""
+    spec = APISpec(title=title, version=version, openapi_version="3.1.0", plugins=[MarshmallowPlugin()],
+                   info={"description": "REST backend for apps that sell through RuStore. Every error uses the "
+                                        "Error schema; `reason` is stable and meant for code."})
+    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.schema("Error", schema=ErrorSchema)
+    missing = []
+    for pattern, handler, *_ in routes:
+        if pattern == r".*" or not issubclass(handler, APIHandler):
+            continue
+        operations: dict[str, dict] = {}
+        path = pattern
+        for verb in handler.allowed_methods():
+            if verb in ("OPTIONS", "HEAD"):
+                continue
+            method = getattr(handler, verb.lower())
+            op = operation_of(method)
+            if op is None:
+                missing.append(f"{verb} {pattern}")
+                continue
+            public = bool(getattr(method, "__public__", False))
+            path, params = _path(pattern, handler, method)
+            if op.query is not None:
+                params.append({"in": "query", "schema": op.query})
+            if op.idempotency_key:
+                params.append(dict(IDEMPOTENCY_HEADER))
+            responses: dict[str, Any] = {}
+            for status, schema in op.responses.items():
+                entry: dict[str, Any] = {"description": "Success" if status < 300 else "Result"}
+                if schema is not None:
+                    entry["content"] = _content(schema)
+                responses[str(status)] = entry
+            for status, reasons in all_errors(op, public=public).items():
+                responses[str(status)] = {
+                    "description": "Error; `reason` is one of: " + ", ".join(f"`{r}`" for r in reasons),
+                    "content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Error"}],
+                                                                "properties": {"reason": {"enum": reasons}}}}},
+                }
+            operation: dict[str, Any] = {
+                "summary": op.summary, "operationId": f"{verb.lower()}_{handler.__name__}",
+                "tags": [handler.__module__.rsplit(".", 1)[-1]], "parameters": params, "responses": responses,
+                "security": [] if public else [{"bearerAuth": []}],
+            }
+            if op.description:
+                operation["description"] = op.description
+            if op.body is not None:
+                operation["requestBody"] = {"required": True, "content": _content(op.body)}
+            operations[verb.lower()] = operation
+        if operations:
+            spec.path(path=path, operations=operations)
+    if missing:
+        raise RuntimeError("Routes without an @api declaration: " + ", ".join(missing))
+    return spec.to_dict()
