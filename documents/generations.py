@@ -25,7 +25,7 @@ spend the generation is pending with no charge; after the spend it is pending an
 `fail_generation` it is failed with `refund_due_since` set.  The repair job fails pending
 generations older than its cutoff and settles every refund that is due, so each crash ends with
 the points back.  The ledger's `credit` refuses a caller-supplied `meta.corrects`, so a refund
-points at its spend entry through `meta.refund_of`.
+points at its spend entry through `meta.corrects`.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ async def settle_refund(db: Any, gen: dict, now: datetime) -> tuple[dict, int]:
     credited = 0
     if spend is not None:
         result = await ledger.credit(db, uid, gen["cost"], "refund", refund_key(gid), reference=f"generation:{gid}",
-                                     meta={"refund_of": spend.id}, now=now)
+                                     corrects=spend.id, now=now)
         credited = 0 if result.replayed else gen["cost"]
         refund = {"amount": gen["cost"], "entry_id": result.entry.id, "balance_after": result.entry.balance_after}
     elif gen.get("refund") or bson_now(now) - utc(gen["failed_at"]) < NO_CHARGE_GRACE:

@@ -63,19 +63,31 @@ Modules: `documents.ledger_apply` (steps 1-4), `documents.ledger_outbox`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from bson import ObjectId
 
-from documents.ledger_apply import (
-    RECENT_MAX, USER_NOT_FOUND, Attempt, Plan, apply_once)
+from core.metrics import POINTS
+from documents.ledger_apply import RECENT_MAX, USER_NOT_FOUND, Attempt, Plan, apply_once
 from documents.ledger_audit import Drift, LedgerAudit, verify_ledger
 from documents.ledger_outbox import flush_user, repair_pending
 from documents.transactions import (
-    CLAWBACK, CREDIT_TYPES, DEBIT_TYPES, INDEXES, TRANSACTIONS, USERS, LedgerEntry,
-    Wallet, bson_now, ensure_indexes, new_wallet, utc)
+    CLAWBACK,
+    CREDIT_TYPES,
+    DEBIT_TYPES,
+    INDEXES,
+    TRANSACTIONS,
+    USERS,
+    LedgerEntry,
+    Wallet,
+    bson_now,
+    ensure_indexes,
+    new_wallet,
+    utc,
+)
 from documents.transactions import find_entry as _find_entry
 from documents.transactions import list_entries as _list_entries
 
@@ -162,6 +174,8 @@ async def _post(db: Any, user_id: ObjectId, key: str, type: str, plan: Plan,
                           f"for user {user_id}; retry with the same key")
     if outcome.replayed and not matches(outcome.entry):
         raise IdempotencyKeyMismatch(outcome.entry)
+    if not outcome.replayed:
+        POINTS.labels(type).inc(abs(outcome.entry.amount))  # every path that moves points passes here once
     return LedgerResult(outcome.entry, outcome.entry.balance_after, outcome.replayed)
 
 
@@ -172,14 +186,17 @@ def _balance(state: dict[str, Any]) -> int:
 async def credit(db: Any, user_id: ObjectId | str, amount: int, type: str,
                  idempotency_key: str, *, reference: str | None = None,
                  meta: dict[str, Any] | None = None, request_hash: str | None = None,
-                 now: datetime | None = None) -> LedgerResult:
-    """Add `amount` points exactly once per idempotency key."""
+                 corrects: ObjectId | None = None, now: datetime | None = None) -> LedgerResult:
+    """Add `amount` points exactly once per idempotency key (`corrects`: the entry a refund corrects)."""
     amount = _check(amount, idempotency_key)
     if type not in CREDIT_TYPES:
         raise ValueError(f"credit type must be one of {sorted(CREDIT_TYPES)}")
+    base = _hash_meta(request_hash)
+    if corrects is not None:
+        base["corrects"] = await _existing_entry(db, _oid(user_id), corrects)
 
     async def plan(state: dict[str, Any] | None) -> Attempt:
-        return Attempt(amount, {}, _hash_meta(request_hash))
+        return Attempt(amount, {}, base)
 
     return await _post(db, _oid(user_id), idempotency_key, type, plan,
                        _same(type, amount, request_hash), reference, meta, now)
@@ -213,11 +230,7 @@ async def clawback(db: Any, user_id: ObjectId | str, amount: int, idempotency_ke
     uid = _oid(user_id)
     base: dict[str, Any] = {"requested": requested}
     if corrects is not None:
-        # A correction must point at a real entry of the same user, or the
-        # audit trail admins rely on is broken from the start.
-        if await db[TRANSACTIONS].find_one({"_id": corrects, "user_id": uid}, {"_id": 1}) is None:
-            raise LedgerError(f"entry {corrects} to correct not found for user {uid}")
-        base["corrects"] = corrects
+        base["corrects"] = await _existing_entry(db, uid, corrects)
 
     async def plan(state: dict[str, Any] | None) -> Attempt:
         if allow_negative:
@@ -240,6 +253,14 @@ async def clawback(db: Any, user_id: ObjectId | str, amount: int, idempotency_ke
 
     return await _post(db, uid, idempotency_key, CLAWBACK, plan, matches, reference,
                        meta, now)
+
+
+async def _existing_entry(db: Any, user_id: ObjectId, entry_id: ObjectId) -> ObjectId:
+    # A correction must point at a real entry of the same user, or the audit trail admins
+    # rely on is broken from the start.
+    if await db[TRANSACTIONS].find_one({"_id": entry_id, "user_id": user_id}, {"_id": 1}) is None:
+        raise LedgerError(f"entry {entry_id} to correct not found for user {user_id}")
+    return entry_id
 
 
 def _hash_meta(request_hash: str | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from marshmallow import fields, validate
 
 from core.context import AppContext
 from core.cpu import CpuBusy
-from core.metrics import GENERATIONS, POINTS
+from core.metrics import GENERATIONS
 from documents import generations as gens
 from documents import ledger
 from documents import users as users_doc
@@ -74,8 +74,7 @@ def generation_view(gen: dict) -> dict:
 
 async def failed_error(ctx: AppContext, gen: dict) -> ApiError:
     """The 502 answer of a failed generation, settling its refund first if still due."""
-    gen, credited = await gens.settle_refund(ctx.db, gen, ctx.now())
-    POINTS.labels("refund").inc(credited)
+    gen, _ = await gens.settle_refund(ctx.db, gen, ctx.now())
     refund = gens.answered_refund(gen)
     balance = refund["balance_after"]
     if balance is None:
@@ -165,7 +164,6 @@ class RequestHandler(APIHandler):
             if isinstance(exc, ledger.InsufficientPoints):
                 GENERATIONS.labels(self.ctx.generator.name, "insufficient_points").inc()
             raise ledger_error(exc, cost) from None
-        POINTS.labels("spend").inc(cost)
         self.write_json(result_view(await generate(self.ctx, gen, spend)))
 
     async def replay(self, gen: dict) -> None:

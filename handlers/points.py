@@ -20,7 +20,6 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from core.metrics import POINTS
 from documents import ledger
 from documents.transactions import ENTRY_TYPES
 from handlers.base import ApiError, APIHandler
@@ -141,8 +140,6 @@ class SpendHandler(APIHandler):
                                         now=self.ctx.now())
         except ledger.LedgerError as exc:
             raise ledger_error(exc, body["amount"]) from None
-        if not result.replayed:
-            POINTS.labels("spend").inc(body["amount"])
         self.write_json({"balance": result.balance, "transaction": result.entry.to_api()})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from core.metrics import GENERATIONS, POINTS
+from core.metrics import GENERATIONS
 from documents import generations
 from jobs.runner import Job
 
@@ -24,7 +24,6 @@ async def run(ctx: Any) -> dict:
     summary = await generations.repair_generations(ctx.db, now=ctx.now(), stale_after=stale_after(ctx.settings))
     for provider, count in summary["abandoned_by_provider"].items():
         GENERATIONS.labels(provider, "abandoned").inc(count)
-    POINTS.labels("refund").inc(summary["points_refunded"])
     return {key: value for key, value in summary.items() if key != "abandoned_by_provider"}
 
 

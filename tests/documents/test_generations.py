@@ -80,7 +80,7 @@ async def test_refund_is_paid_once_however_many_settle_it(gdb, make_user):
     settled = await gens.get_generation(gdb, user, gen["_id"])
     assert "refund_due_since" not in settled and settled["refund"]["amount"] == 1
     refund = await ledger.find_entry(gdb, user, gens.refund_key(gen["_id"]))
-    assert refund.type == "refund" and refund.meta["refund_of"] == spend.entry.id
+    assert refund.type == "refund" and refund.meta["corrects"] == spend.entry.id
     assert (await ledger.get_balance(gdb, user)).balance == 5
     assert (await ledger.verify_ledger(gdb)).ok
 

@@ -62,7 +62,7 @@ async def test_failed_generation_is_502_and_refunded(remote, mode):
     db, oid = service.ctx.db, ObjectId(gen_id)
     spend = await ledger.find_entry(db, user["userId"], generations.spend_key(oid))
     refund = await ledger.find_entry(db, user["userId"], generations.refund_key(oid))
-    assert refund.meta["refund_of"] == spend.id
+    assert refund.meta["corrects"] == spend.id
     view = (await api.get(f"/api/generation/{gen_id}", token=user["accessToken"])).json
     assert view["status"] == "failed" and view["refunded"] == 1 and view["text"] is None
     assert view["failure"]["reason"] == {"500": "upstream_error", "slow": "timeout", "malformed": "malformed_response"}[mode]

@@ -69,6 +69,8 @@ async def test_requests_are_counted_by_route_template_not_by_id(start_server):
 async def test_rustore_calls_jobs_and_ledger_audit_are_exported(emulated):
     env = await emulated(metrics_token=TOKEN, webhooks=False)
     user = await env.api.register()
+    bought_before = sample(await scrape(env.api), "points_total", type="buy")
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
     await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
     await run_job(env.service.ctx, find_job("ledger-audit"))
     text = await scrape(env.api)
@@ -76,3 +78,4 @@ async def test_rustore_calls_jobs_and_ledger_audit_are_exported(emulated):
     assert sample(text, "job_runs_total", job="ledger-audit", outcome="ok") >= 1
     assert "ledger_audit_drift_users 0.0" in text
     assert sample(text, "rustore_circuit_open") == 0
+    assert sample(text, "points_total", type="buy") - bought_before == 200  # counted once per credit, by the ledger

@@ -62,7 +62,7 @@ async def test_crashed_generation_is_refunded_once_and_a_late_answer_does_not_re
     assert_error_shape(replay, 502, "generation_failed")
     assert replay.json["details"] == {"refunded": 1, "balance": 5, "retryable": True, "generationId": str(gen["_id"])}
     refunds = await ledger.list_entries(service.ctx.db, user["userId"], limit=10, type="refund")
-    assert len(refunds) == 1 and refunds[0].meta["refund_of"] == spend.entry.id
+    assert len(refunds) == 1 and refunds[0].meta["corrects"] == spend.entry.id
     await assert_ledger_clean(service)
 
 
