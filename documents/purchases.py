@@ -182,6 +182,9 @@ async def _revoke(db: Any, doc: dict, policy: PurchasePolicy, now: datetime) -> 
     """Take back what the purchase granted (clawback per policy, or ownership)."""
     user_id, inv, sandbox = doc["user_id"], doc["invoice_id"], doc["sandbox"]
     await db["users"].update_one({"_id": user_id}, {"$pull": {"owned_products": {"invoice_id": inv}}})
+    # A credit applied by a process that died before writing its entry sits in the wallet's
+    # outbox; write it out first, or the refund would find nothing to take back.
+    await ledger.flush_user(db, user_id)
     credit = await ledger.find_entry(db, user_id, credit_key(inv, sandbox))
     if credit is None:
         return None

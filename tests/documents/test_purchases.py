@@ -1,0 +1,115 @@
+"""The purchase rules on RuStore records, on a store that yields at every call like a real server."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from bson import ObjectId
+
+from core.products import Product
+from documents import ledger
+from documents import purchases as purchases_doc
+from documents.billing import AppMismatch, Claim, PurchaseBelongsToAnotherUser, PurchasePolicy, SandboxNotAllowed
+from documents.purchases import apply_payment, credit_key
+from rustore import InvoiceStatus, Payment
+
+PRODUCTS = {"points_100": Product("points_100", "consumable", "100 points", "", price=9900, points=100)}
+POLICY = PurchasePolicy(app_id=1000001, allow_sandbox=False)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def payment(status: InvoiceStatus = InvoiceStatus.CONFIRMED, **overrides) -> Payment:
+    """A RuStore P3 record as the client parses it."""
+    base = Payment(invoice_id="100001", status=status, status_raw=status.value, purchase_id="p-1", order_id=None,
+                   app_id=1000001, product_id="points_100", amount=9900, currency="RUB", quantity=1,
+                   developer_payload=None, app_user_id=None, invoice_date=NOW, payment_date=NOW, refund_date=None,
+                   sandbox=False)
+    return replace(base, **overrides)
+
+
+async def apply(db, pay: Payment, user: ObjectId | None, source: str = "test"):
+    claim = Claim(user_id=user, product_id=pay.product_id) if user else None
+    return await apply_payment(db, pay, claim=claim, products=PRODUCTS, policy=POLICY, now=NOW, source=source)
+
+
+async def test_a_stale_answer_never_moves_a_purchase_backwards(db, make_user):
+    user = await make_user()
+    await apply(db, payment(InvoiceStatus.CONFIRMED), user)
+    await apply(db, payment(InvoiceStatus.REFUNDED), user)
+    late = await apply(db, payment(InvoiceStatus.CONFIRMED), user)  # an old answer arriving last
+    assert late.purchase["state"] == "refunded"
+    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_racing_applications_credit_once(db, make_user):
+    user = await make_user()
+    outcomes = await asyncio.gather(*(apply(db, payment(), user) for _ in range(12)))
+    assert sum(o.credited_now for o in outcomes) == 1
+    assert (await ledger.get_balance(db, user)).balance == 100
+    assert await db[purchases_doc.COLLECTION].count_documents({}) == 1
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_two_accounts_racing_for_one_purchase_bind_it_to_exactly_one(db, make_user):
+    first, second = await make_user(), await make_user()
+    results = await asyncio.gather(apply(db, payment(), first), apply(db, payment(), second),
+                                   return_exceptions=True)
+    winners = [r for r in results if not isinstance(r, Exception)]
+    losers = [r for r in results if isinstance(r, PurchaseBelongsToAnotherUser)]
+    assert len(winners) == 1 and len(losers) == 1
+    balances = [(await ledger.get_balance(db, u)).balance for u in (first, second)]
+    assert sorted(balances) == [0, 100]
+
+
+async def test_records_of_another_app_or_sandbox_records_are_refused_and_change_nothing(db, make_user):
+    user = await make_user()
+    with pytest.raises(AppMismatch):
+        await apply(db, payment(app_id=42), user)
+    with pytest.raises(SandboxNotAllowed):
+        await apply(db, payment(sandbox=True), user)
+    assert await db[purchases_doc.COLLECTION].count_documents({}) == 0
+    assert (await ledger.get_balance(db, user)).balance == 0
+
+
+async def test_a_refund_takes_back_a_credit_whose_entry_a_crash_left_unwritten(raw_db, make_user, db):
+    user = await make_user()
+    crashed = {"done": False}
+
+    def crash_on_first_entry_write(collection: str, method: str):
+        if collection == "transactions" and method.startswith("insert") and not crashed["done"]:
+            crashed["done"] = True
+            raise ConnectionError("process died after the balance update")
+    dying = db.with_hook(crash_on_first_entry_write)
+    try:
+        await apply(dying, payment(), user)
+    except ConnectionError:
+        pass
+    assert crashed["done"]
+    assert await ledger.find_entry(db, user, credit_key("100001", False)) is None  # only in the outbox
+    outcome = await apply(db, payment(InvoiceStatus.REFUNDED), user)
+    assert outcome.purchase["state"] == "refunded"
+    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_a_crash_between_credit_and_state_is_finished_by_the_next_look(db, make_user):
+    user = await make_user()
+
+    def crash_on_state_write(collection: str, method: str):
+        if collection == purchases_doc.COLLECTION and method == "find_one_and_update" and state["armed"]:
+            state["calls"] += 1
+            if state["calls"] == 3:  # upsert, bind, then the state move
+                raise ConnectionError("process died before recording the new state")
+    state = {"armed": True, "calls": 0}
+    with pytest.raises(ConnectionError):
+        await apply(db.with_hook(crash_on_state_write), payment(), user)
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    assert stored["state"] == "pending" and stored["next_check_at"] is not None  # the job will look again
+    again = await apply(db, payment(), None, source="job")
+    assert again.purchase["state"] == "confirmed" and not again.credited_now
+    assert (await ledger.get_balance(db, user)).balance == 100
+    assert (await ledger.verify_ledger(db)).ok
