@@ -21,6 +21,7 @@ import tornado.httpserver
 import tornado.netutil
 from loguru import logger
 
+from core.admin import ADMIN_COMMANDS, add_admin_commands, run_admin
 from core.context import AppContext, create_context
 from core.emulated import attach, build_emulator
 from core.logs import configure_logging
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="verify a backup folder and restore it into the database")
     restore.add_argument("path", help="a backup folder, e.g. backups/2026-11-26T030000Z")
     restore.add_argument("--drop", action="store_true", help="drop every collection first (else the database must be empty)")
+    add_admin_commands(sub)
     return parser
 
 
@@ -248,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, OSError) as exc:
         print(f"settings error: {exc}", file=sys.stderr)
         return EXIT_UNSAFE_SETTINGS
-    configure_logging(settings.log_level, settings.json_logs)
+    command = args.command or "serve"
+    # Admin commands print their result on stdout (--json for scripts), so their logs go to stderr.
+    configure_logging(settings.log_level, settings.json_logs, sink=sys.stderr if command in ADMIN_COMMANDS else None)
     init_sentry(settings)
     problems = settings.problems()
     if problems:
@@ -256,7 +260,6 @@ def main(argv: list[str] | None = None) -> int:
             logger.error("unsafe production setting: " + problem)
         print("Refusing to start in production:\n  - " + "\n  - ".join(problems), file=sys.stderr)
         return EXIT_UNSAFE_SETTINGS
-    command = args.command or "serve"
     if command == "serve":
         return asyncio.run(serve(settings))
     if command == "run-job":
@@ -267,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(with_context(settings, cmd_backup))
     if command == "restore":
         return asyncio.run(with_context(settings, lambda ctx: cmd_restore(ctx, args.path, args.drop)))
+    if command in ADMIN_COMMANDS:
+        return asyncio.run(with_context(settings, lambda ctx: run_admin(ctx, args)))
     raise SystemExit(f"unknown command {command}")
 
 
