@@ -9,13 +9,17 @@ never work on one event at once, and a crashed processor's claim simply runs out
 
 States::
 
-    received -> processing -> processed                  (applied; kept RETENTION days, then TTL-deleted)
+    received -> processing -> processed                  (applied; purged RETENTION days later)
                            -> failed -> processing ...   (retried with exponential backoff + jitter)
                            -> dead                       (permanent error or WEBHOOK_MAX_ATTEMPTS used up)
     ignored                                              (a type we do not know; kept for inspection)
 
 `next_attempt_at` is set exactly while someone may still have to act (received, failed, and
 processing, where it equals the lease end), so "what is due" is one range query on a sparse index.
+Retention: processed and ignored events get `expires_at` (90 days on) and the webhook-retry job
+deletes them in bounded batches (`purge_expired`); failed and dead events are kept until handled.
+A job rather than a TTL index: it runs on the app's clock (testable), and the embedded development
+store (mongomock) re-scans a TTL collection for expired documents on every single operation.
 
 Document shape (admins read it in Compass)::
 
@@ -58,7 +62,7 @@ INDEXES = {
     COLLECTION: [
         IndexModel([("next_attempt_at", ASCENDING)], sparse=True, name="next_attempt"),
         IndexModel([("status", ASCENDING), ("updated_at", DESCENDING)], name="status_recent"),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="retention_ttl"),
+        IndexModel([("expires_at", ASCENDING)], sparse=True, name="retention"),
     ]
 }
 
@@ -196,6 +200,17 @@ async def due_event_ids(db: Any, now: datetime, limit: int) -> list[str]:
     """Ids of events someone should process now (received, failed past backoff, or lease expired), oldest first."""
     cursor = db[COLLECTION].find({"next_attempt_at": {"$lte": now}}, {"_id": 1}).sort("next_attempt_at", ASCENDING)
     return [doc["_id"] for doc in await cursor.limit(limit).to_list(limit)]
+
+
+async def purge_expired(db: Any, now: datetime, limit: int) -> int:
+    """Delete up to `limit` processed/ignored events past their retention; returns how many."""
+    cursor = db[COLLECTION].find({"expires_at": {"$lte": now}}, {"_id": 1}).limit(limit)
+    ids = [doc["_id"] for doc in await cursor.to_list(limit)]
+    if not ids:
+        return 0
+    # Re-checked in the delete: a requeue may have revived one of them since the read.
+    result = await db[COLLECTION].delete_many({"_id": {"$in": ids}, "expires_at": {"$lte": now}})
+    return result.deleted_count
 
 
 async def find_event(db: Any, event_id: str) -> dict | None:

@@ -124,6 +124,7 @@ class WebhookProcessor:
         if not await events.mark_processed(self.db, event, now, summary):
             return self._lost(event_id)
         lag = (now - utc(event["received_at"])).total_seconds() if event.get("received_at") else None
+        logger.info("webhook processed", event_id=event_id, type=event["type"], attempt=event["attempts"], **summary)
         return ProcessResult(event_id, "processed", lag_s=lag)
 
     async def _apply(self, event: dict) -> dict:

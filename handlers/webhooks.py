@@ -10,8 +10,10 @@ if it fails, in the `webhook-retry` job. Nothing here trusts the notification's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
@@ -33,6 +35,7 @@ from rustore import (
 )
 
 INLINE_PROCESSING = 4  # notifications processed at once per process; the rest wait their turn
+ACK_PRIORITY_S = 1.0  # how long processing defers to deliveries still being acknowledged
 
 # Stable `details.error` per decoder failure, so RuStore Console / logs show what was wrong.
 REJECTIONS: dict[type[NotificationError], str] = {
@@ -62,22 +65,81 @@ def _inside(address: str, networks: tuple) -> bool:
     return any(ip in net for net in networks)
 
 
+class InlineProcessing:
+    """Per-application scheduler of background processing that lets acknowledgements go first.
+
+    Processing shares the event loop with the acknowledgements RuStore waits 3 s for. So at most
+    INLINE_PROCESSING events are processed at once (a redelivery burst after an outage does not
+    start hundreds of RuStore calls), and each waits, up to ACK_PRIORITY_S, until no delivery is
+    being acknowledged. Waiting tasks are cheap; if the process stops first the event is still
+    `received` and the retry job takes it.
+    """
+
+    def __init__(self) -> None:
+        self.slots = asyncio.Semaphore(INLINE_PROCESSING)
+        self.acking = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def ack_started(self) -> None:
+        self.acking += 1
+        self.idle.clear()
+
+    def ack_finished(self) -> None:
+        self.acking -= 1
+        if self.acking == 0:
+            self.idle.set()
+
+    async def run(self, work: Callable[[], Awaitable[Any]]) -> None:
+        async with self.slots:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), ACK_PRIORITY_S)
+            await work()
+
+
 class RuStoreWebhookHandler(APIHandler):
     """POST /api/webhooks/rustore — public: authenticity comes from AES-GCM (and the optional IP allow-list)."""
+
+    @property
+    def inline(self) -> InlineProcessing:
+        """This application's background-processing scheduler."""
+        return self.application.settings.setdefault("webhook_inline", InlineProcessing())
+
+    async def prepare(self) -> None:
+        self._acking = True
+        self.inline.ack_started()
+        await super().prepare()
+
+    def on_finish(self) -> None:
+        self._ack_done()
+
+    def on_connection_close(self) -> None:
+        self._ack_done()  # the sender hung up: on_finish may never come
+        super().on_connection_close()
+
+    def _ack_done(self) -> None:
+        if getattr(self, "_acking", False):
+            self._acking = False
+            self.inline.ack_finished()
+
+    def source_allowed(self) -> bool | None:
+        """True/False for a sender inside/outside RUSTORE_WEBHOOK_ALLOWED_IPS; None when no list is set."""
+        if not hasattr(self, "_source_allowed"):
+            networks = self.ctx.settings.webhook_networks
+            self._source_allowed = _inside(self.client_ip, networks) if networks else None
+        return self._source_allowed
 
     async def _apply_rate_limits(self, verdict: Any) -> None:
         # RuStore sends from a few addresses; after an outage it replays a backlog, which the
         # per-IP API budget would turn into 429s and more redeliveries. Allow-listed sources skip it.
-        networks = self.ctx.settings.webhook_networks
-        if networks and _inside(self.client_ip, networks):
+        if self.source_allowed():
             return
         await super()._apply_rate_limits(verdict)
 
     @public
     async def post(self) -> None:
         ctx = self.ctx
-        networks = ctx.settings.webhook_networks
-        if networks and not _inside(self.client_ip, networks):
+        if self.source_allowed() is False:
             WEBHOOKS.labels("rejected").inc()
             logger.warning("webhook from outside RUSTORE_WEBHOOK_ALLOWED_IPS", ip=self.client_ip,
                            request_id=self.request_id)
@@ -115,18 +177,8 @@ class RuStoreWebhookHandler(APIHandler):
             self._process_later(event["_id"])
 
     def _process_later(self, event_id: str) -> None:
-        # Processing shares this event loop with the acknowledgements RuStore waits 3 s for, and a
-        # redelivery burst after an outage would otherwise start hundreds of RuStore calls at once;
-        # a few at a time keeps acks fast. Waiting tasks are cheap, and if the process stops first
-        # the event is still `received`, so the retry job takes it.
-        slots = self.application.settings.setdefault("webhook_slots", asyncio.Semaphore(INLINE_PROCESSING))
         processor = webhook_processor(self.ctx)
-
-        async def process() -> None:
-            async with slots:
-                await processor.process(event_id)
-
-        self.ctx.spawn(process())
+        self.ctx.spawn(self.inline.run(lambda: processor.process(event_id)))
 
 
 default_handlers = [

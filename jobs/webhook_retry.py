@@ -2,7 +2,8 @@
 
 The webhook handler persists each notification and tries it once inline; this job picks up
 everything that attempt did not finish: failures waiting out their backoff, events whose
-process died between persisting and processing, and claims whose lease ran out.
+process died between persisting and processing, and claims whose lease ran out. It also deletes
+processed notifications past their 90-day retention.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from core.metrics import WEBHOOK_LAG, WEBHOOKS
+from documents.webhook_events import purge_expired
 from documents.webhook_processing import ProcessResult, WebhookProcessor
 from jobs.runner import Job
 
 BATCH = 100  # sequential; during an outage each attempt fails fast on the open circuit breaker
+PURGE_BATCH = 1000
 COUNTED = ("processed", "failed", "dead")
 
 
@@ -34,8 +37,9 @@ def webhook_processor(ctx: Any) -> WebhookProcessor:
 
 
 async def run(ctx: Any) -> dict:
-    """Process up to BATCH due notifications; counts per outcome."""
-    return await webhook_processor(ctx).process_due(BATCH)
+    """Process up to BATCH due notifications, then purge expired ones; counts per outcome."""
+    summary = await webhook_processor(ctx).process_due(BATCH)
+    return summary | {"purged": await purge_expired(ctx.db, ctx.now(), PURGE_BATCH)}
 
 
 JOB = Job("webhook-retry", run, "webhook_retry_interval_s")

@@ -144,6 +144,16 @@ async def test_requeue_refuses_unknown_ids_and_events_under_a_live_claim(store):
     assert after_lease["status"] == "received" and "claim" not in after_lease
 
 
-def test_processed_events_expire_through_a_ttl_index():
-    [ttl] = [i for i in events.INDEXES[events.COLLECTION] if i.document["name"] == "retention_ttl"]
-    assert ttl.document["key"] == {"expires_at": 1} and ttl.document["expireAfterSeconds"] == 0
+async def test_processed_events_are_purged_after_the_retention_period_and_others_are_kept(store):
+    for n in ("1", "2", "3"):
+        await events.record_event(store, invoice_note(n), NOW)
+    done = await events.claim_event(store, "real:1", NOW)
+    await events.mark_processed(store, done, NOW)
+    dead = await events.claim_event(store, "real:2", NOW)
+    await events.mark_dead(store, dead, NOW, "unknown_product: nope")
+    await events.record_event(store, Notification("9", NOW, "TEST_EVENT", 7, False, TestEvent({})), NOW)
+    assert await events.purge_expired(store, NOW + events.RETENTION - timedelta(seconds=1), 10) == 0
+    assert await events.purge_expired(store, NOW + events.RETENTION, 1) == 1  # bounded batch
+    assert await events.purge_expired(store, NOW + events.RETENTION, 10) == 1
+    left = await store[events.COLLECTION].find({}, {"status": 1}).limit(10).to_list(10)
+    assert sorted((d["_id"], d["status"]) for d in left) == [("real:2", "dead"), ("real:3", "received")]

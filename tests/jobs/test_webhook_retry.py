@@ -42,11 +42,14 @@ async def test_notification_stored_by_a_process_that_died_before_processing_is_a
     await persisted_only(env, confirmed)
     outcome = await run_job(env.service.ctx, JOB)
     assert outcome.outcome == "ok"
-    assert outcome.summary == {"processed": 1, "failed": 0, "dead": 0, "skipped": 0, "error": 0}
+    assert outcome.summary == {"processed": 1, "failed": 0, "dead": 0, "skipped": 0, "error": 0, "purged": 0}
     assert await balance_of(env, user) == 100
     again = await run_job(env.service.ctx, JOB)
     assert again.summary["processed"] == 0
     assert (await ledger.verify_ledger(env.service.ctx.db)).ok
+    await env.advance(events.RETENTION)
+    assert (await run_job(env.service.ctx, JOB)).summary["purged"] == 1
+    assert await stored_events(env) == []
 
 
 async def test_claim_of_a_crashed_processor_runs_out_and_the_job_then_applies_the_event_once(emulated):
