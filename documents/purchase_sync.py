@@ -2,9 +2,10 @@
 
 `verify_invoice` fetches the payment (P3), applies it with `purchases.apply_payment`, and for a
 two-step purchase held in PAID confirms it at RuStore (P5) right after the points are safely
-credited. If RuStore cannot be reached the claim is recorded and the purchase is scheduled, so the
-reconciliation job completes it; a user who paid never loses points. Confirmation failures keep
-`needs_confirmation` set and the job retries every few minutes, well inside RuStore's 6-hour hold.
+credited. If RuStore cannot be reached, or refuses our credentials, the claim is recorded and the
+purchase is scheduled, so the reconciliation job completes it once RuStore answers; a user who paid
+never loses points. Confirmation failures keep `needs_confirmation` set and the job retries every
+few minutes, well inside RuStore's 6-hour hold.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from loguru import logger
 
 from documents.billing import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy
 from documents.purchases import COLLECTION, PurchaseOutcome, apply_payment, record_claim
-from rustore import RuStoreNotFound, RuStoreRejected, RuStoreUnavailable
+from rustore import RuStoreAuthError, RuStoreNotFound, RuStoreRejected, RuStoreUnavailable
 
 CONFIRM_RETRY = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(minutes=30)
@@ -48,7 +49,8 @@ async def verify_invoice(
         payment = await client.get_payment(invoice_id, sandbox=sandbox)
     except RuStoreNotFound:
         raise PurchaseNotFound("RuStore does not know this invoice.") from None
-    except RuStoreUnavailable as exc:
+    except (RuStoreUnavailable, RuStoreAuthError) as exc:
+        # Neither says anything about the invoice: keep the claim so the job finishes it later.
         if claim is not None:
             await record_claim(db, invoice_id, sandbox, claim, now, type(exc).__name__)
         raise

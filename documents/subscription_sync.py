@@ -2,10 +2,11 @@
 
 `verify_subscription` (Pay SDK, S5) and `verify_legacy_subscription` (BillingClient token: S4, then S1)
 fetch RuStore's record, apply it with `subscription_apply.apply_subscription`, then acknowledge it at
-RuStore (S7) once, after the period's points are safely credited. RuStore unreachable during a user's
-verify: the claim is recorded and the job completes it (a user who paid never loses the grant). A
-failed acknowledgement never fails the request; the job retries it with backoff. The signature of
-`verify_subscription` is a contract with the webhook processor (it calls it with `claim=None`).
+RuStore (S7) once, after the period's points are safely credited. RuStore unreachable (or refusing our
+credentials) during a user's verify: the claim is recorded and the job completes it (a user who paid
+never loses the grant). A failed acknowledgement never fails the request; the job retries it with
+backoff. The signature of `verify_subscription` is a contract with the webhook processor (it calls it
+with `claim=None`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from documents.subscriptions import (
     subscription_product,
 )
 from documents.transactions import utc
-from rustore import RuStoreError, RuStoreNotFound, RuStoreRejected, RuStoreUnavailable, Subscription
+from rustore import RuStoreAuthError, RuStoreError, RuStoreNotFound, RuStoreRejected, RuStoreUnavailable, Subscription
 
 
 async def verify_subscription(
@@ -88,7 +89,8 @@ async def _verify(
     check_record(policy, app_id=None, sandbox=sandbox)  # no call for what would be refused anyway
     try:
         sub = await _fetch(client, key, product_id, legacy=legacy, sandbox=sandbox)
-    except RuStoreUnavailable as exc:
+    except (RuStoreUnavailable, RuStoreAuthError) as exc:
+        # Neither says anything about the subscription: keep the claim so the job finishes it later.
         if claim is not None:
             await record_claim(db, key, sandbox, claim, product, now, type(exc).__name__, legacy=legacy)
         raise

@@ -11,7 +11,7 @@ from documents.errors import DomainError
 from documents.purchase_sync import note_check_failure, verify_invoice
 from documents.purchases import COLLECTION
 from jobs.runner import Job
-from rustore import RuStoreError, RuStoreUnavailable
+from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 
 BATCH = 200
 
@@ -23,7 +23,7 @@ async def run(ctx: Any) -> dict:
     db, now = ctx.db, ctx.now()
     due = await db[COLLECTION].find({"next_check_at": {"$lte": now}}).sort("next_check_at", ASCENDING) \
         .limit(BATCH).to_list(BATCH)
-    summary = {"checked": 0, "credited": 0, "still_pending": 0, "unavailable": 0, "given_up": 0}
+    summary = {"checked": 0, "credited": 0, "still_pending": 0, "unavailable": 0, "given_up": 0, "stopped_early": False}
     for doc in due:
         try:
             outcome = await verify_invoice(db, ctx.rustore, doc["invoice_id"], sandbox=doc["sandbox"], claim=None,
@@ -32,6 +32,13 @@ async def run(ctx: Any) -> dict:
             summary["unavailable"] += 1
             await note_check_failure(db, doc, now, type(exc).__name__)
             continue
+        except (RuStoreAuthError, RuStoreConfigError) as exc:
+            # Our credentials or settings, not this purchase: keep it due, and stop, since every check would fail alike.
+            summary["unavailable"] += 1
+            summary["stopped_early"] = True
+            logger.error("purchase checks stopped: RuStore refuses our credentials or settings", error=str(exc))
+            await note_check_failure(db, doc, now, type(exc).__name__)
+            break
         except (DomainError, RuStoreError) as exc:
             # Permanent: RuStore says it does not exist, another app, a product we do not sell...
             summary["given_up"] += 1

@@ -5,7 +5,8 @@
 hold (every few hours), pending first payments and claims made while RuStore was down (backoff from
 one minute), unacknowledged subscriptions (acknowledgement retried with backoff) and final ones not
 yet shown on their user. One bad subscription never stops the run; RuStore outages back off per
-subscription, and a run stops early after a few consecutive outages instead of hammering RuStore.
+subscription, and a run stops early after a few consecutive outages (at once when RuStore refuses our
+credentials, which no subscription can fix) instead of hammering RuStore.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from documents import subscriptions
 from documents.errors import DomainError
 from documents.subscription_sync import sync_subscription
 from jobs.runner import Job
-from rustore import RuStoreError, RuStoreUnavailable
+from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 
 BATCH = 200
 OUTAGE_LIMIT = 3  # consecutive "RuStore unreachable" answers that end this run
@@ -43,6 +44,13 @@ async def run(ctx: Any) -> dict:
                 summary["stopped_early"] = True
                 break
             continue
+        except (RuStoreAuthError, RuStoreConfigError) as exc:
+            # Our credentials or settings, not this subscription: keep it due, and stop, since every check would fail alike.
+            summary["unavailable"] += 1
+            summary["stopped_early"] = True
+            logger.error("subscription checks stopped: RuStore refuses our credentials or settings", error=str(exc))
+            await subscriptions.note_check_failure(db, doc, now, type(exc).__name__)
+            break
         except (DomainError, RuStoreError) as exc:
             # Permanent: RuStore does not know it, another app, sandbox now refused, a product we stopped selling...
             summary["given_up"] += 1

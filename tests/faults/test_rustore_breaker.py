@@ -1,0 +1,107 @@
+"""Repeated RuStore failures open the circuit breaker (visible in /metrics); RuStore refusing our tokens loses nothing.
+
+The second part plays RuStore answering "token expired" to every token, fresh ones included (our
+key was disabled or rotated): verify answers 503 `rustore_misconfigured`, the claim is kept, and the
+reconciliation jobs keep the purchase due instead of giving it up, so fixing the credentials is enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from documents import purchases as purchases_doc
+from jobs import find_job
+from jobs.runner import run_job
+from tests.faults.support import (
+    FAST_RUSTORE,
+    METRICS_TOKEN,
+    assert_wallet,
+    balance_of,
+    outage,
+    payment_body,
+    rustore_requests,
+    sample,
+    scrape,
+    subscribe,
+    subscription_body,
+)
+from tests.handlers.test_conventions import assert_error_shape
+
+BREAKER = {**FAST_RUSTORE, "rustore_breaker_threshold": 3, "rustore_breaker_reset_s": 0.5}
+
+
+async def test_breaker_opens_under_repeated_failures_fails_fast_and_closes_when_rustore_is_back(emulated):
+    env = await emulated(webhooks=False, metrics_token=METRICS_TOKEN, **BREAKER)
+    user = await env.api.register()
+    first, second = env.buy("points_100"), env.buy("points_500")
+    outage(env, "http_503")
+    for _ in range(5):  # each verify retries inside its deadline; a few failed attempts open the breaker
+        resp = await env.api.post("/api/payments/verify", payment_body(first), token=user["accessToken"])
+        assert_error_shape(resp, 503, "rustore_unavailable")
+        if env.service.ctx.rustore.breaker_state == "open":
+            break
+    assert env.service.ctx.rustore.breaker_state == "open"
+    text = await scrape(env.api)
+    assert sample(text, "rustore_circuit_open") == 1
+    assert sample(text, "rustore_calls_total", outcome="unavailable") >= 3
+    # While open, requests fail fast without reaching RuStore, and the claim is still kept for later.
+    reached = rustore_requests(env)
+    started = time.monotonic()
+    resp = await env.api.post("/api/payments/verify", payment_body(second), token=user["accessToken"])
+    assert_error_shape(resp, 503, "rustore_unavailable")
+    assert resp.json["details"] == {"retryable": True}
+    assert time.monotonic() - started < 0.2 and rustore_requests(env) == reached
+    assert sample(await scrape(env.api), "rustore_calls_total", outcome="breaker_open") >= 1
+    await env.advance(60)
+    during = await run_job(env.service.ctx, find_job("purchase-reconcile"))
+    assert during.outcome == "ok" and during.summary["unavailable"] == 2 and rustore_requests(env) == reached
+    # RuStore is back: after the reset time one probe closes the breaker and everything lands once.
+    env.emulator.clear_faults()
+    await asyncio.sleep(0.6)
+    resp = await env.api.post("/api/payments/verify", payment_body(first), token=user["accessToken"])
+    assert resp.status == 200 and resp.json["status"] == "credited", resp.text
+    assert env.service.ctx.rustore.breaker_state == "closed"
+    assert sample(await scrape(env.api), "rustore_circuit_open") == 0
+    await env.advance(timedelta(minutes=3))
+    assert (await run_job(env.service.ctx, find_job("purchase-reconcile"))).summary["credited"] == 1
+    await assert_wallet(env, user, [("buy", 100), ("buy", 500)])
+
+
+async def test_rustore_refusing_our_tokens_is_503_misconfigured_and_purchases_are_credited_once_fixed(emulated):
+    env = await emulated(webhooks=False, **FAST_RUSTORE)
+    user = await env.api.register()
+    known, new = env.buy("points_100", outcome="pending"), env.buy("points_500")
+    assert (await env.api.post("/api/payments/verify", payment_body(known), token=user["accessToken"])).status == 202
+    env.emulator.invoice_action(int(known["invoiceId"]), "pay")
+    env.emulator.set_fault("*", "expired_token")  # even a fresh token is refused: our credentials look broken
+    resp = await env.api.post("/api/payments/verify", payment_body(new), token=user["accessToken"])
+    assert_error_shape(resp, 503, "rustore_misconfigured")
+    await env.advance(timedelta(minutes=2))
+    during = await run_job(env.service.ctx, find_job("purchase-reconcile"))
+    assert during.outcome == "ok" and during.summary["credited"] == 0 and during.summary["stopped_early"]
+    for sdk in (known, new):  # neither given up: a credentials problem says nothing about the purchase
+        doc = await purchases_doc.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
+        assert doc["state"] == "pending" and doc["next_check_at"] is not None
+    assert await balance_of(env, user) == 0
+    env.emulator.clear_faults()
+    await env.advance(timedelta(minutes=5))
+    assert (await run_job(env.service.ctx, find_job("purchase-reconcile"))).summary["credited"] == 2
+    await assert_wallet(env, user, [("buy", 100), ("buy", 500)])
+
+
+async def test_rustore_refusing_our_tokens_keeps_subscriptions_due_and_grants_once_fixed(emulated):
+    env = await emulated(webhooks=False, **FAST_RUSTORE)
+    user = await env.api.register()
+    sdk = await subscribe(env, user)
+    env.emulator.set_fault("*", "expired_token")
+    resp = await env.api.post("/api/subscriptions/verify", subscription_body(sdk), token=user["accessToken"])
+    assert_error_shape(resp, 503, "rustore_misconfigured")
+    await env.advance(timedelta(minutes=2))
+    during = await run_job(env.service.ctx, find_job("subscription-reconcile"))
+    assert during.outcome == "ok" and during.summary["points_granted"] == 0 and during.summary["stopped_early"]
+    env.emulator.clear_faults()
+    await env.advance(timedelta(minutes=5))
+    assert (await run_job(env.service.ctx, find_job("subscription-reconcile"))).summary["points_granted"] == 300
+    await assert_wallet(env, user, [("subscription_grant", 300)])
