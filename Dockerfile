@@ -1,4 +1,4 @@
-# Production image: slim Python, no dev dependencies, non-root, health-checked.
+# Production image: slim Python, runtime dependencies only (requirements.txt), non-root, health-checked.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,15 +9,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000
 
 WORKDIR /app
+# Dependencies first, so code changes do not reinstall them.
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-RUN useradd --create-home --uid 10001 app
+RUN useradd --create-home --uid 10001 app \
+    && mkdir -p /app/backups && chown app:app /app/backups
+# What is copied is decided by .dockerignore (no tests, bench, dev requirements, secrets or local state).
 COPY --chown=app:app . .
 USER app
 
 EXPOSE 8000
+# core/healthcheck.py probes over HTTPS when the server terminates TLS itself (TLS_CERT_FILE/TLS_KEY_FILE).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
-  CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/api/health', timeout=2)" || exit 1
+  CMD ["python", "-m", "core.healthcheck", "/api/health"]
 
 CMD ["python", "server.py"]
