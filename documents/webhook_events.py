@@ -12,7 +12,7 @@ States::
     received -> processing -> processed                  (applied; purged RETENTION days later)
                            -> failed -> processing ...   (retried with exponential backoff + jitter)
                            -> dead                       (permanent error or WEBHOOK_MAX_ATTEMPTS used up)
-    ignored                                              (a type we do not know; kept for inspection)
+    ignored                                              (a type we do not know; kept RETENTION days to inspect)
 
 `next_attempt_at` is set exactly while someone may still have to act (received, failed, and
 processing, where it equals the lease end), so "what is due" is one range query on a sparse index.
