@@ -17,6 +17,8 @@ from marshmallow import Schema
 F = TypeVar("F", bound=Callable[..., Any])
 AUTH_ERRORS = ("missing_token", "invalid_token", "session_ended")
 BODY_ERRORS = ("invalid_json", "validation_failed")
+# 1..255 printable ASCII characters: what handlers.points.idempotency_key accepts and the document states.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Operation:
     summary: str
     body: type[Schema] | None = None
     query: type[Schema] | None = None
+    raw_body: type[Schema] | None = None
     responses: Mapping[int, type[Schema] | str | None] = field(default_factory=dict)
     errors: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     idempotency_key: bool = False
@@ -37,14 +40,18 @@ def api(
     summary: str, *, body: type[Schema] | None = None, query: type[Schema] | None = None,
     responses: Mapping[int, type[Schema] | str | None] | None = None,
     errors: Mapping[int, tuple[str, ...] | list[str] | str] | None = None, idempotency_key: bool = False,
-    description: str | None = None,
+    description: str | None = None, raw_body: type[Schema] | None = None,
 ) -> Callable[[F], F]:
-    """Attach an Operation to a verb method. `responses` maps status to a schema, a media type, or None (no body)."""
+    """Attach an Operation to a verb method. `responses` maps status to a schema, a media type, or None (no body).
+
+    `raw_body` documents a body the handler reads with `raw_body()` and checks itself (a signed or
+    encrypted webhook): it is never given to `load()`, so the shared JSON validation errors do not apply.
+    """
     normalised = {int(k): (v,) if isinstance(v, str) else tuple(v) for k, v in (errors or {}).items()}
 
     def decorate(method: F) -> F:
         method.__api__ = Operation(  # type: ignore[attr-defined]
-            summary=summary, body=body, query=query, responses=dict(responses or {200: None}),
+            summary=summary, body=body, query=query, raw_body=raw_body, responses=dict(responses or {200: None}),
             errors=normalised, idempotency_key=idempotency_key, description=description,
         )
         return method
@@ -73,6 +80,8 @@ def all_errors(op: Operation, *, public: bool) -> dict[int, list[str]]:
         add(400, BODY_ERRORS)
         add(413, ("payload_too_large",))
         add(415, ("unsupported_media_type",))
+    if op.raw_body is not None:
+        add(413, ("payload_too_large",))
     if op.query is not None:
         add(400, ("validation_failed",))
     if op.idempotency_key:

@@ -16,15 +16,17 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from marshmallow import Schema
 
-from handlers.base import APIHandler
-from handlers.docs import all_errors, operation_of
+from handlers.base import APIHandler, NotFoundHandler
+from handlers.docs import IDEMPOTENCY_KEY_PATTERN, all_errors, operation_of
 from handlers.schemas import ErrorSchema, camelcase
 
 GROUP = re.compile(r"\(([^()]*)\)")
+# Built documents by route table: make_app runs for every app the tests start, and a build takes ~20 ms.
+_BUILT: dict[tuple, dict] = {}
 IDEMPOTENCY_HEADER = {
     "in": "header", "name": "Idempotency-Key", "required": True,
     "description": "Your unique key for this operation; a replay returns the first answer and changes nothing.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
 }
 
 
@@ -54,7 +56,9 @@ def _path(pattern: str, handler: type, method: Any) -> tuple[str, list[dict]]:
 
 def _content(schema: type[Schema] | str) -> dict:
     if isinstance(schema, str):
-        return {schema: {"schema": {"type": "string", "format": "binary"}}}
+        # A JSON answer without a marshmallow schema (the OpenAPI document itself) is still an object.
+        described = {"type": "object"} if schema.endswith("json") else {"type": "string", "format": "binary"}
+        return {schema: {"schema": described}}
     return {"application/json": {"schema": schema}}
 
 
@@ -67,8 +71,8 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
     spec.components.schema("Error", schema=ErrorSchema)
     missing = []
     for pattern, handler, *_ in routes:
-        if pattern == r".*" or not issubclass(handler, APIHandler):
-            continue
+        if not issubclass(handler, APIHandler) or issubclass(handler, NotFoundHandler):
+            continue  # static assets, and 404 fallbacks (the catch-all, unknown providers) are not operations
         operations: dict[str, dict] = {}
         path = pattern
         for verb in handler.allowed_methods():
@@ -104,11 +108,19 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
             }
             if op.description:
                 operation["description"] = op.description
-            if op.body is not None:
-                operation["requestBody"] = {"required": True, "content": _content(op.body)}
+            if op.body is not None or op.raw_body is not None:
+                operation["requestBody"] = {"required": True, "content": _content(op.body or op.raw_body)}
             operations[verb.lower()] = operation
         if operations:
             spec.path(path=path, operations=operations)
     if missing:
         raise RuntimeError("Routes without an @api declaration: " + ", ".join(missing))
     return spec.to_dict()
+
+
+def spec_for(routes: list[tuple]) -> dict:
+    """The document of a route table, built once per distinct table (shared: treat it as read-only)."""
+    key = tuple((rule[0], rule[1]) for rule in routes)
+    if key not in _BUILT:
+        _BUILT[key] = build_spec(routes)
+    return _BUILT[key]
