@@ -22,8 +22,17 @@ from documents import ledger
 from documents import users as users_doc
 from generation import KINDS, LANGUAGES, GenerationFailed, GenerationRequest, GenerationResult, render_postcard
 from handlers.base import ApiError, APIHandler
-from handlers.points import PageQuery, decode_cursor, encode_cursor, idempotency_key, ledger_error
-from handlers.schemas import CamelSchema, Text, iso
+from handlers.docs import api
+from handlers.generation_views import (
+    GenerationPageSchema,
+    GenerationResultSchema,
+    GenerationViewSchema,
+    generation_view,
+    image_url,
+    result_view,
+)
+from handlers.points import CHARGE_ERRORS, PageQuery, decode_cursor, encode_cursor, idempotency_key, ledger_error
+from handlers.schemas import CamelSchema, Text
 
 CARD_SIZE = (1200, 800)
 # The OpenAI-compatible provider enforces AI_TIMEOUT_S itself; this only bounds a provider that hangs.
@@ -49,27 +58,7 @@ class GenerationRequestSchema(CamelSchema):
     details = Text(max_length=500, load_default=None)
 
 
-def image_url(gen: dict) -> str | None:
-    """Where a completed card's PNG is served, or None."""
-    return f"/api/generation/{gen['_id']}/image" if (gen.get("result") or {}).get("image") else None
-
-
-def result_view(gen: dict) -> dict:
-    """The 200 answer of a completed generation (identical on every replay)."""
-    return {"generationId": str(gen["_id"]), "kind": gen["kind"], "text": gen["result"]["text"],
-            "imageUrl": image_url(gen), "cost": gen["cost"], "balance": gen["spend"]["balance_after"]}
-
-
-def generation_view(gen: dict) -> dict:
-    """A generation as listed to its owner."""
-    request, result, failure = gen["request"], gen.get("result") or {}, gen.get("failure")
-    return {"generationId": str(gen["_id"]), "kind": gen["kind"], "status": gen["status"],
-            "occasion": request["occasion"], "recipientName": request.get("recipient_name"),
-            "tone": request.get("tone"), "language": request["language"], "details": request.get("details"),
-            "text": result.get("text"), "title": result.get("title"), "imageUrl": image_url(gen),
-            "cost": gen["cost"], "refunded": gens.answered_refund(gen)["amount"],
-            "failure": {"reason": failure["reason"], "retryable": failure["retryable"]} if failure else None,
-            "createdAt": iso(gen["created_at"]), "updatedAt": iso(gen["updated_at"])}
+REQUEST_ERRORS = {**CHARGE_ERRORS, 409: ["generation_in_progress"], 502: ["generation_failed"]}
 
 
 async def failed_error(ctx: AppContext, gen: dict) -> ApiError:
@@ -144,9 +133,12 @@ async def generate(ctx: AppContext, gen: dict, spend: ledger.LedgerResult) -> di
 class RequestHandler(APIHandler):
     """POST /api/generation/request — charge, generate, and refund if it fails; once per Idempotency-Key."""
 
+    @api("Generate a greeting or card for points, once per Idempotency-Key (refunded if it fails)",
+         body=GenerationRequestSchema, responses={200: GenerationResultSchema}, errors=REQUEST_ERRORS,
+         idempotency_key=True)
     async def post(self) -> None:
         key = idempotency_key(self)
-        body = self.load(GenerationRequestSchema())
+        body = self.load()
         kind = body.pop("kind")
         request = {name: value or None for name, value in body.items()}  # "" and absent mean the same
         cost = getattr(self.ctx.settings, f"generation_cost_{kind}")
@@ -179,6 +171,7 @@ class RequestHandler(APIHandler):
 class GenerationHandler(APIHandler):
     """GET /api/generation/{id} — one of the caller's generations."""
 
+    @api("One of your generations", responses={200: GenerationViewSchema}, errors={404: ["generation_not_found"]})
     async def get(self, generation_id: str) -> None:
         gen = await self.run(gens.get_generation(self.db, users_doc.parse_id(self.user_id), generation_id))
         self.write_json(generation_view(gen))
@@ -187,6 +180,8 @@ class GenerationHandler(APIHandler):
 class ImageHandler(APIHandler):
     """GET /api/generation/{id}/image — a completed card's PNG, to its owner only."""
 
+    @api("A completed card's PNG image", responses={200: "image/png"},
+         errors={404: ["generation_not_found", "image_not_found"]})
     async def get(self, generation_id: str) -> None:
         user_id = users_doc.parse_id(self.user_id)
         gen = await self.run(gens.get_generation(self.db, user_id, generation_id))
@@ -198,11 +193,13 @@ class ImageHandler(APIHandler):
         self.finish(png)
 
 
-class HistoryHandler(APIHandler):
+class GenerationHistoryHandler(APIHandler):
     """GET /api/generation/history — the caller's generations newest first, cursor-paginated."""
 
+    @api("Your generations, newest first", query=PageQuery, responses={200: GenerationPageSchema},
+         errors={400: ["invalid_cursor"]})
     async def get(self) -> None:
-        query = self.load_query(PageQuery())
+        query = self.load_query()
         before = None
         if query["cursor"] is not None:
             before = users_doc.parse_id(decode_cursor("gen", query["cursor"]))
@@ -217,7 +214,7 @@ class HistoryHandler(APIHandler):
 
 default_handlers = [
     (r"/api/generation/request", RequestHandler),
-    (r"/api/generation/history", HistoryHandler),
+    (r"/api/generation/history", GenerationHistoryHandler),
     (r"/api/generation/([^/]+)/image", ImageHandler),
     (r"/api/generation/([^/]+)", GenerationHandler),
 ]

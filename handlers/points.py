@@ -23,9 +23,10 @@ from marshmallow import fields, validate
 from documents import ledger
 from documents.transactions import ENTRY_TYPES
 from handlers.base import ApiError, APIHandler
+from handlers.docs import IDEMPOTENCY_KEY_PATTERN, api
 from handlers.schemas import CamelSchema, Int, Text, iso
 
-KEY_PATTERN = re.compile(r"^[\x20-\x7e]{1,255}$")
+KEY_PATTERN = re.compile(IDEMPOTENCY_KEY_PATTERN)
 CURSOR_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,96}$")
 # The ledger takes keys of up to 256 characters; longer namespaced keys are stored as a digest.
 LEDGER_KEY_MAX = 256
@@ -103,6 +104,44 @@ class SpendSchema(CamelSchema):
     reason = Text(max_length=200, load_default=None)
 
 
+class BalanceSchema(CamelSchema):
+    """GET /api/points/balance answer."""
+
+    balance = fields.Integer(required=True)
+    updated_at = fields.String(required=True, allow_none=True,
+                               metadata={"description": "When the balance last changed; null before the first change."})
+
+
+class EntrySchema(CamelSchema):
+    """One ledger entry as its owner sees it."""
+
+    id = fields.String(required=True)
+    type = fields.String(required=True, metadata={"enum": sorted(ENTRY_TYPES)})
+    amount = fields.Integer(required=True, metadata={"description": "Signed: credits positive, spends and clawbacks negative."})
+    balance_after = fields.Integer(required=True)
+    reference = fields.String(required=True, allow_none=True)
+    created_at = fields.String(required=True)
+
+
+class SpendResultSchema(CamelSchema):
+    """POST /api/points/spend answer (identical on a replay of the same Idempotency-Key)."""
+
+    balance = fields.Integer(required=True)
+    transaction = fields.Nested(EntrySchema, required=True)
+
+
+class EntryPageSchema(CamelSchema):
+    """A page of ledger entries, newest first."""
+
+    items = fields.List(fields.Nested(EntrySchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+# What ledger_error can answer for a charge (spends here, generations in handlers.generation).
+CHARGE_ERRORS = {402: ["insufficient_points"], 404: ["user_not_found"], 422: ["idempotency_key_mismatch"],
+                 503: ["points_busy"]}
+
+
 def ledger_error(exc: ledger.LedgerError, required: int | None = None) -> ApiError:
     """Map a ledger exception to its API error."""
     if isinstance(exc, ledger.InsufficientPoints):
@@ -119,6 +158,7 @@ def ledger_error(exc: ledger.LedgerError, required: int | None = None) -> ApiErr
 class BalanceHandler(APIHandler):
     """GET /api/points/balance — the caller's current balance."""
 
+    @api("Your points balance", responses={200: BalanceSchema}, errors={404: ["user_not_found"]})
     async def get(self) -> None:
         try:
             wallet = await ledger.get_balance(self.db, self.user_id)
@@ -130,9 +170,11 @@ class BalanceHandler(APIHandler):
 class SpendHandler(APIHandler):
     """POST /api/points/spend — take points once per Idempotency-Key."""
 
+    @api("Spend points, once per Idempotency-Key", body=SpendSchema, responses={200: SpendResultSchema},
+         errors=CHARGE_ERRORS, idempotency_key=True)
     async def post(self) -> None:
         key = idempotency_key(self)
-        body = self.load(SpendSchema())
+        body = self.load()
         reason = body["reason"] or None
         try:
             result = await ledger.debit(self.db, self.user_id, body["amount"], "spend", ledger_key("spend", key),
@@ -143,11 +185,13 @@ class SpendHandler(APIHandler):
         self.write_json({"balance": result.balance, "transaction": result.entry.to_api()})
 
 
-class HistoryHandler(APIHandler):
+class PointsHistoryHandler(APIHandler):
     """GET /api/points/history — ledger entries newest first, cursor-paginated."""
 
+    @api("Your points history, newest first", query=PointsHistoryQuery, responses={200: EntryPageSchema},
+         errors={400: ["invalid_cursor"]})
     async def get(self) -> None:
-        query = self.load_query(PointsHistoryQuery())
+        query = self.load_query()
         before = None
         if query["cursor"] is not None:
             value = decode_cursor("seq", query["cursor"])
@@ -166,5 +210,5 @@ class HistoryHandler(APIHandler):
 default_handlers = [
     (r"/api/points/balance", BalanceHandler),
     (r"/api/points/spend", SpendHandler),
-    (r"/api/points/history", HistoryHandler),
+    (r"/api/points/history", PointsHistoryHandler),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from marshmallow import ValidationError, validates_schema
+from marshmallow import ValidationError, fields, validates_schema
 
 from documents import ledger
 from documents import orders as orders_doc
@@ -19,16 +19,21 @@ from documents.subscription_sync import (
 from documents.subscriptions import UNSETTLED, display_status
 from documents.users import parse_id
 from handlers.base import ApiError, APIHandler
+from handlers.docs import api
+from handlers.payments import OrderResultSchema
 from handlers.schemas import Bool, CamelSchema, Identifier, iso
 
+# What display_status can answer, and `none` without a subscription.
+STATUSES = ("active", "grace", "paused", "cancelled", "expired", "none")
 
-class CreateSchema(CamelSchema):
+
+class SubscriptionCreateSchema(CamelSchema):
     """POST /api/subscriptions/create body."""
 
     product_id = Identifier(required=True)
 
 
-class VerifySchema(CamelSchema):
+class SubscriptionVerifySchema(CamelSchema):
     """What the app got from the Pay SDK (purchaseId) or, for old BillingClient subscriptions, subscriptionToken."""
 
     purchase_id = Identifier(load_default=None, max_length=64)
@@ -43,10 +48,44 @@ class VerifySchema(CamelSchema):
             raise ValidationError("Give either purchaseId (Pay SDK) or subscriptionToken (BillingClient).", "_schema")
 
 
-class CancelSchema(CamelSchema):
+class SubscriptionCancelSchema(CamelSchema):
     """POST /api/subscriptions/cancel body (empty: the current subscription)."""
 
     purchase_id = Identifier(load_default=None, max_length=128)
+
+
+class SubscriptionStatusSchema(CamelSchema):
+    """A subscription as the app shows it; entitlement is read from endDate at answer time."""
+
+    status = fields.String(required=True, metadata={"enum": list(STATUSES)})
+    plan = fields.String(required=True, allow_none=True)
+    product_id = fields.String(required=True, allow_none=True)
+    start_date = fields.String(required=True, allow_none=True)
+    end_date = fields.String(required=True, allow_none=True)
+    auto_renewing = fields.Boolean(required=True)
+    sandbox = fields.Boolean(required=True)
+
+
+class SubscriptionVerifyResultSchema(SubscriptionStatusSchema):
+    """A verified subscription, the points its paid period granted by this call, and the balance after."""
+
+    points_granted = fields.Integer(required=True)
+    balance = fields.Integer(required=True)
+
+
+class PendingSchema(CamelSchema):
+    """RuStore has not settled the payment yet; the server re-checks it and the profile shows it once paid."""
+
+    status = fields.String(required=True, metadata={"enum": ["pending"]})
+
+
+RUSTORE_ERRORS = {502: ["rustore_rejected"], 503: ["rustore_unavailable", "rustore_misconfigured", "rustore_not_configured"]}
+# What RuStore's record can be refused for (documents/billing.py, subscription_apply, subscription_sync).
+RECORD_ERRORS = ["purchase_not_found", "purchase_mismatch", "product_mismatch", "unknown_product", "not_a_subscription_product",
+                 "app_mismatch", "sandbox_not_allowed"]
+VERIFY_ERRORS = {**RUSTORE_ERRORS, 400: [*RECORD_ERRORS, "order_required"], 409: ["purchase_belongs_to_another_user"]}
+CANCEL_ERRORS = {**RUSTORE_ERRORS, 400: RECORD_ERRORS, 404: ["subscription_not_found"],
+                 409: ["cancel_not_supported", "subscription_not_active"]}
 
 
 def status_view(summary: dict | None, now: datetime) -> dict:
@@ -83,23 +122,31 @@ class SubscriptionHandler(APIHandler):
         return product
 
 
-class CreateHandler(SubscriptionHandler):
+class SubscriptionCreateHandler(SubscriptionHandler):
     """POST /api/subscriptions/create — an order the app passes to the Pay SDK (orderId, developerPayload, appUserId)."""
 
+    @api("Create an order for the Pay SDK subscription purchase", body=SubscriptionCreateSchema,
+         responses={201: OrderResultSchema}, errors={400: ["not_a_subscription_product"]})
     async def post(self) -> None:
-        product = self.subscription_product(self.load(CreateSchema())["product_id"])
+        product = self.subscription_product(self.load()["product_id"])
         order = await orders_doc.create_order(self.db, parse_id(self.user_id), product.id, "subscription", self.ctx.now())
         self.write_json({"orderId": order["_id"], "developerPayload": order["developer_payload"],
                          "productId": product.id, "appUserId": self.user_id}, 201)
 
 
-class VerifyHandler(SubscriptionHandler):
+class SubscriptionVerifyHandler(SubscriptionHandler):
     """POST /api/subscriptions/verify — ask RuStore, bind to the caller, grant the paid period once."""
 
     source = "verify"
 
+    @api("Verify a subscription with RuStore and grant its paid period once", body=SubscriptionVerifySchema,
+         responses={200: SubscriptionVerifyResultSchema, 202: PendingSchema}, errors=VERIFY_ERRORS)
     async def post(self) -> None:
-        body = self.load(VerifySchema())
+        await self.verify()
+
+    async def verify(self) -> None:
+        """Shared by verify and renew: the same checks, the same answers."""
+        body = self.load()
         self.subscription_product(body["product_id"])
         client, now, user_id = self.rustore(), self.ctx.now(), parse_id(self.user_id)
         key = body["purchase_id"] or body["subscription_token"]
@@ -119,15 +166,21 @@ class VerifyHandler(SubscriptionHandler):
         self.write_json(status_view(doc, now) | {"pointsGranted": outcome.points_granted, "balance": balance})
 
 
-class RenewHandler(VerifyHandler):
+class SubscriptionRenewHandler(SubscriptionVerifyHandler):
     """POST /api/subscriptions/renew — verify a new purchase (e.g. resubscribing after expiry); same path as verify."""
 
     source = "renew"
 
+    @api("Verify a renewal or resubscription (same as verify)", body=SubscriptionVerifySchema,
+         responses={200: SubscriptionVerifyResultSchema, 202: PendingSchema}, errors=VERIFY_ERRORS)
+    async def post(self) -> None:
+        await self.verify()
 
-class StatusHandler(SubscriptionHandler):
+
+class SubscriptionStatusHandler(SubscriptionHandler):
     """GET /api/subscriptions/status — the caller's current subscription, entitlement read from its end date now."""
 
+    @api("Your current subscription (status `none` without one)", responses={200: SubscriptionStatusSchema})
     async def get(self) -> None:
         now = self.ctx.now()
         current = await refresh_current(self.db, self.ctx.rustore, parse_id(self.user_id), products=self.ctx.products,
@@ -135,11 +188,13 @@ class StatusHandler(SubscriptionHandler):
         self.write_json(status_view(current, now))
 
 
-class CancelHandler(SubscriptionHandler):
+class SubscriptionCancelHandler(SubscriptionHandler):
     """POST /api/subscriptions/cancel — stop renewals at RuStore (S8); access lasts until endDate."""
 
+    @api("Stop renewals at RuStore; access lasts until endDate", body=SubscriptionCancelSchema,
+         responses={200: SubscriptionStatusSchema}, errors=CANCEL_ERRORS)
     async def post(self) -> None:
-        body = self.load(CancelSchema())
+        body = self.load()
         now = self.ctx.now()
         outcome = await self.run(cancel_subscription(
             self.db, self.rustore(), parse_id(self.user_id), body["purchase_id"], products=self.ctx.products,
@@ -149,9 +204,9 @@ class CancelHandler(SubscriptionHandler):
 
 
 default_handlers = [
-    (r"/api/subscriptions/create", CreateHandler),
-    (r"/api/subscriptions/verify", VerifyHandler),
-    (r"/api/subscriptions/renew", RenewHandler),
-    (r"/api/subscriptions/status", StatusHandler),
-    (r"/api/subscriptions/cancel", CancelHandler),
+    (r"/api/subscriptions/create", SubscriptionCreateHandler),
+    (r"/api/subscriptions/verify", SubscriptionVerifyHandler),
+    (r"/api/subscriptions/renew", SubscriptionRenewHandler),
+    (r"/api/subscriptions/status", SubscriptionStatusHandler),
+    (r"/api/subscriptions/cancel", SubscriptionCancelHandler),
 ]

@@ -17,11 +17,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
+from marshmallow import INCLUDE, Schema, fields
 
 from core.metrics import WEBHOOKS
 from documents import webhook_events as events
 from documents.transactions import utc
 from handlers.base import ApiError, APIHandler, public
+from handlers.docs import api
+from handlers.schemas import CamelSchema
 from jobs.webhook_retry import webhook_processor
 from rustore import (
     NotificationAppIdError,
@@ -47,6 +50,24 @@ REJECTIONS: dict[type[NotificationError], str] = {
     NotificationPlaintextError: "plaintext_invalid",
     NotificationAppIdError: "app_id_mismatch",
 }
+
+
+class NotificationEnvelopeSchema(Schema):
+    """What RuStore POSTs; rustore.notifications checks it (AES-GCM over `payload`), not load()."""
+
+    class Meta:
+        unknown = INCLUDE  # RuStore may add fields; only these three are read
+
+    id = fields.Raw(required=True, metadata={"type": ["string", "integer"], "description": "Notification id."})
+    timestamp = fields.String(metadata={"description": "When RuStore sent it (ISO-8601)."})
+    payload = fields.String(required=True, metadata={"description": "Base64 of IV + AES-256-GCM ciphertext + tag."})
+
+
+class WebhookAckSchema(CamelSchema):
+    """The acknowledgement RuStore waits for (any 200 stops its redeliveries)."""
+
+    status = fields.String(required=True, metadata={"enum": ["accepted", "duplicate"]})
+    id = fields.String(required=True, metadata={"description": "The notification id."})
 
 
 def rejection_code(exc: NotificationError) -> str:
@@ -137,6 +158,12 @@ class RuStoreWebhookHandler(APIHandler):
         await super()._apply_rate_limits(verdict)
 
     @public
+    @api("RuStore server notification (payments, refunds, subscriptions)", raw_body=NotificationEnvelopeSchema,
+         responses={200: WebhookAckSchema},
+         errors={400: ["invalid_notification"], 403: ["webhook_source_not_allowed"], 503: ["webhooks_not_configured"]},
+         description="Called by RuStore, not by apps. The body is authenticated by decrypting it with the "
+                     "notification key; `details.error` of a 400 names what failed. The server then re-asks "
+                     "RuStore for the current state instead of trusting the notification.")
     async def post(self) -> None:
         ctx = self.ctx
         if self.source_allowed() is False:
