@@ -3,6 +3,10 @@
 The provider is verified server-side (oauth/), then documents/identities.py applies the account rules.
 Sign-in and link answer 404 `provider_not_configured` until the provider's client id is set; unlinking and
 listing need nothing from the provider, so they work for any known provider.
+
+Each provider has its own routes and handler classes because each takes its own body: one declared
+schema per verb keeps validation and the OpenAPI document identical. Other provider names answer the
+JSON 404 `unknown_provider`.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from documents import identities as identities_doc
 from documents import users as users_doc
-from handlers.auth import AuthHandlerMixin
-from handlers.base import ApiError, public
+from handlers.auth import AuthHandlerMixin, TokenPairSchema
+from handlers.base import ApiError, NotFoundHandler, public
+from handlers.docs import api
 from handlers.schemas import CamelSchema, Identifier, Text, iso
 from oauth import PROVIDERS, InvalidProviderToken, ProviderIdentity, ProviderUnavailable
 
-PROVIDER = r"([a-z0-9]{1,16})"  # any word, so unknown providers get a JSON 404 after authentication
+OTHER_PROVIDER = r"/api/auth/oauth/[a-z0-9]{1,16}(?:/link)?"  # names we do not know: 404 unknown_provider
 PKCE_VERIFIER = r"^[A-Za-z0-9_\-.~]{43,128}$"  # RFC 7636 code_verifier alphabet and length
 RETRY_AFTER_S = "5"
 
@@ -67,7 +72,14 @@ class IdentityListSchema(CamelSchema):
     password_sign_in = fields.Boolean(required=True, metadata={"description": "Email and password sign-in works."})
 
 
-SCHEMAS = {"google": GoogleSignInSchema, "vk": VkSignInSchema}
+GOOGLE_SIGN_IN_ERRORS = {401: ["invalid_provider_token"], 404: ["provider_not_configured"],
+                         409: ["account_exists_link_required"], 503: ["provider_unavailable"]}
+GOOGLE_LINK_ERRORS = {401: ["invalid_provider_token"], 404: ["provider_not_configured", "user_not_found"],
+                      409: ["identity_linked_elsewhere", "provider_already_linked"], 503: ["provider_unavailable"]}
+# VK also refuses SDK access tokens unless VK_SERVICE_TOKEN lets the server check them.
+VK_SIGN_IN_ERRORS = {**GOOGLE_SIGN_IN_ERRORS, 400: ["vk_access_token_not_accepted"]}
+VK_LINK_ERRORS = {**GOOGLE_LINK_ERRORS, 400: ["vk_access_token_not_accepted"]}
+UNLINK_ERRORS = {404: ["identity_not_found", "user_not_found"], 409: ["last_sign_in_method"]}
 
 
 def identities_view(user: dict) -> dict:
@@ -80,25 +92,21 @@ def identities_view(user: dict) -> dict:
 
 
 class OAuthHandler(AuthHandlerMixin):
-    """Shared by the OAuth routes: provider lookup, verification with the provider, error mapping."""
+    """Shared by the provider routes: configuration check, verification with the provider, the account rules."""
 
-    def known_provider(self, name: str) -> str:
-        """The provider name, or 404 unknown_provider."""
-        if name not in PROVIDERS:
-            raise ApiError(404, "unknown_provider", f"Sign-in providers are: {', '.join(PROVIDERS)}.")
-        return name
+    provider = ""  # each provider's handlers set their name
 
-    def configured_provider(self, name: str) -> str:
-        """The provider name, or 404 when it is unknown or not configured here."""
-        provider = self.known_provider(name)
-        if not self.ctx.oauth.configured(provider):
-            raise ApiError(404, "provider_not_configured", f"Sign-in with {provider} is not configured on this server.",
-                           details={"provider": provider})
-        return provider
+    def configured_provider(self) -> str:
+        """The provider name, or 404 provider_not_configured until its client id is set here."""
+        if not self.ctx.oauth.configured(self.provider):
+            raise ApiError(404, "provider_not_configured", f"Sign-in with {self.provider} is not configured on this server.",
+                           details={"provider": self.provider})
+        return self.provider
 
-    async def verify(self, provider: str) -> tuple[ProviderIdentity, dict]:
+    async def verify(self) -> tuple[ProviderIdentity, dict]:
         """Validate the body and have the provider vouch for it; 401 invalid, 503 provider unreachable."""
-        body = self.load(SCHEMAS[provider]())
+        provider = self.configured_provider()
+        body = self.load()
         try:
             if provider == "google":
                 identity = await self.ctx.oauth.google.verify(body["id_token"])
@@ -130,54 +138,110 @@ class OAuthHandler(AuthHandlerMixin):
         return await vk.sign_in_with_code(code=body["code"], code_verifier=body["code_verifier"],
                                           device_id=body["vk_device_id"], redirect_uri=redirect_uri, state=body["state"])
 
-
-class OAuthSignInHandler(OAuthHandler):
-    """POST /api/auth/oauth/{provider} — sign in (201 new account); DELETE — unlink the caller's identity."""
-
-    @public
-    async def post(self, name: str) -> None:
-        provider = self.configured_provider(name)
-        identity, body = await self.verify(provider)
+    async def sign_in(self) -> None:
+        """Sign in with the provider, answering like login (201 when the account is new)."""
+        identity, body = await self.verify()
         now, device_id = self.ctx.now(), body["device_id"]
-        user = await identities_doc.find_user_by_identity(self.db, provider, identity.subject)
+        user = await identities_doc.find_user_by_identity(self.db, self.provider, identity.subject)
         created = False
         if user is None:
             user, created = await self.run(identities_doc.create_user_with_identity(
-                self.db, provider, identity.subject, identity.email, device_id, now))
+                self.db, self.provider, identity.subject, identity.email, device_id, now))
         if not created:
             await users_doc.remember_device(self.db, user["_id"], device_id, now)
         session_id, refresh = await self.start_session(user["_id"], device_id)
         self.write_tokens(user["_id"], session_id, refresh, 201 if created else 200)
 
-    async def delete(self, name: str) -> None:
-        provider = self.known_provider(name)
+    async def link(self) -> None:
+        """Link the provider account to the signed-in account."""
+        identity, _ = await self.verify()
+        user = await self.run(identities_doc.link_identity(
+            self.db, users_doc.parse_id(self.user_id), self.provider, identity.subject, identity.email, self.ctx.now()))
+        self.write_json(identities_view(user))
+
+    async def unlink(self) -> None:
+        """Remove the caller's identity of this provider (needs nothing from the provider)."""
         user_id = users_doc.parse_id(self.user_id)
-        await self.run(identities_doc.unlink_identity(self.db, user_id, provider, self.ctx.now()))
+        await self.run(identities_doc.unlink_identity(self.db, user_id, self.provider, self.ctx.now()))
         self.write_no_content()
 
 
-class OAuthLinkHandler(OAuthHandler):
-    """POST /api/auth/oauth/{provider}/link — link a provider account to the signed-in account."""
+class GoogleHandler(OAuthHandler):
+    """POST /api/auth/oauth/google — sign in with Google; DELETE — unlink Google from the caller's account."""
 
-    async def post(self, name: str) -> None:
-        provider = self.configured_provider(name)
-        identity, _ = await self.verify(provider)
-        user_id = users_doc.parse_id(self.user_id)
-        user = await self.run(identities_doc.link_identity(
-            self.db, user_id, provider, identity.subject, identity.email, self.ctx.now()))
-        self.write_json(identities_view(user))
+    provider = "google"
+
+    @public
+    @api("Sign in with a Google ID token (201 when the account is new)", body=GoogleSignInSchema,
+         responses={200: TokenPairSchema, 201: TokenPairSchema}, errors=GOOGLE_SIGN_IN_ERRORS)
+    async def post(self) -> None:
+        await self.sign_in()
+
+    @api("Unlink Google from your account", responses={204: None}, errors=UNLINK_ERRORS)
+    async def delete(self) -> None:
+        await self.unlink()
 
 
-class IdentitiesHandler(OAuthHandler):
+class GoogleLinkHandler(OAuthHandler):
+    """POST /api/auth/oauth/google/link — link a Google account to the signed-in account."""
+
+    provider = "google"
+
+    @api("Link a Google account to yours", body=GoogleSignInSchema, responses={200: IdentityListSchema},
+         errors=GOOGLE_LINK_ERRORS)
+    async def post(self) -> None:
+        await self.link()
+
+
+class VkHandler(OAuthHandler):
+    """POST /api/auth/oauth/vk — sign in with VK ID; DELETE — unlink VK ID from the caller's account."""
+
+    provider = "vk"
+
+    @public
+    @api("Sign in with VK ID: code + PKCE verifier, or an SDK access token (201 when the account is new)",
+         body=VkSignInSchema, responses={200: TokenPairSchema, 201: TokenPairSchema}, errors=VK_SIGN_IN_ERRORS)
+    async def post(self) -> None:
+        await self.sign_in()
+
+    @api("Unlink VK ID from your account", responses={204: None}, errors=UNLINK_ERRORS)
+    async def delete(self) -> None:
+        await self.unlink()
+
+
+class VkLinkHandler(OAuthHandler):
+    """POST /api/auth/oauth/vk/link — link a VK ID account to the signed-in account."""
+
+    provider = "vk"
+
+    @api("Link a VK ID account to yours", body=VkSignInSchema, responses={200: IdentityListSchema}, errors=VK_LINK_ERRORS)
+    async def post(self) -> None:
+        await self.link()
+
+
+class IdentitiesHandler(AuthHandlerMixin):
     """GET /api/auth/oauth — the caller's linked providers and whether password sign-in works."""
 
+    @api("Your linked sign-in providers", responses={200: IdentityListSchema}, errors={404: ["user_not_found"]})
     async def get(self) -> None:
         user = await self.run(users_doc.get_user(self.db, self.user_id))
         self.write_json(identities_view(user))
 
 
+class UnknownProviderHandler(NotFoundHandler):
+    """Any other provider name: the JSON 404 naming the providers this server knows (not an operation)."""
+
+    def _unknown(self, *args: Any, **kwargs: Any) -> None:
+        raise ApiError(404, "unknown_provider", f"Sign-in providers are: {', '.join(PROVIDERS)}.")
+
+    get = head = post = put = patch = delete = public(_unknown)  # type: ignore[assignment]
+
+
 default_handlers = [
     (r"/api/auth/oauth", IdentitiesHandler),
-    (rf"/api/auth/oauth/{PROVIDER}", OAuthSignInHandler),
-    (rf"/api/auth/oauth/{PROVIDER}/link", OAuthLinkHandler),
+    (r"/api/auth/oauth/google", GoogleHandler),
+    (r"/api/auth/oauth/google/link", GoogleLinkHandler),
+    (r"/api/auth/oauth/vk", VkHandler),
+    (r"/api/auth/oauth/vk/link", VkLinkHandler),
+    (OTHER_PROVIDER, UnknownProviderHandler),
 ]
