@@ -13,6 +13,7 @@ from core.context import AppContext
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from handlers import apidocs, auth, generation, metrics, oauth, payments, points, products, service, subscriptions, user, webhooks
 from handlers.base import APIHandler, NotFoundHandler, check_routes
+from handlers.openapi import spec_for
 
 HANDLER_MODULES = [service, apidocs, metrics, auth, oauth, user, products, points, generation, payments, webhooks, subscriptions]
 
@@ -56,13 +57,15 @@ def access_log(handler: tornado.web.RequestHandler) -> None:
 
 
 def make_app(ctx: AppContext, **overrides: Any) -> tornado.web.Application:
-    """Build the Tornado application; refuses routes that are neither authenticated nor public."""
+    """Build the Tornado application; refuses routes that are not authenticated or public, or lack an @api declaration."""
     routes = all_routes()
+    openapi = spec_for(routes)  # raises on a route verb without a declaration: such an app never starts
     templates = {rule[1]: rule[0] for rule in routes if rule[0] != r".*"}
     app = tornado.web.Application(
         routes,
         route_templates=templates,
         routes=routes,
+        openapi=openapi,
         catalog=Catalog(ctx),
         ctx=ctx,
         log_function=access_log,
