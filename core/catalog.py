@@ -71,9 +71,13 @@ class Catalog:
         return {"products": items, "updatedAt": None, "source": "settings"}
 
     async def _redis(self, *args: Any) -> Any:
+        health = self._ctx.redis_health
+        if not health.available():
+            return None
         try:
             return await self._ctx.redis.execute_command(*args)
         except Exception as exc:  # noqa: BLE001 - the catalog degrades, it never fails the request
+            health.failed()
             REDIS_ERRORS.labels("catalog").inc()
             logger.warning("catalog cache unavailable", error=type(exc).__name__)
             return None

@@ -17,6 +17,7 @@ from core.gate import RequestGate
 from core.oauth_wiring import create_oauth_providers
 from core.products import Product, load_products
 from core.ratelimit import RateLimiter
+from core.redis_health import RedisHealth
 from core.rustore_wiring import create_notification_decoder, create_rustore_client
 from core.session_state import SessionState
 from core.settings import Settings
@@ -45,6 +46,7 @@ class AppContext:
     passwords: PasswordHasher
     sessions: SessionState
     gate: RequestGate
+    redis_health: RedisHealth
     products: dict[str, Product] = field(default_factory=dict)
     rustore: Any = None  # rustore.RuStoreClient, None when RuStore is not configured
     notifications: Any = None  # rustore.NotificationDecoder, None without notification keys
@@ -108,18 +110,22 @@ def create_context(settings: Settings, *, mongo: tuple[Any, Any, bool] | None = 
         if settings.app_env != "test":
             logger.warning("JWT_SECRET is not set: using a random secret, tokens end when the process stops")
     cpu = CpuPool(settings.cpu_workers, settings.cpu_queue_max)
+    health = RedisHealth()
     ctx = AppContext(
         settings=settings,
         mongo=mongo_client,
         db=db,
         redis=redis_client,
         cpu=cpu,
-        limiter=RateLimiter(settings, None if embedded_redis else redis_client),
-        gate=RequestGate(redis_client, settings.redis_prefix, settings.rate_limit_per_minute, embedded=embedded_redis),
+        limiter=RateLimiter(settings, None if embedded_redis else redis_client, health),
+        gate=RequestGate(redis_client, settings.redis_prefix, settings.rate_limit_per_minute, embedded=embedded_redis,
+                         health=health),
+        redis_health=health,
         tokens=TokenService(secret, settings.access_token_ttl_s),
         passwords=PasswordHasher(cpu, settings.bcrypt_rounds),
         sessions=SessionState(
-            redis_client, db, settings.redis_prefix, settings.session_cache_ttl_s, settings.access_token_ttl_s + 60
+            redis_client, db, settings.redis_prefix, settings.session_cache_ttl_s, settings.access_token_ttl_s + 60,
+            health,
         ),
         products=load_products(settings),
         rustore=create_rustore_client(settings, clock),

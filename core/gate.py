@@ -22,6 +22,7 @@ from loguru import logger
 
 from core.metrics import RATE_LIMIT_FAIL_OPEN
 from core.ratelimit import Verdict
+from core.redis_health import RedisHealth
 
 WINDOW_S = 60
 SCRIPT = """
@@ -45,8 +46,10 @@ class GateResult:
 class RequestGate:
     """One Redis script call per request; an in-process counter stands in when Redis is absent."""
 
-    def __init__(self, redis: Any, prefix: str, limit_per_minute: int, *, embedded: bool) -> None:
+    def __init__(self, redis: Any, prefix: str, limit_per_minute: int, *, embedded: bool,
+                 health: RedisHealth | None = None) -> None:
         self._redis = redis
+        self._health = health or RedisHealth()
         self._prefix = prefix
         self._limit = limit_per_minute
         self._script = None if embedded else redis.register_script(SCRIPT)
@@ -62,16 +65,23 @@ class RequestGate:
         keys = [f"{self._prefix}gate:{ip}:{window}"]
         if session_id:
             keys.append(f"{self._prefix}sess:{session_id}")
+        if not self._health.available():
+            return self._fail_open(reset_at, "skipped while Redis recovers")
         try:
             count, session = await self._script(keys=keys, args=[WINDOW_S + 5])
         except Exception as exc:  # noqa: BLE001 - Redis down: serve, loudly
-            RATE_LIMIT_FAIL_OPEN.inc()
-            if time.monotonic() - self._warned_at > 10:
-                self._warned_at = time.monotonic()
-                logger.warning("Redis unavailable: rate limit failing open", error=type(exc).__name__)
-            return GateResult(Verdict(True, self._limit, self._limit, reset_at), None, False)
+            self._health.failed()
+            return self._fail_open(reset_at, type(exc).__name__)
+        self._health.recovered()
         value = session.decode() if isinstance(session, bytes) else session
         return GateResult(self._verdict(int(count), reset_at), value or None, True)
+
+    def _fail_open(self, reset_at: float, why: str) -> GateResult:
+        RATE_LIMIT_FAIL_OPEN.inc()
+        if time.monotonic() - self._warned_at > 10:
+            self._warned_at = time.monotonic()
+            logger.warning("Redis unavailable: rate limit failing open", error=why)
+        return GateResult(Verdict(True, self._limit, self._limit, reset_at), None, False)
 
     async def _check_local(self, ip: str, session_id: str | None, window: int, reset_at: float) -> GateResult:
         seen_window, count = self._local.get(ip, (window, 0))

@@ -25,6 +25,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from loguru import logger
 
 from core.metrics import RATE_LIMIT_FAIL_OPEN
+from core.redis_health import RedisHealth
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class Verdict:
 class RateLimiter:
     """Named budgets over one storage; every method fails open when the storage is down."""
 
-    def __init__(self, settings: Any, redis_client: Any | None) -> None:
+    def __init__(self, settings: Any, redis_client: Any | None, health: RedisHealth | None = None) -> None:
+        self._health = health or RedisHealth()
         if redis_client is not None:
             storage = RedisStorage(
                 "async+redis://",
@@ -65,16 +67,20 @@ class RateLimiter:
         }
         self.fail_open_total = 0
 
-    def _fail_open(self, budget: str, exc: Exception) -> Verdict:
+    def _fail_open(self, budget: str, exc: Exception | None) -> Verdict:
         self.fail_open_total += 1
         RATE_LIMIT_FAIL_OPEN.inc()
-        logger.warning("rate limiter unavailable, failing open", budget=budget, error=type(exc).__name__)
+        if exc is not None:
+            self._health.failed()
+            logger.warning("rate limiter unavailable, failing open", budget=budget, error=type(exc).__name__)
         item = self.items[budget]
         return Verdict(True, item.amount, item.amount, time.time() + item.get_expiry())
 
     async def hit(self, budget: str, *key: str) -> Verdict:
         """Consume one unit of a budget and report whether it was still available."""
         item = self.items[budget]
+        if not self._health.available():
+            return self._fail_open(budget, None)
         try:
             allowed = await self._limiter.hit(item, budget, *key)
             stats = await self._limiter.get_window_stats(item, budget, *key)
@@ -85,6 +91,8 @@ class RateLimiter:
     async def peek(self, budget: str, *key: str) -> Verdict:
         """Report a budget without consuming it (used before checking a password)."""
         item = self.items[budget]
+        if not self._health.available():
+            return self._fail_open(budget, None)
         try:
             allowed = await self._limiter.test(item, budget, *key)
             stats = await self._limiter.get_window_stats(item, budget, *key)
@@ -94,6 +102,8 @@ class RateLimiter:
 
     async def clear(self, budget: str, *key: str) -> None:
         """Forget a budget's usage (a successful login clears its pair counter)."""
+        if not self._health.available():
+            return
         try:
             await self._limiter.clear(self.items[budget], budget, *key)
         except Exception as exc:  # noqa: BLE001

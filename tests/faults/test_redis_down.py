@@ -99,7 +99,7 @@ async def test_api_keeps_serving_when_redis_is_killed_mid_traffic(emulated, priv
 
 
 async def test_rate_limits_fail_open_while_redis_is_down_and_apply_again_once_it_is_back(start_server, private_redis):
-    _, api = await start_server(redis_url=private_redis.url, rate_limit_per_minute=LIMIT)
+    service, api = await start_server(redis_url=private_redis.url, rate_limit_per_minute=LIMIT)
     user = await api.register()
     email = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
     private_redis.kill()
@@ -115,6 +115,13 @@ async def test_rate_limits_fail_open_while_redis_is_down_and_apply_again_once_it
             break
         await asyncio.sleep(0.05)
     assert (await api.get("/api/ready")).status == 200
+    # After a failure the app skips Redis for a few seconds (core/redis_health.py), so a hung Redis
+    # costs one timeout per pause rather than one per request; limits apply again once it re-arms.
+    for _ in range(200):
+        if service.ctx.redis_health.available():
+            break
+        await asyncio.sleep(0.05)
+    assert service.ctx.redis_health.available()
     for _ in range(5):
         assert_error_shape(await login(api, {"email": email, "password": "wrong password"}), 401, "invalid_credentials")
     assert_error_shape(await login(api, {"email": email, "password": "wrong password"}), 429, "too_many_login_attempts")
@@ -125,3 +132,21 @@ async def test_rate_limits_fail_open_while_redis_is_down_and_apply_again_once_it
             break
     assert_error_shape(resp, 429, "rate_limited")
     assert int(resp.headers["Retry-After"]) >= 1 and resp.headers["X-RateLimit-Remaining"] == "0"
+
+
+async def test_a_hung_redis_costs_one_timeout_not_one_per_request(start_server, private_redis):
+    service, api = await start_server(redis_url=private_redis.url)
+    user = await api.register()
+    private_redis.freeze()
+    try:
+        first = await api.get("/api/user/profile", token=user["accessToken"])  # waits out the client timeout once
+        assert first.status == 200
+        assert not service.ctx.redis_health.available()
+        started = asyncio.get_running_loop().time()
+        statuses = [(await api.get("/api/user/profile", token=user["accessToken"])).status for _ in range(20)]
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        private_redis.thaw()
+    assert statuses == [200] * 20
+    # Without the shared switch each request would wait for Redis (about 2 s each, 40 s in all).
+    assert elapsed < 5, f"requests waited for the hung Redis: {elapsed:.1f}s for 20"

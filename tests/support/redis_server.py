@@ -51,8 +51,19 @@ class RedisServer:
     def kill(self) -> None:
         """SIGKILL the server (no shutdown, no save) and reap it."""
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen process must be able to die
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=5)
+
+    def freeze(self) -> None:
+        """SIGSTOP the server: connections stay open but nothing answers (a hung Redis)."""
+        assert self.proc is not None and self.proc.poll() is None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT a frozen server."""
+        assert self.proc is not None and self.proc.poll() is None
+        self.proc.send_signal(signal.SIGCONT)
 
     def _answers(self) -> bool:
         try:
