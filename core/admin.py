@@ -21,13 +21,13 @@ from typing import Any
 from bson import ObjectId
 
 from core.admin_text import render
+from core.webhook_wiring import webhook_processor
 from documents import ledger
 from documents import webhook_events as events
 from documents.identities import public_email
 from documents.purchases import list_user_purchases
 from documents.subscriptions import display_status
 from documents.users import find_user, find_user_by_email
-from jobs.webhook_retry import webhook_processor
 
 ADMIN_COMMANDS = ("user", "grant", "debit", "replay-webhook", "dead-letters")
 EXIT_FAILED = 1  # refused (nothing written), or a replayed event still did not process

@@ -76,7 +76,7 @@ def _subscription_summary(outcome: Any) -> dict:
 
 @dataclass(frozen=True)
 class WebhookProcessor:
-    """Everything processing needs, built once per process (see `jobs.webhook_retry.webhook_processor`)."""
+    """Everything processing needs, built once per process (see `core.webhook_wiring.webhook_processor`)."""
 
     db: Any
     client: Any

@@ -20,12 +20,12 @@ from loguru import logger
 from marshmallow import INCLUDE, Schema, fields
 
 from core.metrics import WEBHOOKS
+from core.webhook_wiring import webhook_processor
 from documents import webhook_events as events
 from documents.transactions import utc
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
 from handlers.schemas import CamelSchema
-from jobs.webhook_retry import webhook_processor
 from rustore import (
     NotificationAppIdError,
     NotificationBase64Error,

@@ -10,30 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.metrics import WEBHOOK_LAG, WEBHOOKS
+from core.webhook_wiring import webhook_processor
 from documents.webhook_events import purge_expired
-from documents.webhook_processing import ProcessResult, WebhookProcessor
 from jobs.runner import Job
 
 BATCH = 100  # sequential; during an outage each attempt fails fast on the open circuit breaker
 PURGE_BATCH = 1000
-COUNTED = ("processed", "failed", "dead")
-
-
-def observe(result: ProcessResult) -> None:
-    """Count an attempt's outcome and, once applied, how long after receipt it was."""
-    if result.outcome in COUNTED:
-        WEBHOOKS.labels(result.outcome).inc()
-    if result.outcome == "processed" and result.lag_s is not None:
-        WEBHOOK_LAG.observe(max(result.lag_s, 0.0))
-
-
-def webhook_processor(ctx: Any) -> WebhookProcessor:
-    """The processor for this process's context; the handler's inline attempt uses the same one."""
-    return WebhookProcessor(
-        db=ctx.db, client=ctx.rustore, products=ctx.products, policy=ctx.purchase_policy, clock=ctx.now,
-        max_attempts=max(1, int(ctx.settings.webhook_max_attempts)), observe=observe,
-    )
 
 
 async def run(ctx: Any) -> dict:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.metrics import WEBHOOKS
+from core.webhook_wiring import webhook_processor
 from documents import ledger
 from documents import webhook_events as events
 from jobs import find_job
 from jobs.runner import run_job
-from jobs.webhook_retry import JOB, webhook_processor
+from jobs.webhook_retry import JOB
 from tests.handlers.test_webhooks import recorded, replay, stored_events
 
 
