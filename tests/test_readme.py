@@ -35,6 +35,8 @@ def test_every_endpoint_is_documented():
     assert not missing, f"endpoints missing from README.md: {missing}"
 
 
-def test_readme_gives_the_two_commands():
+def test_readme_gives_the_two_commands_and_ci_runs_exactly_the_test_command():
     assert "python server.py" in README and "bash .ci/run" in README
-    assert "python -m pytest" in (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    command = re.search(r"The test command itself is `([^`]+)`", README).group(1)
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1].strip() == command
