@@ -31,6 +31,7 @@ from bench.common import DEFAULT_REDIS, ROOT, closed_loop, redis_reachable
 from bench.mix import WEIGHTS, Mix, Purchases
 from bench.openloop import merge, open_loop, summarize
 from bench.procs import load_average, wait_idle
+from bench.profile import summarize_profile
 from bench.record import make_purchases, record_templates
 from bench.report import lag_summary, print_rate, print_storm, rate_result, sustained_rate
 from bench.seed import PASSWORD, bench_user
@@ -85,7 +86,8 @@ async def measure_rate(setup: Setup, args: argparse.Namespace, rate: float, temp
             role, seconds, half = running[name], args.seconds / 2, chunks[:k].count(name)
             # The same seeds for both servers' n-th half: identical arrival times, endpoints and users.
             mix = Mix(args.users, setup.secret, setup.key_b64, random.Random(f"{args.seed}-{rate}-{half}"),
-                      f"r{rate}-{name}-{half}", purchases[name], first_refresh=refresh[name])
+                      f"r{rate}-{name}-{half}", purchases[name], first_refresh=refresh[name],
+                      weights=dict.fromkeys(WEIGHTS, 1) if args.uniform_mix else None)
             idle = await wait_idle(everyone)
             phase = {"role": name, "half": half, "idle_wait_s": idle, "loadavg_before": load_average()}
             cpu0, own0, t0 = {c.name: c.cpu() for c in everyone}, time.process_time(), time.time()
@@ -138,7 +140,7 @@ async def storm(setup: Setup, args: argparse.Namespace, users: int) -> dict[str,
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Everything: emulator, templates, every rate, the storms, the report."""
-    redis_url = DEFAULT_REDIS
+    redis_url = args.redis
     if not await redis_reachable(redis_url):
         raise SystemExit(f"the load benchmark needs Redis at {redis_url} (BENCH_REDIS_URL)")
     result: dict[str, Any] = {"args": vars(args), "mix_percent": WEIGHTS, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -154,6 +156,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for rate in args.rates:
                 result["rates"].append(await measure_rate(setup, args, rate, work / "templates.pickle"))
                 print_rate(result["rates"][-1], result["store_calls"])
+            spy = ROOT / "artifacts" / f"pyspy-{args.profile_rate or 0:g}.txt"
+            if args.profile_rate and spy.exists():
+                result["profile"] = summarize_profile(spy)
+                print(f"\npy-spy at {args.profile_rate:g} req/s (our server): {json.dumps(result['profile'], indent=1)}")
             result["storm"] = [await storm(setup, args, n) for n in args.storm_users if args.storm_seconds > 0]
             for s in result["storm"]:
                 print_storm(s)
@@ -187,6 +193,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-rate", type=float, help="run py-spy on our server during this rate")
     p.add_argument("--target-p95-ms", type=float, default=200)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--redis", default=DEFAULT_REDIS, help="Redis for the servers (default BENCH_REDIS_URL)")
+    p.add_argument("--uniform-mix", action="store_true", help="every endpoint equally often (smoke test)")
     p.add_argument("--out")
     return p.parse_args(argv)
 

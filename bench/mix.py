@@ -55,13 +55,15 @@ class Mix:
     """Builds the requests of one target server; `rng` makes a run reproducible."""
 
     def __init__(self, users: int, secret: str, key_b64: str, rng: random.Random, run_id: str,
-                 purchases: Purchases | None = None, first_refresh: int = 0) -> None:
+                 purchases: Purchases | None = None, first_refresh: int = 0,
+                 weights: dict[str, float] | None = None) -> None:
         self.users, self.rng, self.run_id, self.key = users, rng, run_id, key_b64
         self.tokens = TokenService(secret, 3600)
         self.purchases = purchases or Purchases()
         self.next_refresh = first_refresh  # each seeded refresh token is used once (rotation)
         self._bearer: dict[int, str] = {}
-        self._names, self._weights = list(WEIGHTS), list(WEIGHTS.values())
+        weights = weights or WEIGHTS
+        self._names, self._weights = list(weights), list(weights.values())
         self.n = 0
 
     def pick(self) -> str:
