@@ -18,7 +18,7 @@ from typing import Any
 from loguru import logger
 
 from documents.billing import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy
-from documents.purchases import COLLECTION, PurchaseOutcome, apply_payment, record_claim
+from documents.purchases import COLLECTION, PurchaseOutcome, apply_payment, record_unverified
 from rustore import RuStoreAuthError, RuStoreNotFound, RuStoreRejected, RuStoreUnavailable
 
 CONFIRM_RETRY = timedelta(minutes=2)
@@ -50,9 +50,9 @@ async def verify_invoice(
     except RuStoreNotFound:
         raise PurchaseNotFound("RuStore does not know this invoice.") from None
     except (RuStoreUnavailable, RuStoreAuthError) as exc:
-        # Neither says anything about the invoice: keep the claim so the job finishes it later.
-        if claim is not None:
-            await record_claim(db, invoice_id, sandbox, claim, now, type(exc).__name__)
+        # Neither says anything about the invoice: record it (and who claims it) so the job asks
+        # again later, even when a webhook was the only sign of it and later gives up.
+        await record_unverified(db, invoice_id, sandbox, now, type(exc).__name__, claim)
         raise
     if str(payment.invoice_id) != str(invoice_id):
         raise PurchaseMismatch("RuStore answered for another invoice.")

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from loguru import logger
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -116,28 +117,39 @@ async def find_purchase(db: Any, invoice_id: str, sandbox: bool) -> dict | None:
     return await db[COLLECTION].find_one({"invoice_id": invoice_id, "sandbox": sandbox})
 
 
-async def record_claim(db: Any, invoice_id: str, sandbox: bool, claim: Claim, now: datetime, error: str) -> dict:
-    """Remember an unverified claim (RuStore unreachable) so the job verifies it later."""
+async def record_unverified(db: Any, invoice_id: str, sandbox: bool, now: datetime, error: str,
+                            claim: Claim | None = None) -> dict:
+    """Remember an invoice RuStore could not be asked about (and who claimed it) so the job verifies it later."""
     doc = await db[COLLECTION].find_one_and_update(
         {"invoice_id": invoice_id, "sandbox": sandbox},
-        {"$setOnInsert": {"user_id": None, "claimed_by": claim.user_id, "state": "pending", "rustore_status": None,
-                          "purchase_id": claim.purchase_id, "product_id": claim.product_id, "order_id": claim.order_id,
-                          "created_at": now, "history": []},
+        {"$setOnInsert": {"user_id": None, "claimed_by": None, "state": "pending", "rustore_status": None,
+                          "purchase_id": claim.purchase_id if claim else None,
+                          "product_id": claim.product_id if claim else None,
+                          "order_id": claim.order_id if claim else None, "created_at": now, "history": []},
          "$set": {"next_check_at": now, "last_error": error, "updated_at": now}},
         upsert=True, return_document=ReturnDocument.AFTER,
     )
+    if claim is not None and doc.get("user_id") is None and doc.get("claimed_by") is None:
+        # Also for a document a webhook created first: the claim is what the job will credit.
+        doc = await db[COLLECTION].find_one_and_update(
+            {"_id": doc["_id"], "user_id": None, "claimed_by": None}, {"$set": {"claimed_by": claim.user_id}},
+            return_document=ReturnDocument.AFTER) or doc
     return doc
 
 
 async def _upsert_record(db: Any, payment: Payment, product: Any, now: datetime) -> dict:
-    fields = {
+    known = {
         "purchase_id": payment.purchase_id, "order_id": payment.order_id, "product_id": payment.product_id,
-        "product_type": product.type, "rustore_status": payment.status.value, "amount": payment.amount,
-        "currency": payment.currency, "quantity": payment.quantity or 1, "last_checked_at": now, "updated_at": now,
+        "amount": payment.amount, "currency": payment.currency, "quantity": payment.quantity,
     }
+    # RuStore's fields are written only when present: an answer missing one (several are not
+    # confirmed in its docs) must not erase what an earlier answer or the app's claim recorded.
+    fields = {k: v for k, v in known.items() if v is not None}
+    fields |= {"product_type": product.type, "last_checked_at": now, "updated_at": now}
     query = {"invoice_id": payment.invoice_id, "sandbox": payment.sandbox}
     update = {"$setOnInsert": {"user_id": None, "claimed_by": None, "state": "pending", "created_at": now,
-                               "history": [], "next_check_at": now + timedelta(minutes=1)}, "$set": fields}
+                               "rustore_status": payment.status.value, "history": [],
+                               "next_check_at": now + timedelta(minutes=1)}, "$set": fields}
     for _ in range(2):  # two racing upserts may collide on the unique index; the second then updates
         try:
             return await db[COLLECTION].find_one_and_update(query, update, upsert=True,
@@ -164,11 +176,19 @@ async def _grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: 
     """Credit points (packs) or record ownership (non-consumables); True if this call did it."""
     user_id, inv, sandbox = doc["user_id"], doc["invoice_id"], doc["sandbox"]
     if product.points > 0:
-        points = product.points * max(1, int(doc.get("quantity") or 1))
-        result = await ledger.credit(
-            db, user_id, points, "buy", credit_key(inv, sandbox), reference=f"invoice:{inv}",
-            meta={"invoice_id": inv, "product_id": product.id, "sandbox": sandbox}, now=now,
-        )
+        points = doc.get("points") or product.points * max(1, int(doc.get("quantity") or 1))
+        try:
+            result = await ledger.credit(
+                db, user_id, points, "buy", credit_key(inv, sandbox), reference=f"invoice:{inv}",
+                meta={"invoice_id": inv, "product_id": product.id, "sandbox": sandbox}, now=now,
+            )
+        except ledger.IdempotencyKeyMismatch as exc:
+            # Credited before with another amount (the pack's points changed in settings since):
+            # the purchase is credited; what was credited then stands.
+            logger.warning("purchase credited earlier with another amount", invoice_id=inv,
+                           credited=exc.entry.amount, now_configured=points)
+            result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)
+            points = exc.entry.amount
         await db[COLLECTION].update_one({"_id": doc["_id"], "credit_entry_id": None},
                                         {"$set": {"credit_entry_id": result.entry.id, "points": points}})
         return not result.replayed, result.balance
@@ -198,14 +218,26 @@ async def _revoke(db: Any, doc: dict, policy: PurchasePolicy, now: datetime) -> 
     return result.balance
 
 
+async def _settle_revocation(db: Any, doc: dict, policy: PurchasePolicy, now: datetime) -> int | None:
+    """Take back what a refunded/reversed purchase granted, then stop scheduling it."""
+    balance = await _revoke(db, doc, policy, now)
+    await db[COLLECTION].update_one({"_id": doc["_id"], "state": {"$in": list(REVOKED)}},
+                                    {"$set": {"next_check_at": None, "revoke_pending": False}})
+    return balance
+
+
 async def _advance(db: Any, doc: dict, target: str, status: str, source: str, now: datetime) -> dict:
     """Move the state forward (never back); schedule the next check for non-final states."""
     lower = [s for s, r in RANK.items() if r < RANK[target]]
     changes: dict[str, Any] = {"state": target, "updated_at": now, "claimed_by": None}
+    changes["rustore_status"] = status
     if target == "paid":
         changes |= {"needs_confirmation": True, "next_check_at": now}
     elif target == "pending":
         changes["next_check_at"] = now + timedelta(minutes=1)
+    elif target in REVOKED:
+        # Due at once: if this process dies before the clawback, the job finishes it.
+        changes |= {"needs_confirmation": False, "next_check_at": now, "revoke_pending": True}
     else:
         changes |= {"needs_confirmation": False, "next_check_at": None}
     moved = await db[COLLECTION].find_one_and_update(
@@ -230,7 +262,10 @@ async def apply_payment(
     if owner is None and doc.get("claimed_by") and not policy.require_orders:
         owner = doc["claimed_by"]  # claimed while RuStore was unreachable; no stronger evidence since
     if owner is None:
-        return PurchaseOutcome(doc, False, None)  # unowned until its buyer verifies it
+        # Unowned until its buyer verifies it; asking RuStore again cannot name an owner, so stop.
+        await db[COLLECTION].update_one({"_id": doc["_id"], "user_id": None, "claimed_by": None},
+                                        {"$set": {"next_check_at": None}})
+        return PurchaseOutcome(doc, False, None)
     doc = await _bind_owner(db, doc, owner, claim)
     if order is not None:
         await mark_order_used(db, order["_id"], invoice_id=payment.invoice_id)
@@ -238,12 +273,19 @@ async def apply_payment(
     if RANK[target] < RANK[doc["state"]]:
         target = doc["state"]  # a stale answer: keep what we know, but still finish its effects below
     credited_now, balance = False, None
+    if target in REVOKED:
+        # State first, then look for the credit: a grant racing this refund either wrote its credit
+        # before our look (we take it back) or reads our state after its write (it takes it back).
+        if target != doc["state"]:
+            doc = await _advance(db, doc, target, payment.status.value, source, now)
+        balance = await _settle_revocation(db, doc, policy, now)
+        return PurchaseOutcome(doc, False, balance)
     if target in GRANTED:
         credited_now, balance = await _grant(db, doc, product, policy, now)
-    if target in REVOKED:
-        balance = await _revoke(db, doc, policy, now)
     if target != doc["state"]:
         doc = await _advance(db, doc, target, payment.status.value, source, now)
+    if doc["state"] in REVOKED:  # a refund landed while we were granting: undo our grant now
+        balance = await _settle_revocation(db, doc, policy, now)
     return PurchaseOutcome(doc, credited_now, balance)
 
 

@@ -85,7 +85,9 @@ class UpdateAccountHandler(APIHandler):
     """PATCH /api/user/update — change email and/or password; other sessions end."""
 
     @api("Change your email and/or password (other sessions end)", body=UpdateAccountSchema,
-         responses={200: ProfileSchema}, errors={403: ["invalid_current_password"], 409: ["email_taken"]})
+         responses={200: ProfileSchema},
+         errors={400: ["password_required", "email_required"], 403: ["invalid_current_password"],
+                 409: ["email_taken"], 429: ["too_many_login_attempts"]})
     async def patch(self) -> None:
         body = self.load(UpdateAccountSchema())
         user = await self.run(users_doc.get_user(self.db, self.user_id))
@@ -95,9 +97,8 @@ class UpdateAccountHandler(APIHandler):
         elif body["current_password"] is None:
             raise ApiError(400, "validation_failed", "Some fields are invalid.",
                            details={"fields": {"currentPassword": ["Missing data for required field."]}})
-        elif not await self.ctx.passwords.check(body["current_password"], user.get("password_hash")):
-            await self.ctx.limiter.hit("login_pair", user["email"], self.client_ip)
-            raise ApiError(403, "invalid_current_password", "The current password is incorrect.")
+        else:
+            await self.check_current_password(user, body["current_password"])
         new_hash = await self.ctx.passwords.hash(body["password"]) if body["password"] else None
         now = self.ctx.now()
         if first_password:
@@ -118,6 +119,22 @@ class UpdateAccountHandler(APIHandler):
             raise ApiError(400, "password_required", "This account has no password yet; set one first.")
         if body["email"] is None and not identities_doc.has_real_email(user):
             raise ApiError(400, "email_required", "Give an email with the first password so you can sign in with it.")
+
+    async def check_current_password(self, user: dict, password: str) -> None:
+        """Verify the current password under the same failure budgets as sign-in.
+
+        Whoever holds a stolen access token could otherwise guess the password here at the API's
+        per-address rate, then change email and password and end the owner's sessions.
+        """
+        limiter, email, ip = self.ctx.limiter, user["email"], self.client_ip
+        for verdict in (await limiter.peek("login_pair", email, ip), await limiter.peek("login_email", email)):
+            if not verdict.allowed:
+                raise ApiError(429, "too_many_login_attempts", "Too many failed password attempts; try again later.",
+                               headers={"Retry-After": str(verdict.retry_after)})
+        if not await self.ctx.passwords.check(password, user.get("password_hash")):
+            await limiter.hit("login_pair", email, ip)
+            await limiter.hit("login_email", email)
+            raise ApiError(403, "invalid_current_password", "The current password is incorrect.")
 
 
 default_handlers = [

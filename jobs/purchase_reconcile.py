@@ -46,6 +46,11 @@ async def run(ctx: Any) -> dict:
             await db[COLLECTION].update_one({"_id": doc["_id"]},
                                             {"$set": {"next_check_at": None, "last_error": type(exc).__name__}})
             continue
+        except Exception as exc:  # noqa: BLE001 - one bad purchase must not starve the ones behind it
+            summary["errors"] = summary.get("errors", 0) + 1
+            logger.opt(exception=exc).error("purchase check failed", invoice_id=doc["invoice_id"])
+            await note_check_failure(db, doc, now, type(exc).__name__)
+            continue
         summary["checked"] += 1
         summary["credited"] += int(outcome.credited_now)
         if outcome.purchase["state"] == "pending":

@@ -113,3 +113,65 @@ async def test_a_crash_between_credit_and_state_is_finished_by_the_next_look(db,
     assert again.purchase["state"] == "confirmed" and not again.credited_now
     assert (await ledger.get_balance(db, user)).balance == 100
     assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_a_refund_racing_a_grant_is_never_lost(db, make_user, raw_db):
+    """The paid answer credits while the refund answer looks for the credit: one of them takes it back."""
+    user = await make_user()
+    gate, parked, armed = asyncio.Event(), asyncio.Event(), {"on": True}
+
+    def park_before_credit(collection: str, method: str):
+        if armed["on"] and collection == "transactions" and method == "find_one":
+            armed["on"] = False
+            parked.set()
+            return gate.wait()
+    grant = asyncio.create_task(apply(db.with_hook(park_before_credit), payment(InvoiceStatus.CONFIRMED), user))
+    await parked.wait()  # the paid answer is bound and about to credit
+    refund = await apply(db, payment(InvoiceStatus.REFUNDED), None, source="webhook")
+    gate.set()
+    await grant
+    assert refund.purchase["state"] == "refunded"
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    assert stored["state"] == "refunded" and stored["next_check_at"] is None
+    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_a_refund_whose_process_died_before_the_clawback_is_finished_by_the_next_look(db, make_user):
+    user = await make_user()
+    await apply(db, payment(InvoiceStatus.CONFIRMED), user)
+
+    def die_before_clawback(collection: str, method: str):
+        if collection == "users" and method == "update_one":  # the first effect of the revocation
+            raise ConnectionError("process died after recording the refund")
+    with pytest.raises(ConnectionError):
+        await apply(db.with_hook(die_before_clawback), payment(InvoiceStatus.REFUNDED), None, source="webhook")
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    assert stored["state"] == "refunded" and stored["next_check_at"] is not None  # due for the job
+    await apply(db, payment(InvoiceStatus.REFUNDED), None, source="job")
+    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await purchases_doc.find_purchase(db, "100001", False))["next_check_at"] is None
+
+
+async def test_a_pack_whose_points_changed_since_its_credit_stays_credited_once(db, make_user):
+    user = await make_user()
+    await apply(db, payment(), user)
+    bigger = {"points_100": replace(PRODUCTS["points_100"], points=150)}
+    again = await apply_payment(db, payment(), claim=Claim(user_id=user, product_id="points_100"), products=bigger,
+                                policy=POLICY, now=NOW, source="job")
+    assert not again.credited_now and again.purchase["state"] == "confirmed"
+    assert (await ledger.get_balance(db, user)).balance == 100
+
+
+async def test_a_claim_made_during_an_outage_is_kept_on_a_purchase_a_webhook_recorded_first(db, make_user):
+    user = await make_user()
+    first = await apply(db, payment(), None, source="webhook")  # no owner known: recorded, not polled
+    assert first.purchase["user_id"] is None
+    assert (await purchases_doc.find_purchase(db, "100001", False))["next_check_at"] is None
+    await purchases_doc.record_unverified(db, "100001", False, NOW, "RuStoreUnavailable",
+                                          Claim(user_id=user, product_id="points_100"))
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    assert stored["claimed_by"] == user and stored["next_check_at"] is not None
+    done = await apply(db, payment(), None, source="job")  # the job, with no claim of its own
+    assert done.purchase["user_id"] == user and done.credited_now
+    assert (await ledger.get_balance(db, user)).balance == 100

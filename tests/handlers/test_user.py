@@ -64,3 +64,18 @@ async def test_changing_to_a_taken_email_is_409_and_changes_nothing(api):
                                                 "password": "another password"}, token=user["accessToken"])
     assert_error_shape(resp, 409, "email_taken")
     assert (await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD})).status == 200
+
+
+async def test_guessing_the_current_password_hits_the_sign_in_failure_budget(start_server):
+    _, api = await start_server(login_failures_per_pair=3)
+    user = await api.register()
+    for _ in range(3):
+        resp = await api.patch("/api/user/update", {"currentPassword": "a wrong guess", "password": "new password 1"},
+                               token=user["accessToken"])
+        assert_error_shape(resp, 403, "invalid_current_password")
+    blocked = await api.patch("/api/user/update", {"currentPassword": PASSWORD, "password": "new password 1"},
+                              token=user["accessToken"])
+    assert_error_shape(blocked, 429, "too_many_login_attempts")
+    assert int(blocked.headers["Retry-After"]) > 0
+    same_budget = await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD})
+    assert_error_shape(same_budget, 429, "too_many_login_attempts")  # the same budget as sign-in
