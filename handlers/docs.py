@@ -64,8 +64,11 @@ def operation_of(method: Any) -> Operation | None:
     return getattr(method, "__api__", None)
 
 
-def all_errors(op: Operation, *, public: bool) -> dict[int, list[str]]:
-    """The verb's error reasons by status, including the ones every route shares."""
+def all_errors(op: Operation, *, public: bool, path_params: bool = False) -> dict[int, list[str]]:
+    """The verb's error reasons by status, including the ones every route shares.
+
+    `path_params`: a path segment outside the route's pattern reaches the JSON catch-all, `404 not_found`.
+    """
     merged: dict[int, list[str]] = {}
 
     def add(status: int, reasons: tuple[str, ...] | list[str]) -> None:
@@ -86,6 +89,8 @@ def all_errors(op: Operation, *, public: bool) -> dict[int, list[str]]:
         add(400, ("validation_failed",))
     if op.idempotency_key:
         add(400, ("idempotency_key_required", "invalid_idempotency_key"))
+    if path_params:
+        add(404, ("not_found",))
     add(429, ("rate_limited",))
     add(500, ("internal_error",))
     return dict(sorted(merged.items()))

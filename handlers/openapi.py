@@ -62,6 +62,13 @@ def _content(schema: type[Schema] | str) -> dict:
     return {"application/json": {"schema": schema}}
 
 
+def _body_required(body: type[Schema] | None, raw_body: type[Schema] | None) -> bool:
+    """Whether a request must carry a body: an empty JSON body is read as `{}`, so only required fields need one."""
+    if body is None:
+        return raw_body is not None
+    return any(f.required for f in body._declared_fields.values())
+
+
 def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", version: str = "1.0.0") -> dict:
     """The OpenAPI document of every documented route (raises if a route's verb is undocumented)."""
     spec = APISpec(title=title, version=version, openapi_version="3.1.0", plugins=[MarshmallowPlugin()],
@@ -95,7 +102,7 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
                 if schema is not None:
                     entry["content"] = _content(schema)
                 responses[str(status)] = entry
-            for status, reasons in all_errors(op, public=public).items():
+            for status, reasons in all_errors(op, public=public, path_params=any(p["in"] == "path" for p in params)).items():
                 responses[str(status)] = {
                     "description": "Error; `reason` is one of: " + ", ".join(f"`{r}`" for r in reasons),
                     "content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Error"}],
@@ -109,7 +116,8 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
             if op.description:
                 operation["description"] = op.description
             if op.body is not None or op.raw_body is not None:
-                operation["requestBody"] = {"required": True, "content": _content(op.body or op.raw_body)}
+                operation["requestBody"] = {"required": _body_required(op.body, op.raw_body),
+                                            "content": _content(op.body or op.raw_body)}
             operations[verb.lower()] = operation
         if operations:
             spec.path(path=path, operations=operations)
