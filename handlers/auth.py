@@ -19,6 +19,13 @@ from handlers.schemas import Bool, CamelSchema, Email, Identifier, Text, iso
 class Password(fields.String):
     """A password exactly as typed: never stripped, bounded in UTF-8 bytes."""
 
+    # Bytes cannot be stated in JSON Schema: 2..72 characters is what 8..72 bytes of UTF-8 can be.
+    DOCUMENTED = {"format": "password", "minLength": 2, "maxLength": 72,
+                  "description": "8 to 72 bytes of UTF-8, used exactly as typed (may start with '$': it only reaches bcrypt)."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata={**self.DOCUMENTED, **(kwargs.pop("metadata", None) or {})}, **kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = password_problem(text)

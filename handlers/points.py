@@ -88,7 +88,7 @@ class PageQuery(CamelSchema):
     """limit and cursor of a history page."""
 
     limit = QueryInt(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.String(load_default=None)
+    cursor = Text(max_length=96, load_default=None)
 
 
 class PointsHistoryQuery(PageQuery):

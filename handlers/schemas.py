@@ -15,6 +15,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+# What Text refuses, as a JSON Schema pattern for the document: '$' after the whitespace str.strip() removes
+# (spelled out, since JSON Schema's \s is not Python's), or a NUL anywhere.
+_STRIPPED = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
+REFUSED_TEXT = f"^[{_STRIPPED}]*\\$|\\u0000"
 
 
 def camelcase(name: str) -> str:
@@ -48,7 +52,9 @@ class Text(fields.String):
     def __init__(self, *, max_length: int, min_length: int = 0, strip: bool = True, **kwargs: Any) -> None:
         validators = list(kwargs.pop("validate", []) or [])
         validators.append(validate.Length(min=min_length, max=max_length))
-        super().__init__(validate=validators, **kwargs)
+        # Documented too, so clients and the fuzzer see the guard (and the fuzzer sends '$' strings to test it).
+        metadata = {"not": {"type": "string", "pattern": REFUSED_TEXT}, **(kwargs.pop("metadata", None) or {})}
+        super().__init__(validate=validators, metadata=metadata, **kwargs)
         self._strip = strip
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:

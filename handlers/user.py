@@ -44,7 +44,8 @@ class UpdateAccountSchema(CamelSchema):
     first password (with an email, if it has none).
     """
 
-    current_password = fields.String(load_default=None, validate=lambda v: 0 < len(v.encode()) <= 1024)
+    current_password = fields.String(load_default=None, validate=lambda v: 0 < len(v.encode()) <= 1024,
+                                     metadata={"format": "password", "minLength": 1, "maxLength": 1024})
     email = Email(load_default=None)
     password = Password(load_default=None)
 
