@@ -1,0 +1,1 @@
+"""Security tests: hostile input against the running app (issue #7)."""
