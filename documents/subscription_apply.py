@@ -4,9 +4,10 @@ Steps, each safe to repeat (design in `documents.subscriptions`): (1) refuse rec
 sandbox where it is off, products we do not sell; (2) upsert the document by (purchase_id, sandbox),
 only `$setOnInsert`; (3) decide the owner with `billing.resolve_owner` and bind it first-wins; (4) if
 the answer shows a paid period, credit it under its period key; (5) write the state unless a newer
-answer is stored; (6) copy the user's current subscription onto the user. A crash between any two
-steps leaves `next_check_at` set, so the next check (job, webhook, the app retrying) redoes them with
-the same keys: nothing is granted twice and nothing paid is lost.
+answer is stored; (6) copy the user's current subscription onto the user. After (4), refunds recorded
+meanwhile are settled (`subscription_refunds`). A crash between any two steps leaves `next_check_at`
+set, so the next check (job, webhook, the app retrying) redoes them with the same keys: nothing is
+granted twice and nothing paid is lost.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 from documents import ledger
 from documents.billing import Claim, ProductMismatch, PurchaseBelongsToAnotherUser, PurchasePolicy, check_record, resolve_owner
 from documents.orders import mark_order_used
+from documents.subscription_refunds import invoice_of_order, settle_refunds
 from documents.subscriptions import (
     COLLECTION,
     RETRY,
@@ -90,18 +92,23 @@ async def _grant(db: Any, doc: dict, sub: Subscription, product: Any, now: datet
         return 0, None
     end = utc(sub.expiry_time)
     key = grant_key(doc["purchase_id"], doc["sandbox"], end)
+    # The period is recorded BEFORE its credit, so a refund of its charge always finds it (see
+    # `subscription_refunds`); the ledger key is what makes the grant exactly-once.
+    period = {"key": key, "end_date": end, "points": points, "entry_id": None, "at": now, "order_id": sub.order_id,
+              "invoice_id": invoice_of_order(sub.order_id)}
+    await db[COLLECTION].update_one({"_id": doc["_id"], "granted_periods.key": {"$ne": key}},
+                                    {"$push": {"granted_periods": {"$each": [period], "$slice": -GRANTS_KEPT}}})
     try:
         result = await ledger.credit(
             db, doc["user_id"], points, "subscription_grant", key, reference=f"subscription:{doc['purchase_id']}",
             meta={"purchase_id": doc["purchase_id"], "product_id": product.id, "period_end": end,
                   "sandbox": doc["sandbox"]}, now=now,
         )
-    except ledger.IdempotencyKeyMismatch:
-        return 0, None  # granted earlier under another points_per_period setting: still once
-    await db[COLLECTION].update_one(  # for admins; the ledger key is what makes the grant exactly-once
-        {"_id": doc["_id"], "granted_periods.key": {"$ne": key}},
-        {"$push": {"granted_periods": {"$each": [{"key": key, "end_date": end, "points": points,
-                                                  "entry_id": result.entry.id, "at": now}], "$slice": -GRANTS_KEPT}}},
+    except ledger.IdempotencyKeyMismatch as exc:  # granted earlier under another points_per_period setting: still once
+        result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)
+    await db[COLLECTION].update_one(
+        {"_id": doc["_id"], "granted_periods": {"$elemMatch": {"key": key, "entry_id": None}}},
+        {"$set": {"granted_periods.$.entry_id": result.entry.id}},
     )
     return (0, None) if result.replayed else (points, result.balance)
 
@@ -162,13 +169,16 @@ async def apply_subscription(
         doc = await _bind_owner(db, doc, owner, claim)
         if order is not None:
             await mark_order_used(db, order["_id"], purchase_id=key)
-    granted, balance = 0, None
+    granted, balance, taken = 0, None, 0
     if doc.get("user_id") and is_paid_period(sub):
         granted, balance = await _grant(db, doc, sub, product, now)
+        # Re-read the refunds after crediting: one recorded while we credited is ours to take back.
+        taken, clawed_balance = await settle_refunds(db, doc["_id"], policy, now)
+        balance = balance if clawed_balance is None else clawed_balance
     doc = await _write_state(db, doc, sub, now, source)
     if doc.get("user_id"):
         await project_user(db, doc["user_id"], now)
         if next_check(doc, now) is None:  # final and shown: nothing left for the job
             await db[COLLECTION].update_one({"_id": doc["_id"], "revision": doc["revision"]},
                                             {"$set": {"next_check_at": None}})
-    return SubscriptionOutcome(doc, granted, balance)
+    return SubscriptionOutcome(doc, granted, balance, taken)

@@ -6,7 +6,8 @@ RuStore (S7) once, after the period's points are safely credited. RuStore unreac
 credentials) during a user's verify: the claim is recorded and the job completes it (a user who paid
 never loses the grant). A failed acknowledgement never fails the request; the job retries it with
 backoff. The signature of `verify_subscription` is a contract with the webhook processor (it calls it
-with `claim=None`).
+with `claim=None`, and with the `invoice_id` of a subscription's INVOICE_STATUS notification: that
+charge is then fetched (P3) and linked to the period it paid for, or, refunded, clawed back).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from loguru import logger
 from documents.billing import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy, check_record
 from documents.errors import DomainError
 from documents.subscription_apply import apply_subscription, record_claim
+from documents.subscription_refunds import apply_charge
 from documents.subscriptions import (
     ENTITLED,
     CancelNotSupported,
@@ -43,11 +45,11 @@ from rustore import RuStoreAuthError, RuStoreError, RuStoreNotFound, RuStoreReje
 
 async def verify_subscription(
     db: Any, client: Any, purchase_id: str, product_id: str, *, sandbox: bool, claim: Claim | None,
-    products: Mapping[str, Any], policy: PurchasePolicy, now: datetime, source: str,
+    products: Mapping[str, Any], policy: PurchasePolicy, now: datetime, source: str, invoice_id: str | None = None,
 ) -> SubscriptionOutcome:
-    """Fetch a Pay SDK subscription (S5), apply it, acknowledge it once (S7); grants are exactly-once."""
+    """Fetch a Pay SDK subscription (S5), apply it, apply one of its charges if named, acknowledge it once (S7)."""
     return await _verify(db, client, purchase_id, product_id, legacy=False, sandbox=sandbox, claim=claim,
-                         products=products, policy=policy, now=now, source=source)
+                         products=products, policy=policy, now=now, source=source, invoice_id=invoice_id)
 
 
 async def verify_legacy_subscription(
@@ -83,7 +85,7 @@ async def _fetch(client: Any, key: str, product_id: str, *, legacy: bool, sandbo
 
 async def _verify(
     db: Any, client: Any, key: str, product_id: str, *, legacy: bool, sandbox: bool, claim: Claim | None,
-    products: Mapping[str, Any], policy: PurchasePolicy, now: datetime, source: str,
+    products: Mapping[str, Any], policy: PurchasePolicy, now: datetime, source: str, invoice_id: str | None = None,
 ) -> SubscriptionOutcome:
     product = subscription_product(products, product_id)
     check_record(policy, app_id=None, sandbox=sandbox)  # no call for what would be refused anyway
@@ -97,7 +99,29 @@ async def _verify(
     if not legacy and sub.purchase_id != key:
         raise PurchaseMismatch("RuStore answered for another subscription.")
     outcome = await apply_subscription(db, sub, claim=claim, products=products, policy=policy, now=now, source=source)
+    if invoice_id is not None:
+        outcome = await _apply_charge(db, client, outcome, invoice_id, policy=policy, now=now, source=source)
     return await _acknowledge(db, client, outcome, now)
+
+
+async def _apply_charge(db: Any, client: Any, outcome: SubscriptionOutcome, invoice_id: str, *,
+                        policy: PurchasePolicy, now: datetime, source: str) -> SubscriptionOutcome:
+    """Ask RuStore about one charge of the subscription (P3) and apply it: link it, or take back a refunded one."""
+    doc = outcome.subscription
+    try:
+        payment = await client.get_payment(invoice_id, sandbox=doc["sandbox"])
+    except RuStoreNotFound:
+        raise PurchaseNotFound("RuStore does not know this invoice.") from None
+    # A notification names the invoice and the subscription; RuStore's record must agree on both.
+    if (str(payment.invoice_id) != str(invoice_id) or (payment.product_id and payment.product_id != doc["product_id"])
+            or (doc.get("source") == "pay" and payment.purchase_id and payment.purchase_id != doc["purchase_id"])):
+        raise PurchaseMismatch("RuStore's invoice is not a charge of this subscription.")
+    taken, balance = await apply_charge(db, doc["_id"], payment, policy=policy, now=now, source=source)
+    if not taken and balance is None:
+        return outcome
+    fresh = await find_subscription(db, doc["purchase_id"], doc["sandbox"]) or doc
+    return replace(outcome, subscription=fresh, points_clawed_back=outcome.points_clawed_back + taken,
+                   balance=outcome.balance if balance is None else balance)
 
 
 async def _acknowledge(db: Any, client: Any, outcome: SubscriptionOutcome, now: datetime) -> SubscriptionOutcome:

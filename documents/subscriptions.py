@@ -37,8 +37,9 @@ Document shape (Compass)::
      source: "pay" | "billing", subscription_token, user_id | null, claimed_by | null, product_id, plan,
      status (RuStore's normalised SubscriptionStatus), auto_renewing, start_date, end_date, payment_state,
      rustore_order_id, acknowledged, ack_attempts, observed_at, last_checked_at, next_check_at,
-     check_attempts, last_error, revision, granted_periods: [{key, end_date, points, entry_id, at}],
-     history: [{at, status, end_date, auto_renewing, source}], created_at, updated_at}
+     check_attempts, last_error, revision, history: [{at, status, end_date, auto_renewing, source}],
+     granted_periods: [{key, end_date, points, entry_id, at, order_id, invoice_id, refunded_at, refund_status,
+     clawback_entry_id}], refunds: [...], refund_due_at (refunds: see `subscription_refunds`), created_at, updated_at}
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ INDEXES = {
         IndexModel([("purchase_id", ASCENDING), ("sandbox", ASCENDING)], unique=True, name="purchase_unique"),
         IndexModel([("next_check_at", ASCENDING)], sparse=True, name="next_check"),
         IndexModel([("user_id", ASCENDING), ("end_date", DESCENDING)], name="user_subscriptions"),
+        IndexModel([("granted_periods.invoice_id", ASCENDING)], sparse=True, name="granted_invoice"),
+        IndexModel([("refund_due_at", ASCENDING)], sparse=True, name="refund_due"),
     ]
 }
 ENTITLED = ("ACTIVE", "GRACE", "CANCELLED")  # access until end_date
@@ -106,11 +109,12 @@ class SubscriptionNotActive(Conflict):
 
 @dataclass(frozen=True)
 class SubscriptionOutcome:
-    """What applying RuStore's record did: the document as stored, points this call credited, the balance if known."""
+    """What applying RuStore's record did: the document, points this call credited and took back, the balance if known."""
 
     subscription: dict
     points_granted: int
     balance: int | None
+    points_clawed_back: int = 0
 
 
 def grant_key(purchase_id: str, sandbox: bool, period_end: datetime) -> str:

@@ -1,10 +1,11 @@
 """Applies a stored RuStore notification: claim it, re-query RuStore through the verify path, record the outcome.
 
 A notification only says "something changed"; its status may be stale or out of order. So it is
-never applied itself: INVOICE_STATUS goes to `purchase_sync.verify_invoice` and SUBSCRIPTION_EVENT
-to `verify_subscription`, both with `claim=None`, which fetch RuStore's current record and move
-documents forward only. Running an event twice is therefore harmless; the claim (see
-`webhook_events`) only keeps two processors from doing the same work at once.
+never applied itself: INVOICE_STATUS goes to `purchase_sync.verify_invoice`, SUBSCRIPTION_EVENT and
+a subscription charge's INVOICE_STATUS (with its invoice id) to `verify_subscription`, all with
+`claim=None`, which fetch RuStore's current record and move documents forward only. Running an
+event twice is therefore harmless; the claim (see `webhook_events`) only keeps two processors from
+doing the same work at once.
 
 Failures: permanent ones (another app, sandbox not allowed, a product we do not sell, a record
 that contradicts itself, RuStore refusing the request) dead-letter the event at once with the
@@ -71,7 +72,8 @@ def _purchase_summary(outcome: Any) -> dict:
 def _subscription_summary(outcome: Any) -> dict:
     doc = getattr(outcome, "subscription", None) or {}
     return {"kind": "subscription", "purchase_id": doc.get("purchase_id"), "state": doc.get("status"),
-            "owned": doc.get("user_id") is not None, "points_granted": int(getattr(outcome, "points_granted", 0) or 0)}
+            "owned": doc.get("user_id") is not None, "points_granted": int(getattr(outcome, "points_granted", 0) or 0),
+            "points_clawed_back": int(getattr(outcome, "points_clawed_back", 0) or 0)}
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,9 @@ class WebhookProcessor:
             raise ProcessingUnavailable("RuStore is not configured in this process")
         product = self.products.get(data.get("product_code") or "")
         if kind == "SUBSCRIPTION_EVENT" or (kind == "INVOICE_STATUS" and product is not None and product.is_subscription):
-            # A renewal charge is an invoice too; the subscription's own record is what counts.
-            return await self._subscription(event, data)
+            # A renewal charge is an invoice too; the subscription's own record is what counts, and the
+            # invoice (RuStore's record of it) links the charge to its period or takes a refunded one back.
+            return await self._subscription(event, data, data.get("invoice_id") if kind == "INVOICE_STATUS" else None)
         if kind != "INVOICE_STATUS":
             raise MalformedEvent(f"{event['type']} notifications are not processed")
         if not data.get("invoice_id"):
@@ -146,12 +149,13 @@ class WebhookProcessor:
         )
         return _purchase_summary(outcome)
 
-    async def _subscription(self, event: dict, data: dict) -> dict:
+    async def _subscription(self, event: dict, data: dict, invoice_id: Any) -> dict:
         if not data.get("purchase_id") or not data.get("product_code"):
             raise MalformedEvent(f"{event['type']} notification without purchase_id or product_code")
         outcome = await verify_subscription(
             self.db, self.client, str(data["purchase_id"]), str(data["product_code"]), sandbox=bool(event["sandbox"]),
             claim=None, products=self.products, policy=self.policy, now=self.clock(), source="webhook",
+            invoice_id=str(invoice_id) if invoice_id else None,
         )
         return _subscription_summary(outcome)
 
