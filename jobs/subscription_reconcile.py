@@ -4,7 +4,9 @@
 (checked daily and just after its end, so renewals are granted and ended ones read ended), grace and
 hold (every few hours), pending first payments and claims made while RuStore was down (backoff from
 one minute), unacknowledged subscriptions (acknowledgement retried with backoff) and final ones not
-yet shown on their user. One bad subscription never stops the run; RuStore outages back off per
+yet shown on their user. First, refunds a crash left recorded but not taken back are settled
+(`subscription_refunds.settle_due`, no RuStore call, so an outage never delays them); every sync also
+settles refunds recorded while it granted. One bad subscription never stops the run; RuStore outages back off per
 subscription, and a run stops early after a few consecutive outages (at once when RuStore refuses our
 credentials, which no subscription can fix) instead of hammering RuStore.
 """
@@ -15,7 +17,7 @@ from typing import Any
 
 from loguru import logger
 
-from documents import subscriptions
+from documents import subscription_refunds, subscriptions
 from documents.errors import DomainError
 from documents.subscription_sync import sync_subscription
 from jobs.runner import Job
@@ -30,7 +32,13 @@ async def run(ctx: Any) -> dict:
     if ctx.rustore is None:
         return {"skipped": "rustore not configured"}
     db, now = ctx.db, ctx.now()
-    summary = {"checked": 0, "points_granted": 0, "unavailable": 0, "given_up": 0, "failed": 0, "stopped_early": False}
+    summary = {"checked": 0, "points_granted": 0, "points_clawed_back": 0, "unavailable": 0, "given_up": 0, "failed": 0,
+               "stopped_early": False}
+    try:
+        _, summary["points_clawed_back"] = await subscription_refunds.settle_due(db, ctx.purchase_policy, now, BATCH)
+    except Exception as exc:  # noqa: BLE001 - they stay due; the renewals below must still be checked
+        summary["failed"] += 1
+        logger.opt(exception=exc).error("settling recorded subscription refunds failed")
     outages = 0
     for doc in await subscriptions.due_for_check(db, now, BATCH):
         try:
@@ -66,6 +74,7 @@ async def run(ctx: Any) -> dict:
         outages = 0
         summary["checked"] += 1
         summary["points_granted"] += outcome.points_granted
+        summary["points_clawed_back"] += outcome.points_clawed_back
     return summary
 
 

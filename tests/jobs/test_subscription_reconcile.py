@@ -32,8 +32,8 @@ async def test_a_refused_acknowledgement_never_fails_verify_and_the_job_retries_
     env.emulator.clear_faults()
     assert (await reconcile(env))["checked"] == 0  # backing off
     await env.advance(timedelta(minutes=3))
-    assert (await reconcile(env)) == {"checked": 1, "points_granted": 0, "unavailable": 0, "given_up": 0, "failed": 0,
-                                      "stopped_early": False}
+    assert (await reconcile(env)) == {"checked": 1, "points_granted": 0, "points_clawed_back": 0, "unavailable": 0,
+                                      "given_up": 0, "failed": 0, "stopped_early": False}
     assert record.acknowledged and (await stored(env, sdk["purchaseId"]))["acknowledged"] is True
     assert await balance_of(env, user) == 300
 
