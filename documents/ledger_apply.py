@@ -11,16 +11,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import PyMongoError
 
-from documents.ledger_outbox import (
-    SNAPSHOT_PROJECTION, flush_user, settle_outbox, write_settled)
+from documents.ledger_outbox import SNAPSHOT_PROJECTION, flush_user, settle_outbox, write_settled
 from documents.transactions import USERS, LedgerEntry, find_entry
 
 log = logging.getLogger(__name__)

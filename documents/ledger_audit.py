@@ -22,9 +22,10 @@ Cost is O(users + entries): two indexed queries per page of users.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING

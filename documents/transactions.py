@@ -15,7 +15,7 @@ Entries are never updated or deleted; a correction is a new entry whose
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -63,13 +63,13 @@ async def ensure_indexes(db: Any) -> None:
 def utc(value: datetime) -> datetime:
     """Return `value` as an aware UTC datetime (naive values are taken as UTC)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def bson_now(now: datetime | None = None) -> datetime:
     """Return `now` (default: current time) in UTC truncated to BSON's millisecond precision."""
-    value = utc(now or datetime.now(timezone.utc))
+    value = utc(now or datetime.now(UTC))
     # Truncating up front makes a fresh result equal to its later replay.
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 

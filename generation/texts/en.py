@@ -2,7 +2,9 @@
 
 from types import MappingProxyType
 
-from generation.texts import LanguageTexts, en_holidays as h, en_life as life
+from generation.texts import LanguageTexts
+from generation.texts import en_holidays as h
+from generation.texts import en_life as life
 
 _OPENERS = {
     "warm": (

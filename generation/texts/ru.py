@@ -2,7 +2,9 @@
 
 from types import MappingProxyType
 
-from generation.texts import LanguageTexts, ru_holidays as h, ru_life as life
+from generation.texts import LanguageTexts
+from generation.texts import ru_holidays as h
+from generation.texts import ru_life as life
 
 _OPENERS = {
     "warm": (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from bson import ObjectId
@@ -34,7 +35,7 @@ def make_user(db: YieldingDatabase) -> MakeUser:
     """Factory: insert a user with an empty wallet, optionally seeded through the ledger."""
 
     async def make(balance: int = 0, *, wallet: bool = True) -> ObjectId:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         doc: dict[str, Any] = {"_id": ObjectId(), "email": f"{ObjectId()}@example.com",
                                "created_at": now}
         if wallet:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -95,7 +95,7 @@ async def test_repair_pending_writes_stacked_crashed_entries_in_order(db, make_u
 
 async def test_repair_pending_respects_older_than(db, make_user):
     user = await make_user()
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     await crashed_credit(db, user, 5, "order-1", now=t0)
     assert await ledger.repair_pending(db, older_than=timedelta(minutes=5),
                                        now=t0 + timedelta(minutes=1)) == 0
@@ -138,7 +138,7 @@ async def test_crash_before_clearing_pending_since_is_cleaned_up(db, make_user):
 
 async def test_stale_outbox_is_drift_and_repair_fixes_it(db, make_user):
     user = await make_user()
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     await crashed_credit(db, user, 5, "order-1", now=t0)
     audit = await ledger.verify_ledger(db, now=t0 + timedelta(hours=1))
     assert [d.kind for d in audit.drift] == ["stale_outbox"]

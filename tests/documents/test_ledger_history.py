@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -58,7 +58,7 @@ async def test_find_entry_returns_the_stored_entry(db, make_user):
 
 async def test_to_api_is_camel_case_with_utc_z_timestamps(db, make_user):
     user = await make_user()
-    now = datetime(2026, 5, 4, 3, 2, 1, 987654, tzinfo=timezone.utc)
+    now = datetime(2026, 5, 4, 3, 2, 1, 987654, tzinfo=UTC)
     entry = (await ledger.credit(db, user, 9, "buy", "order-1", reference="inv-1",
                                  now=now)).entry
     assert entry.to_api() == {"id": str(entry.id), "type": "buy", "amount": 9,
@@ -68,13 +68,13 @@ async def test_to_api_is_camel_case_with_utc_z_timestamps(db, make_user):
 
 async def test_get_balance_reports_balance_and_last_update(db, make_user):
     user = await make_user()
-    now = datetime(2026, 5, 4, 3, 2, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)
     await ledger.credit(db, user, 9, "buy", "order-1", now=now)
     assert await ledger.get_balance(db, user) == ledger.Wallet(9, now)
 
 
 def test_new_wallet_has_the_documented_shape():
-    now = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=timezone.utc)
+    now = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
     assert ledger.new_wallet(now) == {"balance": 0, "seq": 0, "updated_at": now.replace(microsecond=123000),
                                       "recent": [], "outbox": []}
 

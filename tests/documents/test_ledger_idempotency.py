@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
 from documents import ledger
-from documents.ledger import (
-    IdempotencyKeyMismatch, InsufficientPoints, InvalidAmount, LedgerError, UserNotFound)
+from documents.ledger import IdempotencyKeyMismatch, InsufficientPoints, InvalidAmount, LedgerError, UserNotFound
 from tests.support.yielding import YieldingDatabase
 
 
@@ -137,12 +136,12 @@ async def test_fresh_result_equals_its_replay_on_a_tz_aware_client(make_user):
     db = YieldingDatabase(AsyncMongoMockClient(tz_aware=True)["tz"])
     await ledger.ensure_indexes(db)
     user = ObjectId()
-    await db.users.insert_one({"_id": user, "points": ledger.new_wallet(datetime.now(timezone.utc))})
-    now = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    await db.users.insert_one({"_id": user, "points": ledger.new_wallet(datetime.now(UTC))})
+    now = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
     first = await ledger.credit(db, user, 3, "buy", "k", meta={"sku": "p3"}, now=now)
     again = await ledger.credit(db, user, 3, "buy", "k")
     assert first.entry == again.entry
-    assert first.entry.created_at == datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+    assert first.entry.created_at == datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
 
 async def test_meta_and_reference_are_stored_as_given(db, make_user):

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 Hook = Callable[[str, str], "Awaitable[Any] | None"]
 
