@@ -12,8 +12,9 @@ from core.catalog import Catalog
 from core.context import AppContext
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from handlers import apidocs, auth, generation, metrics, oauth, payments, points, products, service, subscriptions, user, webhooks
-from handlers.base import APIHandler, NotFoundHandler, check_routes
+from handlers.base import APIHandler
 from handlers.openapi import spec_for
+from handlers.routing import NotFoundHandler, check_routes
 
 HANDLER_MODULES = [service, apidocs, metrics, auth, oauth, user, products, points, generation, payments, webhooks, subscriptions]
 

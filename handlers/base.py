@@ -23,51 +23,25 @@ from loguru import logger
 from marshmallow import Schema, ValidationError
 
 from core.context import AppContext
-from core.cpu import CpuBusy
 from core.gate import GateResult
 from core.ratelimit import Verdict
 from core.tokens import AccessClaims, InvalidToken
-from documents.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
+from documents.errors import DomainError
 from handlers.docs import Operation, operation_of
+from handlers.errors import STATUS_REASON, ApiError, domain_error, expected_error, is_credentials_problem, is_expected
 from handlers.netinfo import client_address, request_scheme
-from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreRejected, RuStoreUnavailable
+
+__all__ = ["APIHandler", "ApiError", "CurrentUser", "public"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Probes from load balancers and Prometheus come over the internal network in plain HTTP.
 HTTPS_EXEMPT_PATHS = ("/api/health", "/api/ready", "/metrics")
-DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
-    (NotFound, 404),
-    (Conflict, 409),
-    (Unauthorized, 401),
-    (Invalid, 400),
-]
-STATUS_REASON = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "unprocessable",
-    429: "rate_limited", 500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
-}
-
-
 def public(method: F) -> F:
     """Mark a verb method as reachable without an access token."""
     method.__public__ = True  # type: ignore[attr-defined]
     return method
-
-
-class ApiError(tornado.web.HTTPError):
-    """An error answered with the shared shape {error, code, reason, details}."""
-
-    def __init__(
-        self, status: int, reason: str, message: str | None = None, *,
-        details: dict | None = None, headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(status)
-        self.api_reason = reason
-        self.message = message or HTTPStatus(status).phrase
-        self.details = details
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True)
@@ -341,48 +315,21 @@ class APIHandler(tornado.web.RequestHandler):
         try:
             return await awaitable
         except DomainError as exc:
-            raise self.domain_error(exc) from None
-
-    def domain_error(self, exc: DomainError) -> ApiError:
-        """Map a domain error to its HTTP status by type."""
-        status = next((code for cls, code in DOMAIN_STATUS if isinstance(exc, cls)), 400)
-        details = getattr(exc, "details", None) or None
-        return ApiError(status, exc.reason, str(exc), details=details)
+            raise domain_error(exc) from None
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
         # Domain, capacity and RuStore errors escaping a verb are expected outcomes with their own status.
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        mapped = self.expected_error(exc)
+        mapped = expected_error(kwargs.get("exc_info", (None, None, None))[1])
         if mapped is not None:
             status_code = mapped.status_code
         super().send_error(status_code, **kwargs)
 
-    def expected_error(self, exc: BaseException | None) -> ApiError | None:
-        """The API error for an exception that is an expected outcome, or None for a real bug."""
-        if isinstance(exc, ApiError) or exc is None:
-            return exc if isinstance(exc, ApiError) else None
-        if isinstance(exc, DomainError):
-            return self.domain_error(exc)
-        if isinstance(exc, CpuBusy):
-            return ApiError(503, "server_busy", "The server is busy; retry shortly.", headers={"Retry-After": "1"})
-        if isinstance(exc, RuStoreUnavailable):
-            return ApiError(503, "rustore_unavailable", "RuStore is not reachable right now; retry later.",
-                            details={"retryable": True}, headers={"Retry-After": "30"})
-        if isinstance(exc, (RuStoreAuthError, RuStoreConfigError)):
-            return ApiError(503, "rustore_misconfigured", "The server cannot authenticate with RuStore.",
-                            details={"retryable": False})
-        if isinstance(exc, RuStoreRejected):
-            return ApiError(502, "rustore_rejected", f"RuStore refused the request: {exc.message}")
-        return None
-
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, (RuStoreAuthError, RuStoreConfigError)):
+        if is_credentials_problem(value):
             logger.error("RuStore credentials problem: {}", value, request_id=self.request_id)
             return
-        if isinstance(value, RuStoreError) and not isinstance(value, (RuStoreUnavailable, RuStoreRejected)):
-            pass  # not found etc. without a domain mapping: a bug in our mapping, log it below
-        elif isinstance(value, (tornado.web.HTTPError, DomainError, CpuBusy, RuStoreError)):
-            return  # expected outcomes; the access log line records the status
+        if is_expected(value):
+            return  # the access log line records the status
         logger.opt(exception=(typ, value, tb)).error(
             "unhandled error", request_id=self.request_id, method=self.request.method, path=self.request.path
         )
@@ -391,7 +338,7 @@ class APIHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         details = None
-        exc = self.expected_error(exc) or exc
+        exc = expected_error(exc) or exc
         for name, value in self._sticky.items():
             self.set_header(name, value)
         if isinstance(exc, ApiError):
@@ -418,27 +365,3 @@ class APIHandler(tornado.web.RequestHandler):
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
-
-
-class NotFoundHandler(APIHandler):
-    """The JSON 404 catch-all, registered after every other route."""
-
-    def _not_found(self, *args: Any, **kwargs: Any) -> None:
-        raise ApiError(404, "not_found", "No such endpoint.")
-
-    get = head = post = put = patch = delete = public(_not_found)  # type: ignore[assignment]
-
-
-def check_routes(app: tornado.web.Application) -> None:
-    """Refuse an application with a route that is neither authenticated nor explicitly public."""
-    offenders = []
-    for rule in app.wildcard_router.rules:
-        handler = rule.target
-        if not isinstance(handler, type):
-            continue
-        if issubclass(handler, APIHandler):
-            continue  # authenticated in prepare() unless the verb is @public
-        if not getattr(handler, "public_handler", False):
-            offenders.append(f"{rule.matcher.regex.pattern} -> {handler.__name__}")
-    if offenders:
-        raise RuntimeError("Routes that are neither authenticated nor marked public: " + ", ".join(offenders))

@@ -19,8 +19,9 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from documents import identities as identities_doc
 from documents import users as users_doc
 from handlers.auth import AuthHandlerMixin, TokenPairSchema
-from handlers.base import ApiError, NotFoundHandler, public
+from handlers.base import ApiError, public
 from handlers.docs import api
+from handlers.routing import NotFoundHandler
 from handlers.schemas import CamelSchema, Identifier, Text, iso
 from oauth import PROVIDERS, InvalidProviderToken, ProviderIdentity, ProviderUnavailable
 

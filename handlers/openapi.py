@@ -16,8 +16,9 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from marshmallow import Schema
 
-from handlers.base import APIHandler, NotFoundHandler
+from handlers.base import APIHandler
 from handlers.docs import IDEMPOTENCY_KEY_PATTERN, all_errors, operation_of
+from handlers.routing import NotFoundHandler
 from handlers.schemas import ErrorSchema, camelcase
 
 GROUP = re.compile(r"\(([^()]*)\)")

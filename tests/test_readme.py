@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.settings import Settings
 from handlers import all_routes
-from handlers.base import NotFoundHandler
+from handlers.routing import NotFoundHandler
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -10,7 +10,8 @@ import pytest
 import tornado.web
 
 from handlers import all_routes, make_app
-from handlers.base import APIHandler, check_routes
+from handlers.base import APIHandler
+from handlers.routing import check_routes
 from tests.support.faults import FaultyClient
 
 

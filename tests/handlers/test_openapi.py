@@ -15,10 +15,11 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 import handlers
 from handlers import all_routes, make_app
-from handlers.base import APIHandler, NotFoundHandler
+from handlers.base import APIHandler
 from handlers.docs import AUTH_ERRORS, api, operation_of
 from handlers.generation import GenerationRequestSchema
 from handlers.points import SpendHandler, SpendSchema
+from handlers.routing import NotFoundHandler
 from handlers.schemas import camelcase
 from oauth import PROVIDERS
 from tests.support.openapi import JSON, Contract, is_public
