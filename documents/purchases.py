@@ -34,11 +34,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from loguru import logger
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from documents import ledger
 from documents.billing import (
     Claim,
     ProductMismatch,
@@ -50,6 +48,7 @@ from documents.billing import (
     resolve_owner,
 )
 from documents.orders import mark_order_used
+from documents.purchase_effects import REVOKED, grant, settle_revocation
 from rustore import InvoiceStatus, Payment
 
 COLLECTION = "purchases"
@@ -71,7 +70,6 @@ STATE_OF = {
 }
 RANK = {"pending": 0, "paid": 1, "confirmed": 2, "failed": 3, "reversed": 3, "refunded": 3}
 GRANTED = ("paid", "confirmed")
-REVOKED = ("reversed", "refunded")
 FINAL = ("confirmed", "failed", "reversed", "refunded")
 
 
@@ -82,16 +80,6 @@ class PurchaseOutcome:
     purchase: dict
     credited_now: bool
     balance: int | None
-
-
-def credit_key(invoice_id: str, sandbox: bool) -> str:
-    """Ledger key of the credit for an invoice (one per invoice, forever)."""
-    return f"purchase:{'sandbox:' if sandbox else ''}{invoice_id}"
-
-
-def clawback_key(invoice_id: str, sandbox: bool) -> str:
-    """Ledger key of the clawback for an invoice."""
-    return f"purchase-clawback:{'sandbox:' if sandbox else ''}{invoice_id}"
 
 
 def _history(now: datetime, state: str, status: str, source: str) -> dict:
@@ -172,60 +160,6 @@ async def _bind_owner(db: Any, doc: dict, owner: ObjectId, claim: Claim | None) 
     return bound
 
 
-async def _grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: datetime) -> tuple[bool, int | None]:
-    """Credit points (packs) or record ownership (non-consumables); True if this call did it."""
-    user_id, inv, sandbox = doc["user_id"], doc["invoice_id"], doc["sandbox"]
-    if product.points > 0:
-        points = doc.get("points") or product.points * max(1, int(doc.get("quantity") or 1))
-        try:
-            result = await ledger.credit(
-                db, user_id, points, "buy", credit_key(inv, sandbox), reference=f"invoice:{inv}",
-                meta={"invoice_id": inv, "product_id": product.id, "sandbox": sandbox}, now=now,
-            )
-        except ledger.IdempotencyKeyMismatch as exc:
-            # Credited before with another amount (the pack's points changed in settings since):
-            # the purchase is credited; what was credited then stands.
-            logger.warning("purchase credited earlier with another amount", invoice_id=inv,
-                           credited=exc.entry.amount, now_configured=points)
-            result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)
-            points = exc.entry.amount
-        await db[COLLECTION].update_one({"_id": doc["_id"], "credit_entry_id": None},
-                                        {"$set": {"credit_entry_id": result.entry.id, "points": points}})
-        return not result.replayed, result.balance
-    owned = {"product_id": product.id, "invoice_id": inv, "acquired_at": now, "sandbox": sandbox}
-    pushed = await db["users"].update_one({"_id": user_id, "owned_products.invoice_id": {"$ne": inv}},
-                                          {"$push": {"owned_products": owned}})
-    return pushed.modified_count == 1, None
-
-
-async def _revoke(db: Any, doc: dict, policy: PurchasePolicy, now: datetime) -> int | None:
-    """Take back what the purchase granted (clawback per policy, or ownership)."""
-    user_id, inv, sandbox = doc["user_id"], doc["invoice_id"], doc["sandbox"]
-    await db["users"].update_one({"_id": user_id}, {"$pull": {"owned_products": {"invoice_id": inv}}})
-    # A credit applied by a process that died before writing its entry sits in the wallet's
-    # outbox; write it out first, or the refund would find nothing to take back.
-    await ledger.flush_user(db, user_id)
-    credit = await ledger.find_entry(db, user_id, credit_key(inv, sandbox))
-    if credit is None:
-        return None
-    result = await ledger.clawback(
-        db, user_id, credit.amount, clawback_key(inv, sandbox), corrects=credit.id, reference=f"invoice:{inv}",
-        meta={"invoice_id": inv, "rustore_status": doc.get("rustore_status")},
-        allow_negative=policy.allow_negative_clawback, now=now,
-    )
-    await db[COLLECTION].update_one({"_id": doc["_id"], "clawback_entry_id": None},
-                                    {"$set": {"clawback_entry_id": result.entry.id}})
-    return result.balance
-
-
-async def _settle_revocation(db: Any, doc: dict, policy: PurchasePolicy, now: datetime) -> int | None:
-    """Take back what a refunded/reversed purchase granted, then stop scheduling it."""
-    balance = await _revoke(db, doc, policy, now)
-    await db[COLLECTION].update_one({"_id": doc["_id"], "state": {"$in": list(REVOKED)}},
-                                    {"$set": {"next_check_at": None, "revoke_pending": False}})
-    return balance
-
-
 async def _advance(db: Any, doc: dict, target: str, status: str, source: str, now: datetime) -> dict:
     """Move the state forward (never back); schedule the next check for non-final states."""
     lower = [s for s, r in RANK.items() if r < RANK[target]]
@@ -278,14 +212,14 @@ async def apply_payment(
         # before our look (we take it back) or reads our state after its write (it takes it back).
         if target != doc["state"]:
             doc = await _advance(db, doc, target, payment.status.value, source, now)
-        balance = await _settle_revocation(db, doc, policy, now)
+        balance = await settle_revocation(db, doc, policy, now)
         return PurchaseOutcome(doc, False, balance)
     if target in GRANTED:
-        credited_now, balance = await _grant(db, doc, product, policy, now)
+        credited_now, balance = await grant(db, doc, product, policy, now)
     if target != doc["state"]:
         doc = await _advance(db, doc, target, payment.status.value, source, now)
     if doc["state"] in REVOKED:  # a refund landed while we were granting: undo our grant now
-        balance = await _settle_revocation(db, doc, policy, now)
+        balance = await settle_revocation(db, doc, policy, now)
     return PurchaseOutcome(doc, credited_now, balance)
 
 

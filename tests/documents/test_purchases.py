@@ -13,7 +13,8 @@ from core.products import Product
 from documents import ledger
 from documents import purchases as purchases_doc
 from documents.billing import AppMismatch, Claim, PurchaseBelongsToAnotherUser, PurchasePolicy, SandboxNotAllowed
-from documents.purchases import apply_payment, credit_key
+from documents.purchase_effects import credit_key
+from documents.purchases import apply_payment
 from rustore import InvoiceStatus, Payment
 
 PRODUCTS = {"points_100": Product("points_100", "consumable", "100 points", "", price=9900, points=100)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from documents import ledger
+from documents import ledger, purchase_effects
 from documents import purchases as purchases_doc
 from documents import webhook_events as events
 from documents.users import parse_id
@@ -102,7 +102,7 @@ async def test_refund_webhook_claws_back_down_to_zero_and_records_the_shortfall(
     assert await balance_of(env, user) == 0
     assert (await purchase_of(env, sdk))["state"] == "refunded"
     clawback = await ledger.find_entry(env.service.ctx.db, parse_id(user["userId"]),
-                                       purchases_doc.clawback_key(sdk["invoiceId"], False))
+                                       purchase_effects.clawback_key(sdk["invoiceId"], False))
     assert clawback.amount == -30 and clawback.meta["shortfall"] == 70
     await assert_ledger_clean(env)
 
