@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import os
 import pickle
@@ -45,10 +46,15 @@ class Shared:
     async def session_active(self, session_id: str, user_id: ObjectId) -> None:
         """Our session check: Redis first; on a miss the sessions and users reads, then cache the answer."""
         key = f"{self.prefix}sess:{session_id}"
-        if await self.cache.get(key) is None:
+        try:
+            cached = await self.cache.get(key)
+        except Exception:  # noqa: BLE001 - like ours: Redis failing means asking the store
+            cached = None
+        if cached is None:
             await find_active_session(self.db, session_id, datetime.now(UTC))
             await find_user(self.db, user_id)
-            await self.cache.set(key, f"1:{user_id}", ex=60, nx=True)
+            with contextlib.suppress(Exception):
+                await self.cache.set(key, f"1:{user_id}", ex=60, nx=True)
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -19,6 +19,7 @@ import json
 import math
 import pickle
 import random
+import signal
 import tempfile
 import time
 from contextlib import AsyncExitStack
@@ -33,7 +34,7 @@ from bench.openloop import merge, open_loop, summarize
 from bench.procs import load_average, wait_idle
 from bench.profile import summarize_profile
 from bench.record import make_purchases, record_templates
-from bench.report import lag_summary, print_rate, print_storm, rate_result, sustained_rate
+from bench.report import gc_summary, lag_summary, print_rate, print_storm, rate_result, sustained_rate
 from bench.seed import PASSWORD, bench_user
 from bench.stack import APP_ID, PRODUCT, Setup, start_emulator, start_role
 from core.logs import configure_logging
@@ -80,14 +81,16 @@ async def measure_rate(setup: Setup, args: argparse.Namespace, rate: float, temp
         count = math.ceil(rate * args.seconds * WEIGHTS["verify"] / 100 * 1.3) + 10
         purchases = {"ours": await buy_for(setup, args.users, count, rng)}
         purchases["bare"] = copy_purchases(purchases["ours"])
-        refresh = {r: 0 for r in roles}
+        uniform = dict.fromkeys(WEIGHTS, 1) if args.uniform_mix else None
+        mixes = {r: Mix(args.users, setup.secret, setup.key_b64, random.Random(0), r, purchases[r], weights=uniform,
+                         refresh_once=args.processes > 1)
+                 for r in roles}  # one per server: it remembers the refresh tokens that server handed out
         everyone = [c for role in running.values() for c in role.children] + [setup.emulator_child]
         for k, name in enumerate(chunks):
             role, seconds, half = running[name], args.seconds / 2, chunks[:k].count(name)
             # The same seeds for both servers' n-th half: identical arrival times, endpoints and users.
-            mix = Mix(args.users, setup.secret, setup.key_b64, random.Random(f"{args.seed}-{rate}-{half}"),
-                      f"r{rate}-{name}-{half}", purchases[name], first_refresh=refresh[name],
-                      weights=dict.fromkeys(WEIGHTS, 1) if args.uniform_mix else None)
+            mix = mixes[name]
+            mix.rng, mix.run_id = random.Random(f"{args.seed}-{rate}-{half}"), f"r{rate}-{name}-{half}"
             idle = await wait_idle(everyone)
             phase = {"role": name, "half": half, "idle_wait_s": idle, "loadavg_before": load_average()}
             cpu0, own0, t0 = {c.name: c.cpu() for c in everyone}, time.process_time(), time.time()
@@ -102,7 +105,6 @@ async def measure_rate(setup: Setup, args: argparse.Namespace, rate: float, temp
             phase.update(t0=t0, t1=time.time(), loadavg_after=load_average(),
                          loadgen_cpu_s=round(time.process_time() - own0, 2),
                          cpu_s={c.name: round(c.cpu() - cpu0[c.name], 2) for c in everyone})
-            refresh[name] = mix.next_refresh
             samples[name].append(part)
             phases.append(phase)
     outputs = [json.loads(p.read_text()) for p in running["ours"].outputs]
@@ -135,7 +137,7 @@ async def storm(setup: Setup, args: argparse.Namespace, users: int) -> dict[str,
             "logins_ok_per_s": round(logins.statuses.get(200, 0) / logins.wall_s, 2), "login_statuses": logins.statuses,
             "login_p50_ms": round(logins.pct(50), 1), "server_cpu_s": round(cpu, 1),
             "profile": summarize(reads["profile"]) if reads else None,
-            "lag": lag_summary(out["lag"], t0, t1)}
+            "lag": lag_summary(out["lag"], t0, t1) | gc_summary(out.get("gc", []), t0, t1)}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -163,8 +165,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["storm"] = [await storm(setup, args, n) for n in args.storm_users if args.storm_seconds > 0]
             for s in result["storm"]:
                 print_storm(s)
-    result["sustained_rate"] = sustained_rate(result["rates"], args.target_p95_ms)
-    print(f"\nsustained rate (every endpoint p95 < {args.target_p95_ms} ms, errors < 1%): {result['sustained_rate']}")
+    result["sustained_rate"] = sustained_rate(result["rates"])
+    print(f"\nsustained rate (p95 < {args.target_p95_ms:g} ms on every endpoint, login < {args.login_p95_ms:g} ms; "
+          f"errors < 1%): {result['sustained_rate']}")
     (ROOT / "artifacts").mkdir(exist_ok=True)
     out = Path(args.out or ROOT / "artifacts" / f"load-{args.processes}p-{time.strftime('%Y%m%d-%H%M%S')}.json")
     out.write_text(json.dumps(result, indent=1, default=str))
@@ -192,6 +195,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="one storm per data-set size (users, 10 entries each)")
     p.add_argument("--profile-rate", type=float, help="run py-spy on our server during this rate")
     p.add_argument("--target-p95-ms", type=float, default=200)
+    p.add_argument("--login-p95-ms", type=float, default=1000, help="login's target: bcrypt 12 alone takes ~0.5 s")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--redis", default=DEFAULT_REDIS, help="Redis for the servers (default BENCH_REDIS_URL)")
     p.add_argument("--uniform-mix", action="store_true", help="every endpoint equally often (smoke test)")
@@ -201,6 +205,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     configure_logging("WARNING", False)  # the in-process recording app logs like a server
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped like Ctrl-C: the children are stopped too
     asyncio.run(run(parse()))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.seed import PASSWORD, bench_user
@@ -39,6 +40,7 @@ class Req:
     body: bytes | None
     headers: dict[str, str]
     strings: dict[str, str] = field(default_factory=dict)
+    on_answer: Callable[[int, bytes], None] | None = None  # told the status and body once answered
 
 
 @dataclass
@@ -56,11 +58,17 @@ class Mix:
 
     def __init__(self, users: int, secret: str, key_b64: str, rng: random.Random, run_id: str,
                  purchases: Purchases | None = None, first_refresh: int = 0,
-                 weights: dict[str, float] | None = None) -> None:
+                 weights: dict[str, float] | None = None, refresh_once: bool = False) -> None:
         self.users, self.rng, self.run_id, self.key = users, rng, run_id, key_b64
         self.tokens = TokenService(secret, 3600)
         self.purchases = purchases or Purchases()
-        self.next_refresh = first_refresh  # each seeded refresh token is used once (rotation)
+        self.next_refresh = first_refresh  # users take turns; each uses the refresh token it was last given
+        self.refresh_tokens: dict[int, str] = {}
+        self.refreshing: set[int] = set()
+        self.burned: set[int] = set()  # a refresh failed: its token's state is unknown, never present it again
+        # Several processes with separate stores: a token one rotated is unknown to the other, so each
+        # seeded token is used once (refreshes become profile reads once every user refreshed).
+        self.refresh_once = refresh_once
         self._bearer: dict[int, str] = {}
         weights = weights or WEIGHTS
         self._names, self._weights = list(weights), list(weights.values())
@@ -83,7 +91,7 @@ class Mix:
         i = self.rng.randrange(self.users) if user is None else user
         req = getattr(self, "_" + endpoint)(i)
         u = bench_user(int(req.headers.pop("_user", i)))
-        if endpoint not in PUBLIC:
+        if req.endpoint not in PUBLIC:  # not `endpoint`: a refresh with no user left to refresh became a profile read
             req.headers["Authorization"] = "Bearer " + self.bearer(u.index)
         req.strings.setdefault("session", u.session_id)
         req.headers.update({"X-Bench-User": u.user_id, "X-Bench-Session": u.session_id,
@@ -147,11 +155,25 @@ class Mix:
                     "order": data["order_id"], "token": str(data.get("purchase_token") or "")})
 
     def _refresh(self, i: int) -> Req:
-        j = self.next_refresh % self.users
-        self.next_refresh += 1
+        for _ in range(self.users):
+            j = self.next_refresh % self.users
+            self.next_refresh += 1
+            if j not in self.refreshing and j not in self.burned:
+                break
+        else:
+            return self._profile(i)
         u = bench_user(j)
-        return Req("refresh", "POST", "/api/auth/refresh", _json({"refreshToken": u.refresh_token}), {"_user": str(j)},
-                   {"refresh": hash_token(u.refresh_token)})
+        token = self.refresh_tokens.get(j, u.refresh_token)
+        self.refreshing.add(j)
+
+        def answered(status: int, body: bytes) -> None:
+            self.refreshing.discard(j)
+            if status == 200 and not self.refresh_once:
+                self.refresh_tokens[j] = json.loads(body)["refreshToken"]
+            else:
+                self.burned.add(j)
+        return Req("refresh", "POST", "/api/auth/refresh", _json({"refreshToken": token}), {"_user": str(j)},
+                   {"refresh": hash_token(token)}, on_answer=answered)
 
     def _login(self, i: int) -> Req:
         u = bench_user(i)

@@ -39,13 +39,15 @@ async def open_loop(base: str, next_request: Callable[[], Req], rate: float, sec
             nonlocal in_flight
             try:
                 async with http.request(req.method, base + req.path, data=req.body, headers=req.headers) as resp:
-                    await resp.read()
+                    body = await resp.read()
                     status = resp.status
             except TimeoutError:
-                status = TIMEOUT
+                status, body = TIMEOUT, b""
             except aiohttp.ClientError:
-                status = FAILED
+                status, body = FAILED, b""
             in_flight -= 1
+            if req.on_answer is not None:
+                req.on_answer(status, body)
             into.add(loop.time() - scheduled, status)
 
         start = loop.time() + 0.05

@@ -23,6 +23,14 @@ def lag_summary(samples: list[list[float]], *windows: float) -> dict[str, Any]:
             "over_20ms": sum(1 for lag in lags if lag > 20)}
 
 
+def gc_summary(pauses: list[list[float]], *windows: float) -> dict[str, Any]:
+    """Garbage-collection pauses (>= 1 ms) inside the windows: how many, the longest, and how many of the oldest generation."""
+    pairs = list(zip(windows[::2], windows[1::2], strict=True))
+    inside = [p for p in pauses if any(t0 <= p[0] <= t1 for t0, t1 in pairs)]
+    return {"gc_pauses": len(inside), "gc_max_ms": max((p[2] for p in inside), default=0),
+            "gc_gen2": sum(1 for p in inside if p[1] == 2)}
+
+
 def _table(merged: dict[str, Samples]) -> dict[str, Any]:
     rows = {name: summarize(merged[name]) for name in WEIGHTS if name in merged}
     rows["all"] = summarize(merge([{"all": s} for s in merged.values()])["all"])
@@ -44,7 +52,8 @@ def rate_result(rate: float, merged: dict[str, dict[str, Samples]], phases: list
         if balancer:
             result[f"{role}_balancer_cpu_share"] = round(balancer / args.seconds, 3)
     windows = [t for p in phases if p["role"] == "ours" for t in (p["t0"], p["t1"])]
-    result["lag_per_process"] = [lag_summary(o["lag"], *windows) for o in outputs]
+    result["lag_per_process"] = [lag_summary(o["lag"], *windows) | gc_summary(o.get("gc", []), *windows)
+                                 for o in outputs]
     result["checks_per_process"] = [o["checks"] | {"credited_invoices": len(o["checks"]["credited_invoices"])}
                                     for o in outputs]
     result["seed"] = [{"seconds": o["seed_s"], "audit": o["seed_audit"], "counts": o["seeded"]} for o in outputs]
@@ -52,15 +61,18 @@ def rate_result(rate: float, merged: dict[str, dict[str, Samples]], phases: list
         credited = [set(o["checks"]["credited_invoices"]) for o in outputs]
         result["invoices_credited_in_both_stores"] = len(set.intersection(*credited))
     result["phases"] = phases
-    ours = result["ours"]
-    result["sustained"] = all(
-        row["p95_ms"] is not None and row["p95_ms"] < args.target_p95_ms and row["errors"] <= 0.01 * row["sent"]
-        for row in ours.values())
+    result["sustained"] = sustained(result["ours"], args.target_p95_ms, args.login_p95_ms)
     return result
 
 
-def sustained_rate(rates: list[dict[str, Any]], target_ms: float) -> float | None:
-    """The highest measured rate at which every endpoint kept p95 under target with under 1% errors."""
+def sustained(table: dict[str, Any], target_ms: float, login_ms: float) -> bool:
+    """Every endpoint under target_ms at p95 (login: under login_ms; bcrypt 12 alone takes ~0.5 s) with under 1% errors."""
+    return all(row["p95_ms"] is not None and row["p95_ms"] < (login_ms if name == "login" else target_ms)
+               and row["errors"] <= 0.01 * row["sent"] for name, row in table.items())
+
+
+def sustained_rate(rates: list[dict[str, Any]]) -> float | None:
+    """The highest measured rate that was sustained (see `sustained`)."""
     ok = [r["rate"] for r in rates if r["sustained"]]
     return max(ok) if ok else None
 

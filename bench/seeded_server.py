@@ -6,7 +6,7 @@ rate limits and JOBS_ENABLED=false). BENCH_USERS / BENCH_ENTRIES size the data s
 seeded into the store the process will serve from before it listens. After SIGTERM it stops
 accepting, lets in-flight requests and background webhook processing finish, checks the
 purchases (how many ledger credits each got; `verify_ledger` over their owners) and writes
-BENCH_OUT: the loop-lag samples, the seeding audit and that check. Production code is untouched:
+BENCH_OUT: the loop-lag samples, the garbage-collection pauses, the seeding audit and that check. Production code is untouched:
 this file only composes it.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -38,6 +39,18 @@ async def lag_probe(samples: list[list[float]]) -> None:
         started = loop.time()
         await asyncio.sleep(PROBE_INTERVAL_S)
         samples.append([round(time.time(), 3), round((loop.time() - started - PROBE_INTERVAL_S) * 1000, 2)])
+
+
+def record_gc(pauses: list[list[float]]) -> None:
+    """Record every garbage collection of 1 ms or more as (wall time, generation, ms): a stall the lag probe may see."""
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        elif (took := (time.perf_counter() - started[0]) * 1000) >= 1:
+            pauses.append([round(time.time(), 3), info["generation"], round(took, 1)])
+    gc.callbacks.append(callback)
 
 
 async def purchase_check(db: Any) -> dict[str, Any]:
@@ -84,6 +97,8 @@ async def main() -> None:
     report["seed_s"] = round(time.perf_counter() - t0, 1)
     report["seed_audit"] = await check_sample(ctx.db, users)
     samples: list[list[float]] = []
+    pauses: list[list[float]] = []
+    record_gc(pauses)
     probe = asyncio.ensure_future(lag_probe(samples))
     service = Service(ctx)
     await service.start()
@@ -94,7 +109,7 @@ async def main() -> None:
     probe.cancel()
     await settle(service, float(os.environ.get("BENCH_SETTLE_S", "60")))
     report["checks"] = await purchase_check(ctx.db)
-    report["lag"] = samples
+    report["lag"], report["gc"] = samples, pauses
     await service.stop()
     with open(os.environ["BENCH_OUT"], "w") as f:
         json.dump(report, f)
