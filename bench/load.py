@@ -2,8 +2,8 @@
 
 Run: `python -m bench.load` (defaults: `--rates 50,100,200 --seconds 30 --users 10000 --entries 100000
 --processes 1`). Processes: this one (the load), the RuStore emulator, and per rate a freshly
-seeded pair of servers: ours (`bench/seeded_server.py`: the real `server.Service`, embedded
-mongomock store unless MONGO_URL is set, Redis at BENCH_REDIS_URL) and the bare baseline
+seeded pair of servers: ours (`bench/seeded_server.py`: the real `server.Service` on the embedded
+mongomock store, Redis at BENCH_REDIS_URL) and the bare baseline
 (`bench/bare.py`, replaying our recorded store calls); with `--processes 2` each is two processes
 with their own identically seeded stores behind `bench/balancer.py`. Per rate each server gets
 `--seconds` of Poisson arrivals in alternating halves (ours, bare, bare, ours) after the previous
