@@ -24,15 +24,18 @@ class _Pipe(asyncio.Protocol):
         self.pending: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport to write the peer's bytes to."""
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        """Copy to the peer, or hold until the backend connection is open."""
         if self.peer is not None and self.peer.transport is not None:
             self.peer.transport.write(data)
         else:
             self.pending.append(data)  # the backend connection is still being opened
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """One side closed: close the other."""
         if self.peer is not None and self.peer.transport is not None:
             self.peer.transport.close()
 
@@ -44,6 +47,7 @@ class Balancer:
         self.backends = itertools.cycle(backends)
 
     def client(self) -> _Pipe:
+        """A new client connection: open one to the next backend."""
         front = _Pipe()
         asyncio.get_running_loop().create_task(self._connect(front, *next(self.backends)))
         return front
@@ -77,6 +81,7 @@ async def serve(port: int, backends: list[tuple[str, int]], host: str = "127.0.0
 
 
 def main() -> None:
+    """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)

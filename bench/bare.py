@@ -57,6 +57,7 @@ class Shared:
                 await self.cache.set(key, f"1:{user_id}", ex=60, nx=True)
 
     def spawn(self, coro: Any) -> None:
+        """Run replayed background work after the answer, like ours' webhook processing."""
         task = asyncio.ensure_future(coro)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
@@ -66,15 +67,19 @@ class Replayed(tornado.web.RequestHandler):
     """One endpoint of the mix: replay its template for this request."""
 
     def initialize(self, template: Template, shared: Shared) -> None:
+        """Tornado's per-request set-up: the template and the shared state."""
         self.template, self.shared = template, shared
 
     async def get(self) -> None:
+        """GET paths of the mix."""
         await self.serve()
 
     async def post(self) -> None:
+        """POST paths of the mix."""
         await self.serve()
 
     async def serve(self) -> None:
+        """Session check, bcrypt for logins, the store calls, the recorded answer, background calls."""
         t, s, headers = self.template, self.shared, self.request.headers
         user_id = ObjectId(headers["X-Bench-User"])
         if t.endpoint not in PUBLIC:
@@ -91,7 +96,10 @@ class Replayed(tornado.web.RequestHandler):
 
 
 class Health(tornado.web.RequestHandler):
+    """GET /api/health: readiness for the bench."""
+
     def get(self) -> None:
+        """Answer ok."""
         self.write({"status": "ok"})
 
 

@@ -204,6 +204,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
+    """`python -m bench.load`."""
     configure_logging("WARNING", False)  # the in-process recording app logs like a server
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped like Ctrl-C: the children are stopped too
     asyncio.run(run(parse()))

@@ -45,6 +45,7 @@ class Child:
 
     @property
     def pid(self) -> int:
+        """The child's process id."""
         return self.proc.pid
 
     def cpu(self) -> float:

@@ -68,6 +68,7 @@ def summarize_profile(path: Path, top: int = 12) -> dict[str, Any]:
 
 
 def main() -> None:
+    """`python -m bench.profile PATH`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
     print(json.dumps(summarize_profile(parser.parse_args().path), indent=1, ensure_ascii=False))

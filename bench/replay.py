@@ -58,6 +58,7 @@ class RecordingDatabase:
         return _RecordingCollection(self._db[name], name, self.calls)
 
     def get_collection(self, name: str, **kwargs: Any) -> _RecordingCollection:
+        """A recording proxy of one collection."""
         return _RecordingCollection(self._db.get_collection(name, **kwargs), name, self.calls)
 
     def __getattr__(self, name: str) -> Any:
@@ -98,6 +99,7 @@ class _RecordingCursor:
         return chained
 
     async def to_list(self, length: int | None = None) -> list:
+        """Record the cursor call, then fetch like Motor."""
         self._call.length = length
         self._owner._calls.append(self._call)
         return await self._cursor.to_list(length)

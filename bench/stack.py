@@ -45,6 +45,7 @@ class Role:
 
     @property
     def children(self) -> list[Child]:
+        """The servers and the balancer, if any."""
         return self.servers + ([self.balancer] if self.balancer else [])
 
 
