@@ -19,6 +19,7 @@ import json
 import math
 import pickle
 import random
+import shutil
 import signal
 import tempfile
 import time
@@ -95,7 +96,7 @@ async def measure_rate(setup: Setup, args: argparse.Namespace, rate: float, temp
             phase = {"role": name, "half": half, "idle_wait_s": idle, "loadavg_before": load_average()}
             cpu0, own0, t0 = {c.name: c.cpu() for c in everyone}, time.process_time(), time.time()
             spy = None
-            if args.profile_rate == rate and name == "ours":
+            if args.profile_rate == rate and name == "ours" and shutil.which("py-spy"):
                 spy = await profile_during([s.pid for s in role.servers], seconds, ROOT / "artifacts" / f"pyspy-{rate:g}.txt")
             part = await open_loop(role.base, lambda m=mix: m.build(m.pick()), rate, seconds, cap=args.cap,
                                    timeout_s=args.timeout, rng=random.Random(f"arrivals-{args.seed}-{rate}-{half}"),
@@ -193,7 +194,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--storm-read-rate", type=float, default=0, help="profile reads/s during the storm (0: logins only)")
     p.add_argument("--storm-users", type=lambda t: [int(x) for x in t.split(",")], default=[10_000, 100],
                    help="one storm per data-set size (users, 10 entries each)")
-    p.add_argument("--profile-rate", type=float, help="run py-spy on our server during this rate")
+    p.add_argument("--profile-rate", type=float, help="run py-spy on our server during this rate (if installed)")
     p.add_argument("--target-p95-ms", type=float, default=200)
     p.add_argument("--login-p95-ms", type=float, default=1000, help="login's target: bcrypt 12 alone takes ~0.5 s")
     p.add_argument("--seed", type=int, default=1)
