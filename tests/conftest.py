@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -51,8 +53,13 @@ async def redis_client() -> AsyncIterator[Any]:
     await client.aclose()
 
 
+# Every store a test's server wrote to, audited once more when the whole run ends (pytest_sessionfinish).
+LEDGERS_TO_AUDIT: list[tuple[str, Any]] = []
+
+
 @pytest.fixture
-async def start_server(redis_client: Any) -> AsyncIterator[Callable[..., Awaitable[tuple[Service, ApiClient]]]]:
+async def start_server(redis_client: Any, request: pytest.FixtureRequest
+                       ) -> AsyncIterator[Callable[..., Awaitable[tuple[Service, ApiClient]]]]:
     """Factory: start the real app with settings overrides; returns (service, client)."""
     started: list[tuple[Service, ApiClient, str]] = []
 
@@ -61,6 +68,8 @@ async def start_server(redis_client: Any) -> AsyncIterator[Callable[..., Awaitab
         settings = settings or make_settings(**overrides)
         store = mongo or AsyncMongoMockClient(tz_aware=True)
         ctx = create_context(settings, mongo=(store, store[settings.mongo_db], True), clock=clock)
+        if request.node.get_closest_marker("ledger_drift") is None:
+            LEDGERS_TO_AUDIT.append((request.node.nodeid, ctx.db))
         service = Service(ctx)
         port = await service.start(host="127.0.0.1", port=0)
         client = ApiClient(f"http://127.0.0.1:{port}")
@@ -118,3 +127,29 @@ def api(served: tuple[Service, ApiClient]) -> ApiClient:
 def service(served: tuple[Service, ApiClient]) -> Service:
     """The running app with default test settings (its context is `service.ctx`)."""
     return served[0]
+
+
+async def _audit_every_ledger() -> list[str]:
+    from documents.ledger import verify_ledger
+
+    problems = []
+    for nodeid, db in LEDGERS_TO_AUDIT:
+        audit = await verify_ledger(db, pending_grace=timedelta(days=3650))
+        if not audit.ok:
+            problems.append(f"{nodeid}: {[(str(d.user_id), d.kind) for d in audit.drift][:5]}")
+    return problems
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The ledger audit over everything the tests created: any drift fails the run."""
+    if not LEDGERS_TO_AUDIT or exitstatus not in (0, 1):
+        return
+    problems = asyncio.run(_audit_every_ledger())
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"ledger audit over the stores of {len(LEDGERS_TO_AUDIT)} test servers: "
+                            + ("clean" if not problems else f"DRIFT in {len(problems)}"))
+        for line in problems:
+            reporter.write_line("  " + line)
+    if problems:
+        session.exitstatus = 1

@@ -183,6 +183,7 @@ async def test_replay_webhook_that_fails_again_exits_1_and_leaves_it_to_the_retr
     assert result["outcome"] == "failed" and result["next_attempt_at"] and result["error"].startswith("RuStoreUnavailable")
 
 
+@pytest.mark.ledger_drift
 async def test_audit_ledger_exits_1_on_drift(start_server, capsys):
     service, api = await start_server()
     user = await api.register()
