@@ -289,3 +289,29 @@ async def test_non_consumable_is_owned_on_the_profile_and_removed_on_refund(emul
     env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
     await run_job(env.service.ctx, find_job("refund-sweep"))
     assert (await env.api.get("/api/user/profile", token=user["accessToken"])).json["ownedProducts"] == []
+
+
+async def test_verify_twice_webhook_and_job_racing_credit_one_purchase_once(emulated):
+    """The app verifies twice at once while RuStore's notification and the reconcile job handle the same purchase."""
+    env = await emulated()  # webhooks on: the emulator delivers the purchase's notifications to our server
+    user = await env.api.register()
+    order = (await env.api.post("/api/payments/orders", {"productId": "points_100"}, token=user["accessToken"])).json
+    sdk = env.buy("points_100", order_id=order["orderId"], developer_payload=order["developerPayload"],
+                  app_user_id=order["appUserId"])
+    await env.advance(60)  # the job's first look at a new purchase is due a minute after it is recorded
+    results = await asyncio.gather(
+        env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"]),
+        env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"]),
+        env.emulator.drain_notifications(),
+        run_job(env.service.ctx, find_job("purchase-reconcile")),
+    )
+    await env.settle()
+    await run_job(env.service.ctx, find_job("webhook-retry"))
+    assert {r.json["status"] for r in results[:2]} <= {"credited", "already_credited"}
+    processed = await env.service.ctx.db["webhook_events"].count_documents({"status": "processed"})
+    assert processed >= 1  # the notification path really ran
+    assert await balance_of(env, user) == 100
+    buys = [i for i in (await env.api.get("/api/points/history", token=user["accessToken"])).json["items"]
+            if i["type"] == "buy"]
+    assert len(buys) == 1
+    await assert_ledger_clean(env)
