@@ -41,30 +41,37 @@ async def redis_reachable(url: str) -> bool:
 
 
 @asynccontextmanager
-async def running_server(env: dict[str, str], script: str = "server.py") -> AsyncIterator[str]:
-    """Run `python server.py` with env in a child process; yield its base URL; stop it with SIGTERM."""
-    port = free_port()
-    full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", **env}
+async def running_child(argv: list[str], ready_url: str, env: dict[str, str] | None = None,
+                        attempts: int = 300) -> AsyncIterator[None]:
+    """Run a child process until the block ends (SIGTERM); wait until `ready_url` answers 200 first."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, script, cwd=ROOT, env=full_env, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        *argv, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):
+            for _ in range(attempts):
                 try:
-                    async with session.get(base + "/api/health") as resp:
+                    async with session.get(ready_url) as resp:
                         if resp.status == 200:
                             break
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.1)
             else:
-                raise RuntimeError("server did not start")
-        yield base
+                raise RuntimeError(f"{argv[1:]} did not start")
+        yield
     finally:
         proc.terminate()
         await proc.wait()
+
+
+@asynccontextmanager
+async def running_server(env: dict[str, str], script: str = "server.py") -> AsyncIterator[str]:
+    """Run `python server.py` with env in a child process; yield its base URL; stop it with SIGTERM."""
+    port = free_port()
+    full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", **env}
+    base = f"http://127.0.0.1:{port}"
+    async with running_child([sys.executable, script], base + "/api/health", full_env):
+        yield base
 
 
 @dataclass

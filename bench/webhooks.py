@@ -35,7 +35,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import DEFAULT_REDIS, ROOT, Samples, free_port, redis_reachable, running_server
+from bench.common import DEFAULT_REDIS, Samples, free_port, redis_reachable, running_child, running_server
 from rustore.emulator import encrypt_payload, generate_key_pair
 
 APP_ID, PACKAGE, KEY_ID, PRODUCT = 3399750, "com.example.bench", "1001", "points_100"
@@ -46,30 +46,15 @@ PASSWORD = "benchmark password"
 async def running_emulator(public_key_file: Path, notification_key: str) -> AsyncIterator[str]:
     """`python -m rustore.emulator` in a child process (notifications recorded, not delivered); yields its URL."""
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rustore.emulator", "--port", str(port), "--app-id", str(APP_ID),
-        "--package-name", PACKAGE, "--key-id", KEY_ID, "--public-key-file", str(public_key_file),
-        "--notification-key", notification_key, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
+    argv = [sys.executable, "-m", "rustore.emulator", "--port", str(port), "--app-id", str(APP_ID),
+            "--package-name", PACKAGE, "--key-id", KEY_ID, "--public-key-file", str(public_key_file),
+            "--notification-key", notification_key]
+    async with running_child(argv, base + "/_emulator/state", attempts=100):
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(base + "/_emulator/state") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("emulator did not start")
             await call(session, "POST", f"{base}/_emulator/apps/{APP_ID}/products",
                        {"productId": PRODUCT, "productType": "consumable", "price": 9900})
         yield base
-    finally:
-        proc.terminate()
-        await proc.wait()
 
 
 async def call(session: aiohttp.ClientSession, method: str, url: str, body: dict | None = None,
