@@ -6,22 +6,9 @@ import pytest
 
 from tests.handlers.test_auth import PASSWORD
 from tests.handlers.test_conventions import assert_error_shape
-from tests.oauth.fake_vk import VkUser, oauth_settings, running_vk
-from tests.oauth.fakes import running_google
+from tests.oauth.fake_vk import VkUser, oauth_settings
 
 VERIFIER = "pkce-verifier-" + "y" * 40
-
-
-@pytest.fixture
-async def google():
-    async with running_google() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def vk():
-    async with running_vk() as fake:
-        yield fake
 
 
 @pytest.fixture

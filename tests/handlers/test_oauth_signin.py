@@ -7,23 +7,11 @@ import time
 import pytest
 
 from tests.handlers.test_conventions import assert_error_shape
-from tests.oauth.fake_vk import VkUser, oauth_settings, running_vk
-from tests.oauth.fakes import rsa_key, running_google
+from tests.oauth.fake_vk import VkUser, oauth_settings
+from tests.oauth.fakes import rsa_key
 
 VERIFIER = "pkce-verifier-" + "x" * 40
 TOKEN_KEYS = {"userId", "accessToken", "refreshToken", "tokenType", "expiresIn"}
-
-
-@pytest.fixture
-async def google():
-    async with running_google() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def vk():
-    async with running_vk() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from collections.abc import Callable
 import pytest
 
 from documents import ledger
-from tests.oauth.fake_vk import VkUser, oauth_settings, running_vk
-from tests.oauth.fakes import running_google
+from tests.oauth.fake_vk import VkUser, oauth_settings
 from tests.support.openapi import JSON, Contract, is_public
 
 PASSWORD = "correct horse 1"
@@ -59,18 +58,6 @@ def samples(google, vk) -> dict[tuple[str, str], Callable[[], dict]]:
         ("post", "/api/subscriptions/renew"): subscription,
         ("post", "/api/subscriptions/cancel"): lambda: {},
     }
-
-
-@pytest.fixture
-async def google():
-    async with running_google() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def vk():
-    async with running_vk() as fake:
-        yield fake
 
 
 @pytest.fixture
