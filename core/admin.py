@@ -1,4 +1,4 @@
-"""Admin commands behind `python server.py user | grant | debit | replay-webhook | dead-letters`.
+"""Admin commands behind `python server.py user | grant | debit | replay-webhook | dead-letters | shortfalls | unowned`.
 
 Each command is an async function returning JSON-safe data (tests call them in-process); `run_admin`
 prints that as text or, with `--json`, as JSON, and maps a refusal to exit code 1. Argument errors
@@ -26,10 +26,11 @@ from documents import ledger
 from documents import webhook_events as events
 from documents.identities import public_email
 from documents.purchases import list_user_purchases
+from documents.refund_watch import list_shortfalls, list_unowned_stopped
 from documents.subscriptions import display_status
 from documents.users import find_user, find_user_by_email
 
-ADMIN_COMMANDS = ("user", "grant", "debit", "replay-webhook", "dead-letters")
+ADMIN_COMMANDS = ("user", "grant", "debit", "replay-webhook", "dead-letters", "shortfalls", "unowned")
 EXIT_FAILED = 1  # refused (nothing written), or a replayed event still did not process
 LAST = 10  # purchases and ledger entries shown by `user`
 MAX_REASON = 200
@@ -187,6 +188,28 @@ async def dead_letters(db: Any, limit: int) -> list[dict]:
              "dead_at": iso(d.get("dead_at"))} for d in await events.list_dead_events(db, limit)]
 
 
+async def shortfalls(db: Any, limit: int) -> list[dict]:
+    """Refund clawbacks that found the points spent: who, how much could not be taken back, for what."""
+    rows = []
+    for row in await list_shortfalls(db, limit):
+        e, user = row["entry"], row["user"] or {}
+        meta = e.get("meta") or {}
+        rows.append({"user_id": str(e["user_id"]), "email": public_email(user) if user else None,
+                     "created_at": iso(e.get("created_at")), "reference": e.get("reference"),
+                     "requested": meta.get("requested"), "taken": -int(e["amount"]), "shortfall": meta.get("shortfall"),
+                     "balance": int((user.get("points") or {}).get("balance", 0)) if user else None})
+    return rows
+
+
+async def unowned(db: Any, limit: int) -> list[dict]:
+    """Purchases no account could be bound to, whose RuStore checks stopped."""
+    return [{"invoice_id": p.get("invoice_id"), "sandbox": bool(p.get("sandbox")), "product_id": p.get("product_id"),
+             "state": p.get("state"), "rustore_status": p.get("rustore_status"), "checks": p.get("unowned_checks"),
+             "claimed_by": str(p["claimed_by"]) if p.get("claimed_by") else None,
+             "created_at": iso(p.get("created_at")), "stopped_at": iso(p.get("unowned_stopped_at"))}
+            for p in await list_unowned_stopped(db, limit)]
+
+
 def add_admin_commands(sub: Any) -> None:
     """Register the admin subcommands on server.py's subparsers."""
     user = sub.add_parser("user", help="show an account: profile, balance, subscription, last purchases and entries")
@@ -201,7 +224,11 @@ def add_admin_commands(sub: Any) -> None:
     replay.add_argument("event_id", metavar="ID", help="RuStore's notification id, or the stored _id (real:ID / sandbox:ID)")
     dead = sub.add_parser("dead-letters", help="list RuStore notifications whose processing failed for good")
     dead.add_argument("--limit", type=parse_limit, default=50, help="rows to show (default 50, at most 1000)")
-    for parser in (user, *(sub.choices[c] for c in ("grant", "debit")), replay, dead):
+    short = sub.add_parser("shortfalls", help="list refund clawbacks that found the points already spent")
+    short.add_argument("--limit", type=parse_limit, default=50, help="rows to show (default 50, at most 1000)")
+    lost = sub.add_parser("unowned", help="list unowned purchases whose RuStore checks stopped")
+    lost.add_argument("--limit", type=parse_limit, default=50, help="rows to show (default 50, at most 1000)")
+    for parser in (user, *(sub.choices[c] for c in ("grant", "debit")), replay, dead, short, lost):
         parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
 
 
@@ -222,6 +249,10 @@ async def run_admin(ctx: Any, args: argparse.Namespace) -> int:
             data = await adjust_points(ctx.db, args.email, args.command, args.amount, args.reason, key)
         elif args.command == "replay-webhook":
             data = await replay_webhook(ctx, args.event_id)
+        elif args.command == "shortfalls":
+            data = await shortfalls(ctx.db, args.limit)
+        elif args.command == "unowned":
+            data = await unowned(ctx.db, args.limit)
         else:
             data = await dead_letters(ctx.db, args.limit)
     except AdminRefused as exc:

@@ -89,6 +89,24 @@ def render_dead(rows: list[dict]) -> str:
                  [[r["event_id"], r["type"], r["attempts"], r["last_error"], r["received_at"]] for r in rows])
 
 
+def render_shortfalls(rows: list[dict]) -> str:
+    """Clawbacks that found the points spent."""
+    if not rows:
+        return "no clawback shortfalls"
+    return table(["when", "account", "for", "granted", "taken back", "shortfall", "balance now"],
+                 [[r["created_at"], r["email"] or r["user_id"], r["reference"], r["requested"], r["taken"],
+                   r["shortfall"], r["balance"]] for r in rows])
+
+
+def render_unowned(rows: list[dict]) -> str:
+    """Unowned purchases whose checks stopped."""
+    if not rows:
+        return "no unowned purchases left unchecked"
+    return table(["invoice", "sandbox", "product", "state", "RuStore", "checks", "claimed by", "created", "stopped"],
+                 [[r["invoice_id"], "yes" if r["sandbox"] else "", r["product_id"], r["state"], r["rustore_status"],
+                   r["checks"], r["claimed_by"], r["created_at"], r["stopped_at"]] for r in rows])
+
+
 def render(command: str, data: Any) -> str:
     """The text output of an admin command."""
     if command == "user":
@@ -97,4 +115,8 @@ def render(command: str, data: Any) -> str:
         return render_adjust(data)
     if command == "replay-webhook":
         return render_replay(data)
+    if command == "shortfalls":
+        return render_shortfalls(data)
+    if command == "unowned":
+        return render_unowned(data)
     return render_dead(data)

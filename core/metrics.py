@@ -20,6 +20,12 @@ POINTS = Counter("points_total", "Points moved through the ledger by entry type"
 GENERATIONS = Counter("generation_requests_total", "AI generation requests by provider and outcome",
                       ["provider", "outcome"])
 JOB_RUNS = Counter("job_runs_total", "Scheduled job runs by job and outcome", ["job", "outcome"])
+CLAWBACK_SHORTFALL = Counter("clawback_shortfall_total",
+                             "Refund clawbacks that found the points already spent (floor at zero), by kind", ["kind"])
+CLAWBACK_SHORTFALL_POINTS = Counter("clawback_shortfall_points_total",
+                                    "Points a refund could not take back because they were spent, by kind", ["kind"])
+UNOWNED_PURCHASES_STOPPED = Counter("unowned_purchases_stopped_total",
+                                    "Unowned purchases whose RuStore checks stopped after UNOWNED_PURCHASE_MAX_CHECKS")
 LEDGER_DRIFT = Gauge("ledger_audit_drift_users", "Users whose balance disagreed with their entries at the last audit")
 RATE_LIMIT_FAIL_OPEN = Counter("rate_limit_fail_open_total", "Requests let through because Redis was unreachable")
 REDIS_ERRORS = Counter("redis_errors_total", "Redis errors by component", ["component"])

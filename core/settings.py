@@ -138,6 +138,11 @@ class Settings:
     webhook_retry_interval_s: int = _env("WEBHOOK_RETRY_INTERVAL_S", "jobs.webhook_retry_interval_s", default=30)
     refund_sweep_interval_s: int = _env("REFUND_SWEEP_INTERVAL_S", "jobs.refund_sweep_interval_s", default=900)
     refund_sweep_days: int = _env("REFUND_SWEEP_DAYS", "jobs.refund_sweep_days", default=14)
+    refund_slow_pass_per_run: int = _env("REFUND_SLOW_PASS_PER_RUN", "jobs.refund_slow_pass_per_run", default=20)
+    refund_slow_pass_max_days: int = _env("REFUND_SLOW_PASS_MAX_DAYS", "jobs.refund_slow_pass_max_days", default=400)
+    unowned_purchase_max_checks: int = _env(
+        "UNOWNED_PURCHASE_MAX_CHECKS", "purchases.unowned_max_checks", default=12
+    )
 
     google_client_ids: tuple[str, ...] = _env("GOOGLE_CLIENT_IDS", "oauth.google_client_ids", default=())
     google_jwks_url: str = _env(

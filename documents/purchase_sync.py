@@ -18,6 +18,7 @@ from typing import Any
 from loguru import logger
 
 from documents.billing import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy
+from documents.purchase_revocation import revoke_recorded
 from documents.purchases import COLLECTION, PurchaseOutcome, apply_payment, record_unverified
 from rustore import RuStoreAuthError, RuStoreNotFound, RuStoreRejected, RuStoreUnavailable
 
@@ -56,6 +57,9 @@ async def verify_invoice(
         raise
     if str(payment.invoice_id) != str(invoice_id):
         raise PurchaseMismatch("RuStore answered for another invoice.")
+    revoked = await revoke_recorded(db, payment, claim=claim, policy=policy, now=now, source=source)
+    if revoked is not None:  # a refund of a bound purchase: its record decides, not today's catalog
+        return revoked
     outcome = await apply_payment(db, payment, claim=claim, products=products, policy=policy, now=now, source=source)
     if outcome.purchase.get("state") == "paid" and outcome.purchase.get("needs_confirmation"):
         outcome = await confirm_held(db, client, outcome, products=products, policy=policy, now=now, source=source)

@@ -31,6 +31,7 @@ from loguru import logger
 
 from documents import ledger
 from documents.billing import PurchasePolicy
+from documents.purchase_effects import note_shortfall
 from documents.subscriptions import COLLECTION
 from documents.transactions import utc
 from rustore import InvoiceStatus, Payment
@@ -161,6 +162,7 @@ async def _settle_one(db: Any, doc: dict, refund: dict, policy: PurchasePolicy,
         )
     except ledger.IdempotencyKeyMismatch as exc:  # taken back earlier under another policy: still once
         result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)
+    note_shortfall("subscription", result, purchase_id=doc["purchase_id"], user_id=str(user_id))
     await db[COLLECTION].update_one(
         {"_id": doc["_id"], "granted_periods.key": period["key"]},
         {"$set": {"granted_periods.$.clawback_entry_id": result.entry.id,

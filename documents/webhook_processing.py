@@ -26,7 +26,9 @@ from loguru import logger
 from documents import webhook_events as events
 from documents.billing import PurchaseNotFound, PurchasePolicy, check_record
 from documents.errors import DomainError, Invalid
+from documents.purchase_effects import is_credited
 from documents.purchase_sync import verify_invoice
+from documents.purchases import find_purchase
 from documents.subscription_sync import verify_subscription
 from documents.transactions import utc
 from rustore import RuStoreAuthError, RuStoreRejected, RuStoreUnavailable
@@ -131,6 +133,12 @@ class WebhookProcessor:
 
     async def _apply(self, event: dict) -> dict:
         kind, data = events.base_type(event["type"]), event.get("event") or {}
+        if kind == "INVOICE_STATUS" and data.get("invoice_id") and self.client is not None and is_credited(
+                await find_purchase(self.db, str(data["invoice_id"]), bool(event.get("sandbox")))):
+            # A purchase we credited: its refund comes back whatever today's catalog or sandbox setting says.
+            return _purchase_summary(await verify_invoice(
+                self.db, self.client, str(data["invoice_id"]), sandbox=bool(event.get("sandbox")), claim=None,
+                products=self.products, policy=self.policy, now=self.clock(), source="webhook"))
         check_record(self.policy, app_id=event.get("app_id"), sandbox=bool(event.get("sandbox")))
         if self.client is None:
             raise ProcessingUnavailable("RuStore is not configured in this process")

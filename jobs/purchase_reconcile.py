@@ -1,4 +1,9 @@
-"""Job `purchase-reconcile`: finish purchases that are not final (pending, held for confirmation, claimed during an outage)."""
+"""Job `purchase-reconcile`: finish purchases that are not final (pending, held for confirmation, claimed during an outage).
+
+A refunded or reversed purchase that is still due is finished locally (RuStore's answer is final;
+its record says what to take back). An unowned purchase is asked about at most
+UNOWNED_PURCHASE_MAX_CHECKS times (answered checks), then left for its buyer or a notification.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ from loguru import logger
 from pymongo import ASCENDING
 
 from documents.errors import DomainError
+from documents.purchase_effects import REVOKED, settle_revocation
 from documents.purchase_sync import note_check_failure, verify_invoice
 from documents.purchases import COLLECTION
+from documents.refund_watch import note_unowned_check
 from jobs.runner import Job
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 
@@ -25,6 +32,11 @@ async def run(ctx: Any) -> dict:
         .limit(BATCH).to_list(BATCH)
     summary = {"checked": 0, "credited": 0, "still_pending": 0, "unavailable": 0, "given_up": 0, "stopped_early": False}
     for doc in due:
+        if doc.get("state") in REVOKED:
+            # Refunded/reversed is final at RuStore: finish the take-back (or its one re-check) from the record.
+            await settle_revocation(db, doc, ctx.purchase_policy, now)
+            summary["revocations"] = summary.get("revocations", 0) + 1
+            continue
         try:
             outcome = await verify_invoice(db, ctx.rustore, doc["invoice_id"], sandbox=doc["sandbox"], claim=None,
                                            products=ctx.products, policy=ctx.purchase_policy, now=now, source="job")
@@ -53,6 +65,10 @@ async def run(ctx: Any) -> dict:
             continue
         summary["checked"] += 1
         summary["credited"] += int(outcome.credited_now)
+        if outcome.purchase.get("user_id") is None and \
+                await note_unowned_check(db, outcome.purchase, now, ctx.settings.unowned_purchase_max_checks):
+            summary["unowned_stopped"] = summary.get("unowned_stopped", 0) + 1
+            continue
         if outcome.purchase["state"] == "pending":
             summary["still_pending"] += 1
             await note_check_failure(db, outcome.purchase, now, "still pending at RuStore")
