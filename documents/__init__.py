@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents import generations, identities, leases, ledger, orders, purchases, sessions, subscriptions, users, webhook_events
+from documents import (
+    generations,
+    identities,
+    leases,
+    ledger,
+    orders,
+    purchases,
+    refund_watch,
+    sessions,
+    subscriptions,
+    users,
+    webhook_events,
+)
 
-INDEX_MODULES = [users, identities, sessions, ledger, leases, generations, orders, purchases, webhook_events, subscriptions]
+INDEX_MODULES = [users, identities, sessions, ledger, leases, generations, orders, purchases, webhook_events, subscriptions,
+                 refund_watch]
 
 
 def all_indexes() -> dict[str, list]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from mongomock_motor import AsyncMongoMockClient
 
-from core.admin import shortfalls, unowned
+from core.admin import run_admin, shortfalls, unowned
 from core.emulated import attach
 from documents import ledger
 from documents.purchases import find_purchase
@@ -56,6 +56,12 @@ async def entries_of(db, user) -> list[tuple[str, int]]:
 def catalog_without(settings, product_id: str, *replacements: dict) -> dict:
     return {**settings.extra, "products": [*(p for p in settings.extra["products"] if p["id"] != product_id),
                                            *replacements]}
+
+
+def env_products() -> list[dict]:
+    from core.settings import load_settings
+
+    return list(load_settings().extra["products"])
 
 
 CHANGES = {
@@ -106,12 +112,6 @@ async def test_non_consumable_refund_is_taken_back_after_the_product_left_the_ca
     env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
     await run_job(service.ctx, find_job("refund-sweep"))
     assert (await api.get("/api/user/profile", token=user["accessToken"])).json["ownedProducts"] == []
-
-
-def env_products() -> list[dict]:
-    from core.settings import load_settings
-
-    return list(load_settings().extra["products"])
 
 
 async def test_a_purchase_credited_before_the_grant_record_existed_is_still_clawed_back(emulated):
@@ -229,8 +229,6 @@ async def test_shortfalls_are_counted_in_a_metric_and_listed_by_the_admin_comman
     rows = await shortfalls(env.service.ctx.db, 50)
     assert [(r["email"], r["reference"], r["requested"], r["taken"], r["shortfall"], r["balance"]) for r in rows] == [
         (user["email"], f"invoice:{sdk['invoiceId']}", 100, 30, 70, 0)]
-    from core.admin import run_admin
-
     assert await run_admin(env.service.ctx, build_parser().parse_args(["shortfalls"])) == 0
     out = capsys.readouterr().out
     assert user["email"] in out and f"invoice:{sdk['invoiceId']}" in out and "70" in out
@@ -247,6 +245,8 @@ async def test_unowned_purchase_stops_polling_rustore_after_the_cap_and_is_liste
     assert claimed.status == 503
     env.emulator.clear_faults()
     calls = env.emulator.stats["payment_v2"]
+    scrape = {"headers": {"Authorization": f"Bearer {TOKEN}"}}
+    before = sample((await env.api.get("/metrics", **scrape)).text, "unowned_purchases_stopped_total")
     stopped = []
     for _ in range(6):
         await env.advance(timedelta(minutes=31))
@@ -256,9 +256,11 @@ async def test_unowned_purchase_stops_polling_rustore_after_the_cap_and_is_liste
     assert await balance_of(env, user) == 0
     rows = await unowned(env.service.ctx.db, 50)
     assert [(r["invoice_id"], r["checks"], r["claimed_by"]) for r in rows] == [(sdk["invoiceId"], 3, user["userId"])]
-    from core.admin import run_admin
-
     assert await run_admin(env.service.ctx, build_parser().parse_args(["unowned"])) == 0
     assert sdk["invoiceId"] in capsys.readouterr().out
-    metrics = (await env.api.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).text
-    assert sample(metrics, "unowned_purchases_stopped_total") >= 1
+    after = sample((await env.api.get("/metrics", **scrape)).text, "unowned_purchases_stopped_total")
+    assert after - before == 1
+    # The buyer can still verify it later (here: with REQUIRE_ORDERS it stays refused, and nothing is credited).
+    late = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
+    assert late.status == 400 and late.json["reason"] == "order_required"
+    assert await balance_of(env, user) == 0
