@@ -20,6 +20,7 @@ from documents.users import parse_id
 from jobs import find_job
 from jobs.runner import run_job
 from server import build_parser
+from tests.handlers import test_subscriptions as subscriptions
 from tests.handlers.test_metrics import sample
 from tests.handlers.test_payments import NO_ADS, balance_of, verify_body
 from tests.support.yielding import YieldingDatabase
@@ -264,3 +265,22 @@ async def test_unowned_purchase_stops_polling_rustore_after_the_cap_and_is_liste
     late = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     assert late.status == 400 and late.json["reason"] == "order_required"
     assert await balance_of(env, user) == 0
+
+
+async def test_subscription_charge_shortfalls_are_counted_and_listed_too(emulated):
+    env = await emulated(metrics_token=TOKEN)
+    user = await env.api.register()
+    sdk = await subscriptions.subscribe(env, user)
+    await env.settle()
+    assert (await subscriptions.verify(env, user, sdk)).json["balance"] == 300
+    await env.api.post("/api/points/spend", {"amount": 250}, token=user["accessToken"], headers={"Idempotency-Key": "s"})
+    scrape = {"headers": {"Authorization": f"Bearer {TOKEN}"}}
+    before = (await env.api.get("/metrics", **scrape)).text
+    env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
+    await env.settle()
+    after = (await env.api.get("/metrics", **scrape)).text
+    for name, delta in (("clawback_shortfall_total", 1), ("clawback_shortfall_points_total", 250)):
+        assert sample(after, name, kind="subscription") - sample(before, name, kind="subscription") == delta
+    rows = await shortfalls(env.service.ctx.db, 50)
+    assert [(r["reference"], r["requested"], r["taken"], r["shortfall"]) for r in rows] == [
+        (f"subscription:{sdk['purchaseId']}", 300, 50, 250)]
