@@ -121,7 +121,7 @@ def create_context(settings: Settings, *, mongo: tuple[Any, Any, bool] | None = 
         gate=RequestGate(redis_client, settings.redis_prefix, settings.rate_limit_per_minute, embedded=embedded_redis,
                          health=health),
         redis_health=health,
-        tokens=TokenService(secret, settings.access_token_ttl_s),
+        tokens=TokenService(secret, settings.access_token_ttl_s, device_ttl_s=settings.device_token_ttl_s),
         passwords=PasswordHasher(cpu, settings.bcrypt_rounds),
         sessions=SessionState(
             redis_client, db, settings.redis_prefix, settings.session_cache_ttl_s, settings.access_token_ttl_s + 60,

@@ -67,6 +67,7 @@ class Settings:
         "REFRESH_ABSOLUTE_TTL_S", "auth.refresh_absolute_ttl_s", default=365 * 86400
     )
     refresh_reuse_grace_s: int = _env("REFRESH_REUSE_GRACE_S", "auth.refresh_reuse_grace_s", default=10)
+    device_token_ttl_s: int = _env("DEVICE_TOKEN_TTL_S", "auth.device_token_ttl_s", default=365 * 86400)
     session_cache_ttl_s: int = _env("SESSION_CACHE_TTL_S", "auth.session_cache_ttl_s", default=60)
     bcrypt_rounds: int = _env("BCRYPT_ROUNDS", "auth.bcrypt_rounds", default=12)
 
@@ -82,6 +83,9 @@ class Settings:
     )
     login_failure_window_s: int = _env(
         "LOGIN_FAILURE_WINDOW_S", "rate_limit.login_failure_window_s", default=900
+    )
+    verify_rate_limit_per_minute: int = _env(
+        "VERIFY_RATE_LIMIT_PER_MINUTE", "rate_limit.verify_per_minute", default=30
     )
 
     metrics_token: str | None = _env("METRICS_TOKEN", "metrics.token")

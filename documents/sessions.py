@@ -4,7 +4,8 @@ Refresh tokens are opaque random strings; only their SHA-256 is stored. Each ref
 token in one atomic update that matches the presented hash, so two racing refreshes cannot both
 win. A hash that was already rotated away is "reuse" — the token was copied — and revokes the
 whole session, except within a short grace window after its rotation, where a client that lost
-the response may retry once more and get a fresh pair. Sessions end when idle for too long, at
+the response may retry and get a fresh pair; the token that retry replaces counts as rotated
+away, so presenting it later (a thief's copy) still ends the session. Sessions end when idle for too long, at
 an absolute lifetime, on logout, or when the password or email changes.
 
 Document shape::
@@ -102,9 +103,10 @@ async def rotate_refresh_token(
     """Exchange a refresh token for a new one; detect and punish reuse of rotated tokens."""
     presented = hash_token(token)
     new_token = _new_refresh_token()
-
-    def rotation() -> dict:
-        return {
+    sessions = db[COLLECTION]
+    session = await sessions.find_one_and_update(
+        {"refresh_hash": presented, **_active_filter(now)},
+        {
             "$set": {
                 "refresh_hash": hash_token(new_token),
                 "previous_hash": presented,
@@ -113,19 +115,11 @@ async def rotate_refresh_token(
                 "idle_expires_at": now + idle_ttl,
             },
             "$push": {"used_hashes": {"$each": [presented], "$slice": -USED_HASHES_KEPT}},
-        }
-
-    sessions = db[COLLECTION]
-    session = await sessions.find_one_and_update(
-        {"refresh_hash": presented, **_active_filter(now)}, rotation(), return_document=ReturnDocument.AFTER
+        },
+        return_document=ReturnDocument.AFTER,
     )
     if session is None:
-        # A client that retried a refresh whose response it lost presents the previous token.
-        session = await sessions.find_one_and_update(
-            {"previous_hash": presented, "rotated_at": {"$gt": now - grace}, **_active_filter(now)},
-            rotation(),
-            return_document=ReturnDocument.AFTER,
-        )
+        session = await _rotate_within_grace(sessions, presented, hash_token(new_token), now, idle_ttl, grace)
     if session is not None:
         return session, new_token
     reused = await sessions.find_one({"used_hashes": presented})
@@ -134,6 +128,37 @@ async def rotate_refresh_token(
             await revoke_session(db, reused["_id"], "refresh_token_reused", now)
         raise RefreshTokenReused(reused["_id"], reused["user_id"])
     raise InvalidRefreshToken("Refresh token is invalid or expired.")
+
+
+async def _rotate_within_grace(
+    sessions: Any, presented: str, new_hash: str, now: datetime, idle_ttl: timedelta, grace: timedelta
+) -> dict | None:
+    """A client that retried a refresh whose response it lost presents the previous token again.
+
+    The token that retry supersedes was handed out but (for an honest client) never received, so
+    it joins `used_hashes`: whoever presents it later holds a copy, and that ends the session even
+    after the grace window, cutting off a thief who won the retry. The grace window counts from
+    the first rotation of the presented token (`rotated_at` is left alone), so repeated retries
+    cannot stretch it. The update matches the superseded hash, so a concurrent rotation makes it
+    miss rather than lose a token.
+    """
+    for _ in range(3):
+        window = {"previous_hash": presented, "rotated_at": {"$gt": now - grace}, **_active_filter(now)}
+        current = await sessions.find_one(window, {"refresh_hash": 1})
+        if current is None:
+            return None
+        superseded = current["refresh_hash"]
+        session = await sessions.find_one_and_update(
+            {"_id": current["_id"], "refresh_hash": superseded, **window},
+            {
+                "$set": {"refresh_hash": new_hash, "last_used_at": now, "idle_expires_at": now + idle_ttl},
+                "$push": {"used_hashes": {"$each": [superseded], "$slice": -USED_HASHES_KEPT}},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if session is not None:
+            return session
+    return None
 
 
 async def find_active_session(db: Any, session_id: str, now: datetime) -> dict | None:

@@ -42,6 +42,13 @@ class CredentialsSchema(CamelSchema):
     device_id = Identifier(max_length=128, load_default=None)
 
 
+class LoginSchema(CredentialsSchema):
+    """Login body: the deviceToken from an earlier sign-in on this device spares it the per-email failure budget."""
+
+    device_token = Text(max_length=2048, load_default=None, metadata={
+        "description": "The deviceToken an earlier sign-in on this device returned. deviceId alone grants nothing."})
+
+
 class TokenPairSchema(CamelSchema):
     """What register, login and refresh answer."""
 
@@ -50,6 +57,14 @@ class TokenPairSchema(CamelSchema):
     refresh_token = fields.String(required=True)
     token_type = fields.String(required=True, metadata={"enum": ["Bearer"]})
     expires_in = fields.Integer(required=True, metadata={"description": "Access token lifetime in seconds."})
+
+
+class SignInSchema(TokenPairSchema):
+    """What register, login and the VK/Google sign-ins answer: a token pair and this device's deviceToken."""
+
+    device_token = fields.String(required=True, metadata={
+        "description": "Keep it on the device and send it with later logins: they then skip the per-email "
+                       "failed-login budget, so others failing logins for this email cannot lock this device out."})
 
 
 class RefreshSchema(CamelSchema):
@@ -95,57 +110,66 @@ class AuthHandlerMixin(APIHandler):
         )
         return session["_id"], refresh
 
-    def write_tokens(self, user_id: Any, session_id: str, refresh: str, status: int = 200) -> None:
-        """Answer with a fresh access token and the given refresh token."""
+    def write_tokens(self, user_id: Any, session_id: str, refresh: str, status: int = 200, *,
+                     device_id: str | None = None, sign_in: bool = True) -> None:
+        """Answer with a fresh access token and the given refresh token (and, on a sign-in, a deviceToken)."""
         access, expires_in = self.ctx.tokens.issue(str(user_id), session_id)
-        self.write_json(
-            {"userId": str(user_id), "accessToken": access, "refreshToken": refresh,
-             "tokenType": "Bearer", "expiresIn": expires_in},
-            status,
-        )
+        answer = {"userId": str(user_id), "accessToken": access, "refreshToken": refresh,
+                  "tokenType": "Bearer", "expiresIn": expires_in}
+        if sign_in:
+            answer["deviceToken"] = self.ctx.tokens.issue_device(str(user_id), device_id)
+        self.write_json(answer, status)
 
 
 class RegisterHandler(AuthHandlerMixin):
     """POST /api/auth/register — create an account and sign in."""
 
     @public
-    @api("Create an account and sign in", body=CredentialsSchema, responses={201: TokenPairSchema},
+    @api("Create an account and sign in", body=CredentialsSchema, responses={201: SignInSchema},
          errors={409: ["email_taken"], 503: ["server_busy"]})
     async def post(self) -> None:
         body = self.load()
         password_hash = await self.ctx.passwords.hash(body["password"])
         user = await self.run(users_doc.create_user(self.db, body["email"], password_hash, body["device_id"], self.ctx.now()))
         session_id, refresh = await self.start_session(user["_id"], body["device_id"])
-        self.write_tokens(user["_id"], session_id, refresh, 201)
+        self.write_tokens(user["_id"], session_id, refresh, 201, device_id=body["device_id"])
 
 
 class LoginHandler(AuthHandlerMixin):
     """POST /api/auth/login — email and password in, token pair out."""
 
     @public
-    @api("Sign in with email and password", body=CredentialsSchema, responses={200: TokenPairSchema},
+    @api("Sign in with email and password", body=LoginSchema, responses={200: SignInSchema},
          errors={401: ["invalid_credentials"], 429: ["too_many_login_attempts"], 503: ["server_busy"]})
     async def post(self) -> None:
         body = self.load()
-        email, ip, limiter = body["email"], self.client_ip, self.ctx.limiter
-        pair = await limiter.peek("login_pair", email, ip)
-        if not pair.allowed:
-            raise self.too_many(pair.retry_after)
+        email, limiter = body["email"], self.ctx.limiter
         user = await users_doc.find_user_by_email(self.db, email)
-        known_device = bool(user and body["device_id"] and body["device_id"] in user.get("device_ids", []))
-        if not known_device:
-            per_email = await limiter.peek("login_email", email)
-            if not per_email.allowed:
-                raise self.too_many(per_email.retry_after)
-        ok = await self.ctx.passwords.check(body["password"], user.get("password_hash") if user else None)
+        # Only a deviceToken we signed for this account proves a device that signed in before;
+        # a deviceId is chosen by the client, so anyone can send the victim's.
+        known_device = user is not None and self.ctx.tokens.device_user(body["device_token"]) == str(user["_id"])
+        pair = limiter.failure_budget("login_pair", email, self.client_ip)
+        per_email = limiter.failure_budget("login_email", email)
+        reserved = [pair] if known_device else [pair, per_email]
+        verdict = await limiter.reserve_failures(*reserved)
+        if not verdict.allowed:
+            raise self.too_many(verdict.retry_after)
+        checked = False
+        try:
+            ok = await self.ctx.passwords.check(body["password"], user.get("password_hash") if user else None)
+            checked = True
+        finally:
+            if not checked:  # no guess was made (e.g. server_busy): the reserved failure goes back
+                for budget in reserved:
+                    await limiter.release_failure(budget)
         if not ok or user is None:
-            await limiter.hit("login_pair", email, ip)
-            await limiter.hit("login_email", email)
             raise InvalidCredentials("Email or password is incorrect.")
-        await limiter.clear("login_pair", email, ip)
+        await limiter.clear("login_pair", email, self.client_ip)
+        if not known_device:
+            await limiter.release_failure(per_email)
         await users_doc.remember_device(self.db, user["_id"], body["device_id"], self.ctx.now())
         session_id, refresh = await self.start_session(user["_id"], body["device_id"])
-        self.write_tokens(user["_id"], session_id, refresh)
+        self.write_tokens(user["_id"], session_id, refresh, device_id=body["device_id"])
 
     @staticmethod
     def too_many(retry_after: int) -> ApiError:
@@ -171,7 +195,7 @@ class RefreshHandler(AuthHandlerMixin):
         except sessions_doc.RefreshTokenReused as exc:
             await self.ctx.sessions.mark_revoked([exc.session_id])
             raise
-        self.write_tokens(session["user_id"], session["_id"], refresh)
+        self.write_tokens(session["user_id"], session["_id"], refresh, sign_in=False)
 
 
 class LogoutHandler(APIHandler):

@@ -18,7 +18,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from documents import identities as identities_doc
 from documents import users as users_doc
-from handlers.auth import AuthHandlerMixin, TokenPairSchema
+from handlers.auth import AuthHandlerMixin, SignInSchema
 from handlers.base import ApiError, public
 from handlers.docs import api
 from handlers.routing import NotFoundHandler
@@ -151,7 +151,7 @@ class OAuthHandler(AuthHandlerMixin):
         if not created:
             await users_doc.remember_device(self.db, user["_id"], device_id, now)
         session_id, refresh = await self.start_session(user["_id"], device_id)
-        self.write_tokens(user["_id"], session_id, refresh, 201 if created else 200)
+        self.write_tokens(user["_id"], session_id, refresh, 201 if created else 200, device_id=device_id)
 
     async def link(self) -> None:
         """Link the provider account to the signed-in account."""
@@ -174,7 +174,7 @@ class GoogleHandler(OAuthHandler):
 
     @public
     @api("Sign in with a Google ID token (201 when the account is new)", body=GoogleSignInSchema,
-         responses={200: TokenPairSchema, 201: TokenPairSchema}, errors=GOOGLE_SIGN_IN_ERRORS)
+         responses={200: SignInSchema, 201: SignInSchema}, errors=GOOGLE_SIGN_IN_ERRORS)
     async def post(self) -> None:
         await self.sign_in()
 
@@ -201,7 +201,7 @@ class VkHandler(OAuthHandler):
 
     @public
     @api("Sign in with VK ID: code + PKCE verifier, or an SDK access token (201 when the account is new)",
-         body=VkSignInSchema, responses={200: TokenPairSchema, 201: TokenPairSchema}, errors=VK_SIGN_IN_ERRORS)
+         body=VkSignInSchema, responses={200: SignInSchema, 201: SignInSchema}, errors=VK_SIGN_IN_ERRORS)
     async def post(self) -> None:
         await self.sign_in()
 

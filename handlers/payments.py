@@ -17,6 +17,7 @@ from documents.users import parse_id
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
 from handlers.schemas import Bool, CamelSchema, Identifier, Int, Text, iso
+from handlers.verify_limit import verify_limited
 
 INVOICE_ID = validate.Regexp(r"^[0-9]{1,32}$", error="invoiceId is RuStore's numeric invoice number, as a string.")
 
@@ -120,6 +121,7 @@ class VerifyHandler(APIHandler):
 
     points_only = False
 
+    @verify_limited
     @api("Verify a one-time purchase with RuStore and credit it exactly once", body=VerifySchema,
          responses={200: VerifyResultSchema, 202: VerifyResultSchema}, errors=VERIFY_ERRORS)
     async def post(self) -> None:
@@ -157,6 +159,7 @@ class BuyPointsHandler(VerifyHandler):
 
     points_only = True
 
+    @verify_limited
     @api("Buy a points pack: verify its purchase and credit the points", body=VerifySchema,
          responses={200: VerifyResultSchema, 202: VerifyResultSchema},
          errors={**VERIFY_ERRORS, 400: [*VERIFY_ERRORS[400], "not_a_points_product"]})

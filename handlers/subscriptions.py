@@ -22,6 +22,7 @@ from handlers.base import ApiError, APIHandler
 from handlers.docs import api
 from handlers.payments import OrderResultSchema
 from handlers.schemas import Bool, CamelSchema, Identifier, iso
+from handlers.verify_limit import verify_limited
 
 # What display_status can answer, and `none` without a subscription.
 STATUSES = ("active", "grace", "paused", "cancelled", "expired", "none")
@@ -139,6 +140,7 @@ class SubscriptionVerifyHandler(SubscriptionHandler):
 
     source = "verify"
 
+    @verify_limited
     @api("Verify a subscription with RuStore and grant its paid period once", body=SubscriptionVerifySchema,
          responses={200: SubscriptionVerifyResultSchema, 202: PendingSchema}, errors=VERIFY_ERRORS)
     async def post(self) -> None:
@@ -171,6 +173,7 @@ class SubscriptionRenewHandler(SubscriptionVerifyHandler):
 
     source = "renew"
 
+    @verify_limited
     @api("Verify a renewal or resubscription (same as verify)", body=SubscriptionVerifySchema,
          responses={200: SubscriptionVerifyResultSchema, 202: PendingSchema}, errors=VERIFY_ERRORS)
     async def post(self) -> None:

@@ -25,7 +25,8 @@ from tests.support.http import ApiClient
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_ENV = {"APP_ENV": "test", "SETTINGS_FILE": os.path.join(os.path.dirname(__file__), "..", "settings.toml")}
 # Fast bcrypt and generous limits unless a test asks otherwise; each test gets its own Redis namespace.
-DEFAULTS: dict[str, Any] = {"bcrypt_rounds": 4, "rate_limit_per_minute": 100000, "auth_rate_limit_per_minute": 100000}
+DEFAULTS: dict[str, Any] = {"bcrypt_rounds": 4, "rate_limit_per_minute": 100000, "auth_rate_limit_per_minute": 100000,
+                            "verify_rate_limit_per_minute": 100000}
 
 
 def make_settings(**overrides: Any):

@@ -11,7 +11,7 @@ from tests.oauth.fake_vk import VkUser, oauth_settings
 from tests.oauth.fakes import rsa_key
 
 VERIFIER = "pkce-verifier-" + "x" * 40
-TOKEN_KEYS = {"userId", "accessToken", "refreshToken", "tokenType", "expiresIn"}
+TOKEN_KEYS = {"userId", "accessToken", "refreshToken", "tokenType", "expiresIn", "deviceToken"}
 
 
 @pytest.fixture
