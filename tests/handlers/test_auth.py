@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from tests.handlers.test_conventions import assert_error_shape
 
 PASSWORD = "correct horse 1"
+
+
+class ShiftedClock:
+    """The server's clock: real time plus an offset a test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
 
 
 async def test_register_returns_token_pair_and_normalises_email(api):
@@ -103,6 +114,38 @@ async def test_retried_refresh_within_grace_window_is_not_reuse(start_server):
     assert lost.status == retry.status == 200
     assert (await api.get("/api/user/profile", token=retry.json["accessToken"])).status == 200
     assert (await api.post("/api/auth/refresh", {"refreshToken": retry.json["refreshToken"]})).status == 200
+
+
+async def test_a_token_superseded_by_a_grace_retry_ends_the_session_even_after_the_window(start_server):
+    # R1 -> R2 (the app), R1 again within grace -> R3 (a thief holding a copy of R1): the app's R2
+    # is now a superseded token, and presenting it ends the whole session, cutting the thief off.
+    clock = ShiftedClock()
+    _, api = await start_server(refresh_reuse_grace_s=30, clock=clock)
+    user = await api.register()
+    app = (await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})).json
+    thief = (await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})).json
+    assert app["refreshToken"] != thief["refreshToken"]
+    for pair in (app, thief):  # both access tokens work and are cached as active
+        assert (await api.get("/api/user/profile", token=pair["accessToken"])).status == 200
+    clock.offset = timedelta(seconds=60)  # well past the grace window
+    reuse = await api.post("/api/auth/refresh", {"refreshToken": app["refreshToken"]})
+    assert_error_shape(reuse, 401, "refresh_token_reused")
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": thief["refreshToken"]}),
+                       401, "invalid_refresh_token")
+    for pair in (user, app, thief):
+        assert_error_shape(await api.get("/api/user/profile", token=pair["accessToken"]), 401, "session_ended")
+
+
+async def test_repeated_grace_retries_cannot_stretch_the_window(start_server):
+    clock = ShiftedClock()
+    _, api = await start_server(refresh_reuse_grace_s=10, clock=clock)
+    user = await api.register()
+    assert (await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})).status == 200
+    clock.offset = timedelta(seconds=8)
+    assert (await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})).status == 200
+    clock.offset = timedelta(seconds=16)  # within 10 s of the retry, not of the first rotation
+    late = await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
+    assert_error_shape(late, 401, "refresh_token_reused")
 
 
 async def test_unknown_refresh_token_is_401(api):
