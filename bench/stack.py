@@ -69,7 +69,7 @@ async def start_emulator(stack: AsyncExitStack, work: Path, redis_url: str) -> S
            "BCRYPT_ROUNDS": "12", "REDIS_URL": redis_url, "RUSTORE_API_URL": emu.base, "RUSTORE_KEY_ID": KEY_ID,
            "RUSTORE_PRIVATE_KEY": pair.private_key_b64, "RUSTORE_APP_ID": str(APP_ID), "RUSTORE_PACKAGE_NAME": PACKAGE,
            "RUSTORE_NOTIFICATION_KEY": key, "RUSTORE_WEBHOOK_ALLOWED_IPS": "127.0.0.0/8",
-           "SETTINGS_FILE": str(ROOT / "settings.toml")}
+           "VERIFY_RATE_LIMIT_PER_MINUTE": "100000000", "SETTINGS_FILE": str(ROOT / "settings.toml")}
     return Setup(emu.base, emu, env, secret, key, redis_url, work)
 
 

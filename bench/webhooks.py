@@ -186,7 +186,7 @@ async def run(args: argparse.Namespace) -> dict:
                    "RUSTORE_APP_ID": str(APP_ID), "RUSTORE_PACKAGE_NAME": PACKAGE, "RUSTORE_NOTIFICATION_KEY": key,
                    "RUSTORE_WEBHOOK_ALLOWED_IPS": "127.0.0.0/8", "RATE_LIMIT_PER_MINUTE": "100000000",
                    "AUTH_RATE_LIMIT_PER_MINUTE": "100000000", "BCRYPT_ROUNDS": "4", "JOBS_ENABLED": "false",
-                   "APP_ENV": "development"}
+                   "VERIFY_RATE_LIMIT_PER_MINUTE": "100000000", "APP_ENV": "development"}
             if await redis_reachable(DEFAULT_REDIS):
                 env |= {"REDIS_URL": DEFAULT_REDIS, "REDIS_PREFIX": f"bench:webhooks:{os.getpid()}:"}
             hooks = await webhook_phase(env, emulator, key, args)
