@@ -128,13 +128,21 @@ class UpdateAccountHandler(APIHandler):
         per-address rate, then change email and password and end the owner's sessions.
         """
         limiter, email, ip = self.ctx.limiter, user["email"], self.client_ip
-        for verdict in (await limiter.peek("login_pair", email, ip), await limiter.peek("login_email", email)):
-            if not verdict.allowed:
-                raise ApiError(429, "too_many_login_attempts", "Too many failed password attempts; try again later.",
-                               headers={"Retry-After": str(verdict.retry_after)})
-        if not await self.ctx.passwords.check(password, user.get("password_hash")):
-            await limiter.hit("login_pair", email, ip)
-            await limiter.hit("login_email", email)
+        # Check and count in one step (core/failures.py): concurrent guesses cannot exceed the budget.
+        reserved = (limiter.failure_budget("login_pair", email, ip), limiter.failure_budget("login_email", email))
+        verdict = await limiter.reserve_failures(*reserved)
+        if not verdict.allowed:
+            raise ApiError(429, "too_many_login_attempts", "Too many failed password attempts; try again later.",
+                           headers={"Retry-After": str(verdict.retry_after)})
+        ok = checked = False
+        try:
+            ok = await self.ctx.passwords.check(password, user.get("password_hash"))
+            checked = True
+        finally:
+            if ok or not checked:  # right password, or no check ran: give the failure back
+                for budget in reserved:
+                    await limiter.release_failure(budget)
+        if not ok:
             raise ApiError(403, "invalid_current_password", "The current password is incorrect.")
 
 

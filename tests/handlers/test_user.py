@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.handlers.test_auth import PASSWORD
 from tests.handlers.test_conventions import assert_error_shape
 
@@ -79,3 +81,13 @@ async def test_guessing_the_current_password_hits_the_sign_in_failure_budget(sta
     assert int(blocked.headers["Retry-After"]) > 0
     same_budget = await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD})
     assert_error_shape(same_budget, 429, "too_many_login_attempts")  # the same budget as sign-in
+
+
+async def test_concurrent_current_password_guesses_get_exactly_the_failure_budget(start_server):
+    _, api = await start_server(login_failures_per_pair=3, bcrypt_rounds=6)
+    user = await api.register()
+    answers = await asyncio.gather(*(
+        api.patch("/api/user/update", {"currentPassword": f"wrong guess {i}", "password": "new password 1"},
+                  token=user["accessToken"])
+        for i in range(10)))
+    assert sorted(a.status for a in answers) == [403] * 3 + [429] * 7
