@@ -163,6 +163,8 @@ class LoginHandler(AuthHandlerMixin):
                 for budget in reserved:
                     await limiter.release_failure(budget)
         if not ok or user is None:
+            if known_device:  # exempt from the per-email check, still counted in it
+                await limiter.hit("login_email", email)
             raise InvalidCredentials("Email or password is incorrect.")
         await limiter.clear("login_pair", email, self.client_ip)
         if not known_device:
