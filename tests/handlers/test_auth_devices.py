@@ -12,9 +12,11 @@ import time
 import jwt
 
 from tests.handlers.test_conventions import assert_error_shape
+from tests.oauth.fake_vk import VkUser, oauth_settings
 
 PASSWORD = "correct horse 1"
 PROXY = ("127.0.0.1/32",)
+VK_VERIFIER = "pkce-verifier-" + "x" * 40
 
 
 def via(ip: str) -> dict:
@@ -109,3 +111,21 @@ async def test_a_right_password_gives_its_reserved_failure_back(start_server):
         resp = await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD}, headers=via(f"192.0.2.{i}"))
         assert resp.status == 200
     assert [await guess(api, user["email"], f"203.0.113.{i}") for i in range(3)] == [401, 401, 429]
+
+
+async def test_google_and_vk_sign_ins_hand_out_device_tokens_that_spare_later_password_logins(start_server, google, vk):
+    _, api = await start_server(**oauth_settings(google, vk), trusted_proxies=PROXY, login_failures_per_email=2)
+    signed_in = (await api.post("/api/auth/oauth/google", {"idToken": google.id_token(), "deviceId": "pixel-7"})).json
+    code = vk.issue_code(VkUser(4242, "vk@example.com"), VK_VERIFIER)
+    vk_answer = await api.post("/api/auth/oauth/vk", {"code": code, "codeVerifier": VK_VERIFIER, "vkDeviceId": "vk-device-1",
+                                                      "state": "s" * 32})
+    assert vk_answer.status == 201 and vk_answer.json["deviceToken"]
+    first_password = await api.patch("/api/user/update", {"password": PASSWORD}, token=signed_in["accessToken"])
+    assert first_password.status == 200, first_password.text
+    assert [await guess(api, "ann@gmail.com", f"203.0.113.{i}", deviceId="pixel-7") for i in range(3)] == [401, 401, 429]
+    without = await api.post("/api/auth/login", {"email": "ann@gmail.com", "password": PASSWORD}, headers=via("198.51.100.7"))
+    assert_error_shape(without, 429, "too_many_login_attempts")
+    for token, expected in ((vk_answer.json["deviceToken"], 429), (signed_in["deviceToken"], 200)):
+        resp = await api.post("/api/auth/login", {"email": "ann@gmail.com", "password": PASSWORD, "deviceToken": token},
+                              headers=via("198.51.100.7"))
+        assert resp.status == expected, resp.text
