@@ -24,7 +24,10 @@ from loguru import logger
 from core.admin import ADMIN_COMMANDS, add_admin_commands, run_admin
 from core.context import AppContext, create_context
 from core.emulated import attach, build_emulator
+from core.entitlements import load_entitlements
+from core.events_admin import add_events_commands, run_events, verify_signature_command
 from core.logs import configure_logging
+from core.products import load_products
 from core.sentry import init_sentry
 from core.settings import Settings, SettingsError, load_settings
 from documents import ensure_indexes
@@ -239,14 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("path", help="a backup folder, e.g. backups/2026-11-26T030000Z")
     restore.add_argument("--drop", action="store_true", help="drop every collection first (else the database must be empty)")
     add_admin_commands(sub)
+    add_events_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse the command, load settings, run it."""
     args = build_parser().parse_args(argv)
+    if args.command == "events" and args.events_command == "verify-signature":
+        return verify_signature_command(args)  # for receivers: needs only EVENTS_WEBHOOK_SECRET
     try:
         settings = load_settings()
+        load_entitlements(settings, load_products(settings))  # refuse an entitlement naming an unknown product
     except (SettingsError, OSError) as exc:
         print(f"settings error: {exc}", file=sys.stderr)
         return EXIT_UNSAFE_SETTINGS
@@ -272,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(with_context(settings, lambda ctx: cmd_restore(ctx, args.path, args.drop)))
     if command in ADMIN_COMMANDS:
         return asyncio.run(with_context(settings, lambda ctx: run_admin(ctx, args)))
+    if command == "events":
+        return asyncio.run(with_context(settings, lambda ctx: run_events(ctx, args)))
     raise SystemExit(f"unknown command {command}")
 
 

@@ -13,6 +13,8 @@ from loguru import logger
 
 from core.clients import create_mongo, create_redis
 from core.cpu import CpuPool
+from core.entitlements import load_entitlements
+from core.events_wiring import configure_events
 from core.gate import RequestGate
 from core.oauth_wiring import create_oauth_providers
 from core.products import Product, load_products
@@ -58,6 +60,7 @@ class AppContext:
     closers: list[Callable[[], Any]] = field(default_factory=list)
     generator: Any = None  # the process's greeting provider (generation.Provider), shared by all requests
     oauth: Any = None  # oauth.OAuthProviders: Google and VK ID sign-in over one shared HTTP session
+    entitlements: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> granting product ids
 
     def now(self) -> datetime:
         """The current time (injectable for tests)."""
@@ -134,6 +137,8 @@ def create_context(settings: Settings, *, mongo: tuple[Any, Any, bool] | None = 
         embedded_redis=embedded_redis,
         clock=clock or utcnow,
     )
+    ctx.entitlements = load_entitlements(settings, ctx.products)  # refuses unknown products before anything runs
+    configure_events(ctx)
     ctx.closers.append(cpu.shutdown)
     if ctx.rustore is not None:
         ctx.closers.append(ctx.rustore.close)

@@ -29,3 +29,10 @@ UNOWNED_PURCHASES_STOPPED = Counter("unowned_purchases_stopped_total",
 LEDGER_DRIFT = Gauge("ledger_audit_drift_users", "Users whose balance disagreed with their entries at the last audit")
 RATE_LIMIT_FAIL_OPEN = Counter("rate_limit_fail_open_total", "Requests let through because Redis was unreachable")
 REDIS_ERRORS = Counter("redis_errors_total", "Redis errors by component", ["component"])
+EVENTS_CREATED = Counter("events_created_total", "Outbound events to the app's backend created, by type", ["type"])
+EVENTS_DELIVERED = Counter("events_delivered_total", "Outbound event deliveries a receiver answered 2xx")
+EVENTS_FAILED_ATTEMPTS = Counter("events_failed_attempts_total", "Outbound event delivery attempts that failed "
+                                 "(non-2xx, timeout, connection error)")
+EVENTS_DEAD = Counter("events_dead_total", "Outbound event deliveries dead-lettered after the retry schedule")
+EVENTS_OLDEST_UNDELIVERED = Gauge("events_oldest_undelivered_age_seconds",
+                                  "Age of the oldest event not yet delivered to some endpoint (0 when none)")

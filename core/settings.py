@@ -21,6 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS_FILE = ROOT / "settings.toml"
 ENVIRONMENTS = ("development", "production", "test")
+EVENTS_RETRY_DEFAULT = (60, 300, 1800, 7200, 21600, 86400, 172800)
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "secret", "placeholder", "example", "dev-secret", "xxx")
 
 
@@ -164,6 +165,15 @@ class Settings:
     backup_time_utc: str = _env("BACKUP_TIME_UTC", "backup.time_utc", default="03:00")
     backup_keep: int = _env("BACKUP_KEEP", "backup.keep", default=7)
 
+    entitlements_override: str | None = _env("ENTITLEMENTS", "entitlements_env")
+    server_api_keys: tuple[str, ...] = _env("SERVER_API_KEYS", "server_api.keys", default=())
+    events_webhook_urls: tuple[str, ...] = _env("EVENTS_WEBHOOK_URLS", "events.webhook_urls", default=())
+    events_webhook_secret: str | None = _env("EVENTS_WEBHOOK_SECRET", "events.webhook_secret")
+    events_retry_schedule_s: tuple[str, ...] = _env(
+        "EVENTS_RETRY_SCHEDULE_S", "events.retry_schedule_s", default=tuple(str(s) for s in EVENTS_RETRY_DEFAULT)
+    )
+    events_delivery_interval_s: int = _env("EVENTS_DELIVERY_INTERVAL_S", "events.delivery_interval_s", default=10)
+
     extra: Mapping[str, Any] = field(default_factory=dict, metadata={})
 
     @property
@@ -209,6 +219,11 @@ class Settings:
     def tls_enabled(self) -> bool:
         """True when the server terminates TLS itself."""
         return bool(self.tls_cert_file and self.tls_key_file)
+
+    @property
+    def events_retry_schedule(self) -> tuple[float, ...]:
+        """EVENTS_RETRY_SCHEDULE_S parsed: seconds to wait before each retry of an event delivery."""
+        return tuple(float(v) for v in self.events_retry_schedule_s)
 
     def problems(self) -> list[str]:
         """Every reason this configuration must not serve production traffic."""
@@ -311,4 +326,25 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise SettingsError(f"BACKUP_TIME_UTC: expected HH:MM (UTC), got {settings.backup_time_utc!r}")
     if settings.backup_keep < 1:
         raise SettingsError("BACKUP_KEEP: must be at least 1")
+    _check_server_api(settings)
     return settings
+
+
+def _check_server_api(settings: Settings) -> None:
+    """Refuse weak server API keys and event settings that could not be delivered or signed."""
+    for key in settings.server_api_keys:
+        if not key.startswith("sk_") or len(key) < 24:
+            raise SettingsError("SERVER_API_KEYS: every key must start with sk_ and be at least 24 characters")
+    for url in settings.events_webhook_urls:
+        allowed = ("https://",) if settings.is_production else ("https://", "http://")
+        if not url.startswith(allowed) or len(url) > 2000:
+            raise SettingsError(f"EVENTS_WEBHOOK_URLS: not an {'https' if settings.is_production else 'http(s)'} URL: "
+                                f"{url[:100]!r}")
+    if settings.events_webhook_urls and len((settings.events_webhook_secret or "").encode()) < 16:
+        raise SettingsError("EVENTS_WEBHOOK_SECRET: at least 16 bytes are needed when EVENTS_WEBHOOK_URLS is set")
+    try:
+        schedule = settings.events_retry_schedule
+    except ValueError:
+        raise SettingsError("EVENTS_RETRY_SCHEDULE_S: comma-separated numbers of seconds") from None
+    if not schedule or any(s < 0 for s in schedule):
+        raise SettingsError("EVENTS_RETRY_SCHEDULE_S: at least one delay, none negative")

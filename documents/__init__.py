@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from documents import events as outbound_events
 from documents import (
     generations,
     identities,
@@ -20,6 +21,7 @@ from documents import (
 
 INDEX_MODULES = [users, identities, sessions, ledger, leases, generations, orders, purchases, webhook_events, subscriptions,
                  refund_watch]
+INDEX_MODULES.append(outbound_events)  # only written when EVENTS_WEBHOOK_URLS is set
 
 
 def all_indexes() -> dict[str, list]:

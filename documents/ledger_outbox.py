@@ -27,6 +27,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from documents.event_sources import record_entries
 from documents.transactions import TRANSACTIONS, USERS, LedgerEntry, bson_now
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ async def write_settled(db: Any, user_id: ObjectId, settled: list[LedgerEntry]) 
         written.append(entry.id)
     if not written:
         return 0
+    # Events of these entries are recorded before the entries leave the outbox (see `documents.event_sources`).
+    await record_entries(db, user_id, settled[:len(written)])
     after = await db[USERS].find_one_and_update(
         {"_id": user_id}, {"$pull": {"points.outbox": {"_id": {"$in": written}}}},
         projection={"points.outbox._id": 1}, return_document=ReturnDocument.AFTER)

@@ -12,11 +12,13 @@ from core.catalog import Catalog
 from core.context import AppContext
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from handlers import apidocs, auth, generation, metrics, oauth, payments, points, products, service, subscriptions, user, webhooks
+from handlers import customer as customer_handlers
 from handlers.base import APIHandler
 from handlers.openapi import spec_for
 from handlers.routing import NotFoundHandler, check_routes
 
 HANDLER_MODULES = [service, apidocs, metrics, auth, oauth, user, products, points, generation, payments, webhooks, subscriptions]
+HANDLER_MODULES.append(customer_handlers)
 
 
 def all_routes() -> list[tuple]:

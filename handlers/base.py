@@ -8,6 +8,7 @@ an application with a route that is neither.
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import time
@@ -31,7 +32,7 @@ from handlers.docs import Operation, operation_of
 from handlers.errors import STATUS_REASON, ApiError, domain_error, expected_error, is_credentials_problem, is_expected
 from handlers.netinfo import client_address, request_scheme
 
-__all__ = ["APIHandler", "ApiError", "CurrentUser", "public"]
+__all__ = ["APIHandler", "ApiError", "CurrentUser", "public", "server_api_key", "verb_auth"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -42,6 +43,19 @@ def public(method: F) -> F:
     """Mark a verb method as reachable without an access token."""
     method.__public__ = True  # type: ignore[attr-defined]
     return method
+
+
+def server_api_key(method: F) -> F:
+    """Mark a verb as server-to-server: it takes `Authorization: Bearer sk_...` from SERVER_API_KEYS, never a user token."""
+    method.__auth__ = "api_key"  # type: ignore[attr-defined]
+    return method
+
+
+def verb_auth(method: Any) -> str:
+    """How a verb is authenticated: "public", "api_key" or "bearer" (a user's access token)."""
+    if getattr(method, "__public__", False):
+        return "public"
+    return getattr(method, "__auth__", "bearer")
 
 
 @dataclass(frozen=True)
@@ -115,12 +129,15 @@ class APIHandler(tornado.web.RequestHandler):
                 raise tornado.web.HTTPError(405)
             self._apply_https_rule()
             self._apply_cors()
-            needs_auth = self.request.method != "OPTIONS" and not self._verb_is_public()
+            api_key = self.request.method != "OPTIONS" and self._verb_auth() == "api_key"
+            needs_auth = self.request.method != "OPTIONS" and self._verb_auth() == "bearer"
             claims = self._verify_token() if needs_auth else None
             # One Redis round trip answers both the rate limit and the session check.
             session_id = claims.session_id if isinstance(claims, AccessClaims) else None
             gate = await self.ctx.gate.check(self.client_ip, session_id)
             await self._apply_rate_limits(gate.verdict)
+            if api_key:
+                self._check_api_key()  # after the rate limit: guessing keys costs budget
             if needs_auth:
                 await self._authenticate(claims, gate)
         except tornado.web.HTTPError as exc:
@@ -144,9 +161,19 @@ class APIHandler(tornado.web.RequestHandler):
         else:
             self._chunks.append(chunk)
 
-    def _verb_is_public(self) -> bool:
-        method = getattr(self, self.request.method.lower(), None)
-        return bool(getattr(method, "__public__", False))
+    def _verb_auth(self) -> str:
+        return verb_auth(getattr(self, self.request.method.lower(), None))
+
+    def _check_api_key(self) -> None:
+        """Accept only a key from SERVER_API_KEYS, compared in constant time against every configured key."""
+        scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
+        candidate = given.strip().encode() if scheme.lower() == "bearer" else b""
+        matched = False
+        for key in self.ctx.settings.server_api_keys:
+            matched |= hmac.compare_digest(candidate, key.encode())
+        if not matched:
+            raise ApiError(401, "invalid_api_key", "A valid server API key is required.",
+                           headers={"WWW-Authenticate": 'Bearer realm="server"'})
 
     def _apply_https_rule(self) -> None:
         scheme = request_scheme(self.request, self.ctx.settings.trusted_networks)

@@ -16,7 +16,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from marshmallow import Schema
 
-from handlers.base import APIHandler
+from handlers.base import APIHandler, verb_auth
 from handlers.docs import IDEMPOTENCY_KEY_PATTERN, all_errors, operation_of
 from handlers.routing import NotFoundHandler
 from handlers.schemas import ErrorSchema, camelcase
@@ -76,6 +76,9 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
                    info={"description": "REST backend for apps that sell through RuStore. Every error uses the "
                                         "Error schema; `reason` is stable and meant for code."})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.security_scheme("serverApiKey", {
+        "type": "http", "scheme": "bearer", "bearerFormat": "sk_...",
+        "description": "A server API key from SERVER_API_KEYS, for the app team's own services (never a user's token)."})
     spec.components.schema("Error", schema=ErrorSchema)
     missing = []
     for pattern, handler, *_ in routes:
@@ -91,7 +94,8 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
             if op is None:
                 missing.append(f"{verb} {pattern}")
                 continue
-            public = bool(getattr(method, "__public__", False))
+            auth = verb_auth(method)
+            public = auth != "bearer"  # API-key verbs declare their own 401 reason
             path, params = _path(pattern, handler, method)
             if op.query is not None:
                 params.append({"in": "query", "schema": op.query})
@@ -112,7 +116,7 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
             operation: dict[str, Any] = {
                 "summary": op.summary, "operationId": f"{verb.lower()}_{handler.__name__}",
                 "tags": [handler.__module__.rsplit(".", 1)[-1]], "parameters": params, "responses": responses,
-                "security": [] if public else [{"bearerAuth": []}],
+                "security": {"public": [], "api_key": [{"serverApiKey": []}]}.get(auth, [{"bearerAuth": []}]),
             }
             if op.description:
                 operation["description"] = op.description

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from jobs import (
     backup,
+    event_delivery,
     generation_repair,
     ledger_audit,
     ledger_repair,
@@ -23,6 +24,7 @@ ALL_JOBS: list[Job] = [
     webhook_retry.JOB,
     subscription_reconcile.JOB,
     backup.JOB,
+    event_delivery.JOB,
 ]
 
 

@@ -90,6 +90,8 @@ async def test_shared_errors_and_security_are_documented_on_every_operation(cont
         assert "rate_limited" in reasons(op, 429) and "internal_error" in reasons(op, 500), where
         if is_public(op):
             assert not set(AUTH_ERRORS) & set(reasons(op, 401)), where
+        elif path.startswith("/api/server/"):  # the app team's services: an API key, never a user's token
+            assert op["security"] == [{"serverApiKey": []}] and reasons(op, 401) == ["invalid_api_key"], where
         else:
             assert op["security"] == [{"bearerAuth": []}], where
             assert set(AUTH_ERRORS) <= set(reasons(op, 401)), where
@@ -131,6 +133,8 @@ async def test_authenticated_operations_refuse_a_missing_token_and_every_answer_
         resp = await api.request(method.upper(), url)
         if is_public(op):
             assert resp.error_reason() not in AUTH_ERRORS, (method, path, resp.text)
+        elif op["security"] == [{"serverApiKey": []}]:
+            assert (resp.status, resp.error_reason()) == (401, "invalid_api_key"), (method, path, resp.text)
         else:
             assert (resp.status, resp.error_reason()) == (401, "missing_token"), (method, path, resp.text)
         contract.check_response(method, path, resp)

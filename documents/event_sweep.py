@@ -1,0 +1,108 @@
+"""Events derived from stored state by the delivery job: subscription cancelled/expired, entitlement changes.
+
+Each pass looks at what changed since the previous pass (minus OVERLAP, so a write landing during a pass
+is seen by the next): subscriptions updated or ending in that window, and users with new events or
+updated purchases. Ids are derived from the stored change, so passes may overlap freely:
+
+* `subscription.cancelled`: a stored history entry where the subscription stops renewing (CANCELLED, or
+  auto-renewal off), keyed by subscription and period end;
+* `subscription.expired`: a history entry EXPIRED, or an entitled one whose end passed, keyed the same way;
+* `entitlement.changed`: the user's entitlements recomputed (`documents.entitlements`) and compared with
+  the last state announced (`entitlement_states`); the event is keyed by the state's version and written
+  before the version moves, so a crash in between rewrites the same event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from documents import events
+from documents.entitlements import customer_snapshot
+from documents.subscriptions import COLLECTION as SUBSCRIPTIONS
+from documents.subscriptions import ENTITLED
+from documents.transactions import utc
+
+CURSORS = "event_cursors"
+STATES = "entitlement_states"
+OVERLAP = timedelta(minutes=5)
+BATCH = 500
+
+
+def _ms(value: datetime | None) -> int:
+    return int(utc(value).timestamp() * 1000) if value else 0
+
+
+def _sub_data(doc: Mapping[str, Any], end: datetime | None) -> dict:
+    return {"purchaseId": doc.get("purchase_id"), "productId": doc.get("product_id"), "expiresAt": events.iso(end)}
+
+
+async def _subscription_events(db: Any, doc: dict, since: datetime, now: datetime) -> None:
+    user, sandbox, sid = doc["user_id"], bool(doc.get("sandbox")), str(doc["_id"])
+    previous: dict = {}
+    for h in doc.get("history") or []:
+        stops = h.get("status") == "CANCELLED" or (h.get("status") == "ACTIVE" and h.get("auto_renewing") is False)
+        stopped_before = previous.get("status") == "CANCELLED" or (
+            previous.get("status") == "ACTIVE" and previous.get("auto_renewing") is False)
+        fresh = h.get("at") is not None and utc(h["at"]) >= since
+        if fresh and stops and not stopped_before:
+            await events.record(db, f"subscription.cancelled:{sid}:{_ms(h.get('end_date'))}", "subscription.cancelled",
+                                user, sandbox=sandbox, data=_sub_data(doc, h.get("end_date")), created_at=h["at"])
+        if fresh and h.get("status") == "EXPIRED" and previous.get("status") != "EXPIRED":
+            await events.record(db, f"subscription.expired:{sid}:{_ms(h.get('end_date'))}", "subscription.expired",
+                                user, sandbox=sandbox, data=_sub_data(doc, h.get("end_date")), created_at=h["at"])
+        previous = h
+    end = doc.get("end_date")
+    # A cancelled one ends by the clock with no answer from RuStore: its end is the event.
+    if doc.get("status") in ENTITLED and end is not None and since <= utc(end) <= now and not doc.get("auto_renewing"):
+        await events.record(db, f"subscription.expired:{sid}:{_ms(end)}", "subscription.expired", user,
+                            sandbox=sandbox, data=_sub_data(doc, end), created_at=utc(end))
+
+
+async def announce_entitlements(db: Any, user_id: ObjectId, declared: Mapping[str, tuple[str, ...]],
+                                now: datetime) -> int:
+    """Record `entitlement.changed` for every entitlement whose active state differs from the last announced."""
+    snapshot = await customer_snapshot(db, user_id, declared, now)
+    if snapshot is None:
+        return 0
+    state = await db[STATES].find_one({"_id": user_id}) or {"version": 0, "active": {}}
+    announced = dict(state.get("active") or {})
+    version = int(state.get("version") or 0)
+    changed = {n: e for n, e in snapshot["entitlements"].items() if bool(announced.get(n)) != e["active"]}
+    if not changed:
+        return 0
+    sandbox = any(e["sandbox"] for e in changed.values())
+    for name, ent in changed.items():
+        await events.record(db, f"entitlement.changed:{user_id}:{name}:{version + 1}", "entitlement.changed", user_id,
+                            sandbox=sandbox, data={"entitlement": name, "change": "granted" if ent["active"] else "lost",
+                                                   **ent}, created_at=now)
+    new_state = announced | {n: e["active"] for n, e in changed.items()}
+    await db[STATES].update_one({"_id": user_id, "version": version} if state.get("_id") else {"_id": user_id},
+                                {"$set": {"active": new_state, "version": version + 1, "updated_at": now}},
+                                upsert=not state.get("_id"))
+    return len(changed)
+
+
+async def sweep(db: Any, declared: Mapping[str, tuple[str, ...]], now: datetime) -> dict:
+    """One derivation pass over what changed since the last one; counts of subscriptions and users looked at."""
+    cursor = await db[CURSORS].find_one({"_id": "sweep"})
+    since = (utc(cursor["at"]) if cursor else now) - OVERLAP
+    subs = await db[SUBSCRIPTIONS].find(
+        {"user_id": {"$ne": None}, "$or": [{"updated_at": {"$gte": since}}, {"end_date": {"$gte": since, "$lte": now}}]},
+        {"user_id": 1, "purchase_id": 1, "product_id": 1, "sandbox": 1, "status": 1, "end_date": 1,
+         "auto_renewing": 1, "history": 1}).limit(BATCH).to_list(BATCH)
+    users: set[ObjectId] = set()
+    for doc in subs:
+        await _subscription_events(db, doc, since, now)
+        users.add(doc["user_id"])
+    for collection, field in ((events.COLLECTION, "created_at"), ("purchases", "updated_at")):
+        async for doc in db[collection].find({field: {"$gte": since}, "user_id": {"$ne": None}}, {"user_id": 1}).limit(BATCH):
+            users.add(doc["user_id"])
+    changes = 0
+    for user_id in users:
+        changes += await announce_entitlements(db, user_id, declared, now)
+    await db[CURSORS].update_one({"_id": "sweep"}, {"$set": {"at": now}}, upsert=True)
+    return {"subscriptions_seen": len(subs), "users_seen": len(users), "entitlement_changes": changes}
