@@ -169,8 +169,9 @@ async def test_events_of_one_user_arrive_in_the_order_they_happened(emulated, re
         if event["userId"] == user["userId"] and (not mine or mine[-1]["id"] != event["id"]):
             mine.append(event)
     assert len(receiver.deliveries) == 8  # 7 events, one of them twice
-    assert [(e["type"], e["data"].get("balanceAfter")) for e in mine] == [("purchase.credited", 100), ("points.changed", 100), ("purchase.credited", 600),
-                    ("points.changed", 600), ("points.changed", 550)]
+    assert [(e["type"], e["data"].get("balanceAfter")) for e in mine] == [
+        ("purchase.credited", 100), ("points.changed", 100), ("purchase.credited", 600), ("points.changed", 600),
+        ("points.changed", 550)]
 
 
 async def test_subscription_lifecycle_and_entitlement_changes_are_announced(emulated, receiver):
