@@ -16,11 +16,19 @@ from bson import ObjectId
 from documents import events
 from documents.transactions import CLAWBACK, TRANSACTIONS, LedgerEntry
 
+CLAWBACK_KEYS = ("purchase-clawback:", "subgrant-clawback:")
+
+
+def started_key(purchase_id: str | None, sandbox: bool) -> str:
+    """Key of a subscription's `subscription.started` (one per subscription, whichever path sees it first)."""
+    return f"subscription.started:{'sandbox:' if sandbox else ''}{purchase_id}"
+
 
 def _sandbox(entry: LedgerEntry) -> bool:
     if "sandbox" in entry.meta:
         return bool(entry.meta["sandbox"])
-    return entry.idempotency_key.split(":")[1:2] == ["sandbox"]  # purchase-clawback:sandbox:<invoice>
+    key = entry.idempotency_key  # purchase-clawback:sandbox:<invoice>
+    return key.startswith(CLAWBACK_KEYS) and key.split(":")[1:2] == ["sandbox"]
 
 
 def _points(entry: LedgerEntry) -> dict:
@@ -51,7 +59,7 @@ async def _typed_event(db: Any, entry: LedgerEntry) -> tuple[str, dict] | None:
                                      "points": entry.amount, "balanceAfter": entry.balance_after}
     if entry.type == "subscription_grant":
         return await _subscription_event(db, entry)
-    if entry.type == CLAWBACK and key.startswith(("purchase-clawback:", "subgrant-clawback:")):
+    if entry.type == CLAWBACK and key.startswith(CLAWBACK_KEYS):
         credited = await _credited_meta(db, entry)
         data = {"invoiceId": entry.meta.get("invoice_id"), "productId": (credited.get("meta") or {}).get("product_id"),
                 "status": entry.meta.get("rustore_status"), "pointsTakenBack": -entry.amount,
@@ -71,7 +79,8 @@ async def record_entries(db: Any, user_id: ObjectId, entries: Iterable[LedgerEnt
     for entry in entries:
         typed = await _typed_event(db, entry)
         if typed is not None:  # the business event first, then the balance it moved
-            await events.record(db, f"{typed[0]}:{entry.id}", typed[0], user_id, sandbox=_sandbox(entry),
-                                data=typed[1], created_at=entry.created_at)
+            kind, data = typed
+            key = started_key(data["purchaseId"], _sandbox(entry)) if kind == "subscription.started" else f"{kind}:{entry.id}"
+            await events.record(db, key, kind, user_id, sandbox=_sandbox(entry), data=data, created_at=entry.created_at)
         await events.record(db, f"points:{entry.id}", "points.changed", user_id, sandbox=_sandbox(entry),
                             data=_points(entry), created_at=entry.created_at)

@@ -4,6 +4,8 @@ Each pass looks at what changed since the previous pass (minus OVERLAP, so a wri
 is seen by the next): subscriptions updated or ending in that window, and users with new events or
 updated purchases. Ids are derived from the stored change, so passes may overlap freely:
 
+* `subscription.started` of trials and products without points (others come from their first grant);
+* `purchase.credited` / `purchase.revoked` of non-consumables, from the purchase's stored state;
 * `subscription.cancelled`: a stored history entry where the subscription stops renewing (CANCELLED, or
   auto-renewal off), keyed by subscription and period end;
 * `subscription.expired`: a history entry EXPIRED, or an entitled one whose end passed, keyed the same way;
@@ -22,6 +24,7 @@ from bson import ObjectId
 
 from documents import events
 from documents.entitlements import customer_snapshot
+from documents.event_sources import started_key
 from documents.subscriptions import COLLECTION as SUBSCRIPTIONS
 from documents.subscriptions import ENTITLED
 from documents.transactions import utc
@@ -43,6 +46,12 @@ def _sub_data(doc: Mapping[str, Any], end: datetime | None) -> dict:
 async def _subscription_events(db: Any, doc: dict, since: datetime, now: datetime) -> None:
     user, sandbox, sid = doc["user_id"], bool(doc.get("sandbox")), str(doc["_id"])
     previous: dict = {}
+    first = next((h for h in doc.get("history") or [] if h.get("status") in ENTITLED), None)
+    if first is not None and first.get("at") and utc(first["at"]) >= since:
+        # Usually written already from the first paid period's grant (same key); this covers trials and
+        # products without points_per_period.
+        await events.record(db, started_key(doc.get("purchase_id"), sandbox), "subscription.started", user,
+                            sandbox=sandbox, data=_sub_data(doc, first.get("end_date")), created_at=first["at"])
     for h in doc.get("history") or []:
         stops = h.get("status") == "CANCELLED" or (h.get("status") == "ACTIVE" and h.get("auto_renewing") is False)
         stopped_before = previous.get("status") == "CANCELLED" or (
@@ -60,6 +69,28 @@ async def _subscription_events(db: Any, doc: dict, since: datetime, now: datetim
     if doc.get("status") in ENTITLED and end is not None and since <= utc(end) <= now and not doc.get("auto_renewing"):
         await events.record(db, f"subscription.expired:{sid}:{_ms(end)}", "subscription.expired", user,
                             sandbox=sandbox, data=_sub_data(doc, end), created_at=utc(end))
+
+
+NON_CONSUMABLE_EVENTS = {"paid": "purchase.credited", "confirmed": "purchase.credited",
+                         "reversed": "purchase.revoked", "refunded": "purchase.revoked"}
+
+
+async def _non_consumable_events(db: Any, since: datetime) -> set[ObjectId]:
+    """Owned/lost non-consumables (they move no points, so no ledger entry announces them)."""
+    users: set[ObjectId] = set()
+    query = {"updated_at": {"$gte": since}, "user_id": {"$ne": None}}
+    async for doc in db["purchases"].find(query).limit(BATCH):
+        users.add(doc["user_id"])
+        kind = NON_CONSUMABLE_EVENTS.get(doc.get("state") or "")
+        if doc.get("product_type") != "non_consumable" or kind is None:
+            continue
+        data = {"invoiceId": doc.get("invoice_id"), "productId": doc.get("product_id"), "points": 0}
+        if kind == "purchase.revoked":
+            data = {"invoiceId": doc.get("invoice_id"), "productId": doc.get("product_id"),
+                    "status": doc.get("rustore_status"), "pointsTakenBack": 0, "requested": 0, "shortfall": 0}
+        await events.record(db, f"{kind}:nc:{doc['_id']}", kind, doc["user_id"], sandbox=bool(doc.get("sandbox")),
+                            data=data, created_at=doc.get("updated_at"))
+    return users
 
 
 async def announce_entitlements(db: Any, user_id: ObjectId, declared: Mapping[str, tuple[str, ...]],
@@ -98,9 +129,9 @@ async def sweep(db: Any, declared: Mapping[str, tuple[str, ...]], now: datetime)
     for doc in subs:
         await _subscription_events(db, doc, since, now)
         users.add(doc["user_id"])
-    for collection, field in ((events.COLLECTION, "created_at"), ("purchases", "updated_at")):
-        async for doc in db[collection].find({field: {"$gte": since}, "user_id": {"$ne": None}}, {"user_id": 1}).limit(BATCH):
-            users.add(doc["user_id"])
+    users |= await _non_consumable_events(db, since)
+    async for doc in db[events.COLLECTION].find({"created_at": {"$gte": since}}, {"user_id": 1}).limit(BATCH):
+        users.add(doc["user_id"])
     changes = 0
     for user_id in users:
         changes += await announce_entitlements(db, user_id, declared, now)

@@ -8,6 +8,7 @@ an application with a route that is neither.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
@@ -167,10 +168,11 @@ class APIHandler(tornado.web.RequestHandler):
     def _check_api_key(self) -> None:
         """Accept only a key from SERVER_API_KEYS, compared in constant time against every configured key."""
         scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
-        candidate = given.strip().encode() if scheme.lower() == "bearer" else b""
+        # Digests have one length, so the comparison reveals nothing about a key's length either.
+        candidate = hashlib.sha256(given.strip().encode() if scheme.lower() == "bearer" else b"").digest()
         matched = False
         for key in self.ctx.settings.server_api_keys:
-            matched |= hmac.compare_digest(candidate, key.encode())
+            matched |= hmac.compare_digest(candidate, hashlib.sha256(key.encode()).digest())
         if not matched:
             raise ApiError(401, "invalid_api_key", "A valid server API key is required.",
                            headers={"WWW-Authenticate": 'Bearer realm="server"'})

@@ -77,7 +77,7 @@ class CustomerBase(APIHandler):
         etag = snapshot_etag(snapshot)
         self.set_header("ETag", etag)
         self.set_header("Cache-Control", "private, no-cache")
-        wanted = [t.strip() for t in self.request.headers.get("If-None-Match", "").split(",")]
+        wanted = [t.strip().removeprefix("W/") for t in self.request.headers.get("If-None-Match", "").split(",")]
         if etag in wanted or "*" in wanted:
             self.set_status(304)
             self.clear_header("Content-Type")

@@ -204,3 +204,68 @@ async def test_without_a_url_nothing_is_stored_or_sent(emulated):
     await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
     assert await env.service.ctx.db[events_doc.COLLECTION].count_documents({}) == 0
     assert (await deliver(env)) == {"skipped": "EVENTS_WEBHOOK_URLS is not set"}
+
+
+def metric(name: str, **labels) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_refund_is_announced_with_what_was_taken_back_and_the_shortfall(emulated, receiver):
+    env = await with_events(emulated, receiver)
+    user = await env.api.register()
+    sdk = env.buy("points_100", app_user_id=user["userId"])
+    await env.settle()
+    await env.api.post("/api/points/spend", {"amount": 60}, token=user["accessToken"], headers={"Idempotency-Key": "s"})
+    env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
+    await env.settle()
+    await deliver(env)
+    assert receiver.types() == ["purchase.credited", "points.changed", "points.changed", "purchase.revoked",
+                                "points.changed"]
+    revoked = receiver.events[3]["data"]
+    assert revoked == {"invoiceId": sdk["invoiceId"], "productId": "points_100", "status": "REFUNDED",
+                       "pointsTakenBack": 40, "requested": 100, "shortfall": 60, "balanceAfter": 0}
+    assert receiver.events[4]["data"]["type"] == "clawback" and receiver.events[4]["data"]["amount"] == -40
+
+
+async def test_a_non_consumable_is_announced_with_its_entitlement_and_again_when_refunded(emulated, receiver):
+    from core.settings import load_settings
+    from tests.handlers.test_payments import NO_ADS
+
+    env = await with_events(emulated, receiver, webhooks=False, extra={"products": [*load_settings().extra["products"],
+                                                                                    NO_ADS]},
+                            entitlements_override="premium=premium_monthly;no_ads=no_ads")
+    user = await env.api.register()
+    sdk = env.buy("no_ads")
+    await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
+    await deliver(env)
+    assert receiver.types() == ["purchase.credited", "entitlement.changed"]
+    assert receiver.events[0]["data"] == {"invoiceId": sdk["invoiceId"], "productId": "no_ads", "points": 0}
+    assert receiver.events[1]["data"]["entitlement"] == "no_ads" and receiver.events[1]["data"]["expiresAt"] is None
+    env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
+    await run_job(env.service.ctx, find_job("refund-sweep"))
+    await deliver(env)
+    assert receiver.types()[2:] == ["purchase.revoked", "entitlement.changed"]
+    assert (receiver.events[3]["data"]["change"], receiver.events[3]["data"]["active"]) == ("lost", False)
+
+
+async def test_delivery_metrics_count_created_delivered_failed_and_the_oldest_undelivered_age(emulated, receiver):
+    env = await with_events(emulated, receiver, webhooks=False, events_retry_schedule_s=("0", "0"))
+    user = await env.api.register()
+    before = {name: metric(name) for name in ("events_delivered_total", "events_failed_attempts_total")}
+    created = metric("events_created_total", type="points.changed")
+    receiver.answers = [500]
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
+    assert metric("events_created_total", type="points.changed") == created + 1
+    await deliver(env)
+    env.clock.advance(30)
+    await deliver(env)
+    assert metric("events_failed_attempts_total") == before["events_failed_attempts_total"] + 1
+    assert metric("events_delivered_total") == before["events_delivered_total"] + 2
+    assert metric("events_oldest_undelivered_age_seconds") == 0
+    receiver.answers = [500]
+    await env.api.post("/api/points/spend", {"amount": 5}, token=user["accessToken"], headers={"Idempotency-Key": "m"})
+    env.clock.advance(30)
+    await deliver(env)
+    assert metric("events_oldest_undelivered_age_seconds") == 30
