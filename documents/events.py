@@ -116,10 +116,22 @@ async def find_event(db: Any, eid: str) -> dict | None:
     return await db[COLLECTION].find_one({"_id": eid})
 
 
-async def pending_for(db: Any, key: str, limit: int) -> list[dict]:
-    """The oldest events not yet delivered (nor dead) to an endpoint, in delivery order."""
-    cursor = db[COLLECTION].find({"pending": key}).sort("order", ASCENDING)
-    return await cursor.limit(limit).to_list(limit)
+async def pending_heads(db: Any, key: str, max_users: int, page: int = 200) -> list[dict]:
+    """Per user, the oldest event not yet delivered (nor dead) to an endpoint: what may be sent next.
+
+    Pages skip users already seen, so one user's backlog never hides the other users' events.
+    """
+    heads: dict[Any, dict] = {}
+    while len(heads) < max_users:
+        query: dict[str, Any] = {"pending": key}
+        if heads:
+            query["user_id"] = {"$nin": list(heads)}
+        docs = await db[COLLECTION].find(query).sort("order", ASCENDING).limit(page).to_list(page)
+        for doc in docs:
+            heads.setdefault(doc["user_id"], doc)
+        if len(docs) < page:
+            break
+    return list(heads.values())
 
 
 async def mark_delivered(db: Any, eid: str, key: str, status: int, now: datetime) -> None:

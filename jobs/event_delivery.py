@@ -25,7 +25,7 @@ from documents.transactions import utc
 from jobs.runner import Job
 
 TIMEOUT_S = 10.0
-BATCH = 500  # pending events read per endpoint per round
+USERS_PER_ROUND = 500  # users whose head event is considered per endpoint per round
 ROUNDS = 20  # rounds per run: each delivers at most one event per user
 PARALLEL = 8  # concurrent requests per endpoint
 
@@ -42,12 +42,9 @@ async def _send(session: aiohttp.ClientSession, url: str, secret: str, doc: dict
         return None, type(exc).__name__
 
 
-def _due(docs: list[dict], key: str, now: datetime) -> list[dict]:
-    """The head event of each user, if its next attempt is due."""
-    heads: dict[Any, dict] = {}
-    for doc in docs:
-        heads.setdefault(doc["user_id"], doc)
-    return [d for d in heads.values() if utc(d["deliveries"][key]["next_at"]) <= now]
+def _due(heads: list[dict], key: str, now: datetime) -> list[dict]:
+    """The users' head events whose next attempt is due."""
+    return [d for d in heads if utc(d["deliveries"][key]["next_at"]) <= now]
 
 
 async def deliver_endpoint(ctx: Any, session: aiohttp.ClientSession, target: events.Endpoint) -> dict:
@@ -75,7 +72,7 @@ async def deliver_endpoint(ctx: Any, session: aiohttp.ClientSession, target: eve
         return False
 
     for _ in range(ROUNDS):
-        due = _due(await events.pending_for(ctx.db, target.key, BATCH), target.key, ctx.now())
+        due = _due(await events.pending_heads(ctx.db, target.key, USERS_PER_ROUND), target.key, ctx.now())
         if not due or not any(await asyncio.gather(*(one(d) for d in due))):
             break
     return counts

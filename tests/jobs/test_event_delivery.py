@@ -80,8 +80,11 @@ async def test_a_verified_purchase_reaches_the_receiver_signed_as_purchase_credi
         assert delivery.headers["Event-Type"] == delivery.event["type"]
         verify(SECRET, delivery.headers["Signature"], delivery.body)
         assert await verify_with_cli(delivery, tmp_path) == 0
+    tampered = receiver.deliveries[0]
     with pytest.raises(SignatureError):
-        verify(SECRET, receiver.deliveries[0].headers["Signature"], receiver.deliveries[0].body + b" ")
+        verify(SECRET, tampered.headers["Signature"], tampered.body + b" ")
+    tampered.body += b" "
+    assert await verify_with_cli(tampered, tmp_path) == 1
     assert await deliver(env) == {**await deliver(env), "delivered": 0}  # nothing is sent twice
 
 
