@@ -32,7 +32,6 @@ from documents.transactions import utc
 CURSORS = "event_cursors"
 STATES = "entitlement_states"
 OVERLAP = timedelta(minutes=5)
-BATCH = 500
 
 
 def _ms(value: datetime | None) -> int:
@@ -79,7 +78,7 @@ async def _non_consumable_events(db: Any, since: datetime) -> set[ObjectId]:
     """Owned/lost non-consumables (they move no points, so no ledger entry announces them)."""
     users: set[ObjectId] = set()
     query = {"updated_at": {"$gte": since}, "user_id": {"$ne": None}}
-    async for doc in db["purchases"].find(query).limit(BATCH):
+    async for doc in db["purchases"].find(query, {"history": 0}):
         users.add(doc["user_id"])
         kind = NON_CONSUMABLE_EVENTS.get(doc.get("state") or "")
         if doc.get("product_type") != "non_consumable" or kind is None:
@@ -121,19 +120,19 @@ async def sweep(db: Any, declared: Mapping[str, tuple[str, ...]], now: datetime)
     """One derivation pass over what changed since the last one; counts of subscriptions and users looked at."""
     cursor = await db[CURSORS].find_one({"_id": "sweep"})
     since = (utc(cursor["at"]) if cursor else now) - OVERLAP
-    subs = await db[SUBSCRIPTIONS].find(
-        {"user_id": {"$ne": None}, "$or": [{"updated_at": {"$gte": since}}, {"end_date": {"$gte": since, "$lte": now}}]},
-        {"user_id": 1, "purchase_id": 1, "product_id": 1, "sandbox": 1, "status": 1, "end_date": 1,
-         "auto_renewing": 1, "history": 1}).limit(BATCH).to_list(BATCH)
+    seen = 0
     users: set[ObjectId] = set()
-    for doc in subs:
+    async for doc in db[SUBSCRIPTIONS].find(
+            {"user_id": {"$ne": None}, "$or": [{"updated_at": {"$gte": since}}, {"end_date": {"$gte": since, "$lte": now}}]},
+            {"user_id": 1, "purchase_id": 1, "product_id": 1, "sandbox": 1, "status": 1, "end_date": 1,
+             "auto_renewing": 1, "history": 1}):
         await _subscription_events(db, doc, since, now)
         users.add(doc["user_id"])
+        seen += 1
     users |= await _non_consumable_events(db, since)
-    async for doc in db[events.COLLECTION].find({"created_at": {"$gte": since}}, {"user_id": 1}).limit(BATCH):
-        users.add(doc["user_id"])
+    users |= set(await db[events.COLLECTION].distinct("user_id", {"created_at": {"$gte": since}}))
     changes = 0
     for user_id in users:
         changes += await announce_entitlements(db, user_id, declared, now)
     await db[CURSORS].update_one({"_id": "sweep"}, {"$set": {"at": now}}, upsert=True)
-    return {"subscriptions_seen": len(subs), "users_seen": len(users), "entitlement_changes": changes}
+    return {"subscriptions_seen": seen, "users_seen": len(users), "entitlement_changes": changes}

@@ -9,7 +9,7 @@ never called for the database).
 Document shape::
 
     {_id: "evt_<24 hex>", key, type, user_id, sandbox, data, created_at, order (ns, per-user delivery order),
-     pending: [endpoint keys not yet delivered or dead],
+     pending: [endpoint keys not yet delivered or dead], dead: [endpoint keys whose delivery is dead],
      deliveries: {<endpoint key>: {url, status: pending|delivered|dead, attempts, next_at, last_error,
                                    last_status, delivered_at}}}
 """
@@ -35,6 +35,7 @@ INDEXES = {
         IndexModel([("pending", ASCENDING), ("order", ASCENDING)], name="pending_order"),
         IndexModel([("user_id", ASCENDING), ("order", ASCENDING)], name="user_order"),
         IndexModel([("created_at", ASCENDING)], name="created"),
+        IndexModel([("dead", ASCENDING)], sparse=True, name="dead"),
     ]
 }
 TYPES = ("purchase.credited", "purchase.revoked", "subscription.started", "subscription.renewed",
@@ -85,7 +86,8 @@ async def record(db: Any, key: str, type: str, user_id: ObjectId, *, sandbox: bo
     targets = endpoints(db)
     if not targets:
         return False
-    assert type in TYPES, type
+    if type not in TYPES:
+        raise ValueError(f"unknown event type {type!r}")
     doc = {"key": key, "type": type, "user_id": user_id, "sandbox": bool(sandbox), "data": data,
            "created_at": bson_now(created_at), "order": time.time_ns(), "pending": [t.key for t in targets],
            "deliveries": {t.key: {"url": t.url, "status": "pending", "attempts": 0, "next_at": bson_now(created_at),
@@ -150,7 +152,8 @@ async def mark_failed(db: Any, doc: dict, key: str, error: str, status: int | No
               f"deliveries.{key}.last_status": status}
     if attempts > len(schedule):
         await db[COLLECTION].update_one({"_id": doc["_id"], "pending": key},
-                                        {"$set": fields | {f"deliveries.{key}.status": "dead"}, "$pull": {"pending": key}})
+                                        {"$set": fields | {f"deliveries.{key}.status": "dead"}, "$pull": {"pending": key},
+                                         "$addToSet": {"dead": key}})
         return True
     fields[f"deliveries.{key}.next_at"] = now + timedelta(seconds=schedule[attempts - 1])
     await db[COLLECTION].update_one({"_id": doc["_id"], "pending": key}, {"$set": fields})
@@ -159,7 +162,7 @@ async def mark_failed(db: Any, doc: dict, key: str, error: str, status: int | No
 
 async def replay(db: Any, eid: str | None, now: datetime) -> int:
     """Send dead events again from the start of the schedule (one by id, or all); how many were revived."""
-    query: dict[str, Any] = {} if eid is None else {"_id": eid}
+    query: dict[str, Any] = {"dead.0": {"$exists": True}} | ({} if eid is None else {"_id": eid})
     revived = 0
     async for doc in db[COLLECTION].find(query, {"deliveries": 1}):
         for key, state in (doc.get("deliveries") or {}).items():
@@ -168,19 +171,19 @@ async def replay(db: Any, eid: str | None, now: datetime) -> int:
             result = await db[COLLECTION].update_one(
                 {"_id": doc["_id"], f"deliveries.{key}.status": "dead"},
                 {"$set": {f"deliveries.{key}.status": "pending", f"deliveries.{key}.attempts": 0,
-                          f"deliveries.{key}.next_at": now}, "$addToSet": {"pending": key}})
+                          f"deliveries.{key}.next_at": now}, "$addToSet": {"pending": key}, "$pull": {"dead": key}})
             revived += result.modified_count
     return revived
 
 
 async def list_deliveries(db: Any, url: str | None, status: str | None, limit: int) -> list[dict]:
     """Deliveries per endpoint, newest first: event id, type, user, endpoint, status, attempts, last error."""
-    query: dict[str, Any] = {}
     key = endpoint(url).key if url else None
-    if key and status:
-        query[f"deliveries.{key}.status"] = status
-    elif key:
-        query[f"deliveries.{key}"] = {"$exists": True}
+    query: dict[str, Any] = {f"deliveries.{key}": {"$exists": True}} if key else {}
+    if status in ("pending", "dead"):  # both have an indexed list of endpoint keys
+        query[status] = key if key else {"$exists": True, "$ne": []}
+    elif status:
+        query[f"deliveries.{key}.status" if key else "deliveries"] = status if key else {"$exists": True}
     rows = []
     async for doc in db[COLLECTION].find(query).sort("order", -1).limit(limit):
         for k, state in (doc.get("deliveries") or {}).items():

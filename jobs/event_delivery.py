@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +26,9 @@ from documents.transactions import utc
 from jobs.runner import Job
 
 TIMEOUT_S = 10.0
-USERS_PER_ROUND = 500  # users whose head event is considered per endpoint per round
+USERS_PER_ROUND = 100  # users whose head event is considered per endpoint per round (<= ~2 min of timeouts)
 ROUNDS = 20  # rounds per run: each delivers at most one event per user
+BUDGET_S = 300.0  # no new round after this long, well inside the lease
 PARALLEL = 8  # concurrent requests per endpoint
 
 
@@ -71,7 +73,10 @@ async def deliver_endpoint(ctx: Any, session: aiohttp.ClientSession, target: eve
             return True  # dead: the user's next event may go
         return False
 
+    started = time.monotonic()
     for _ in range(ROUNDS):
+        if time.monotonic() - started > BUDGET_S:
+            break
         due = _due(await events.pending_heads(ctx.db, target.key, USERS_PER_ROUND), target.key, ctx.now())
         if not due or not any(await asyncio.gather(*(one(d) for d in due))):
             break
@@ -94,4 +99,4 @@ async def run(ctx: Any) -> dict:
     return summary
 
 
-JOB = Job("event-delivery", run, "events_delivery_interval_s")
+JOB = Job("event-delivery", run, "events_delivery_interval_s", lease_s=900)

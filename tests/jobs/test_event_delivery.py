@@ -147,6 +147,8 @@ async def test_after_the_schedule_an_event_is_dead_and_an_operator_replays_it(em
     code, dead = await events_data(ctx, args(events_command="deliveries", status="dead"))
     assert code == 0 and sorted(d["type"] for d in dead) == ["points.changed", "purchase.credited"]
     assert all(d["endpoint"] == receiver.url and d["attempts"] == 2 for d in dead)
+    assert (await events_data(ctx, args(events_command="deliveries", status="dead", endpoint=receiver.url)))[1] == dead
+    assert (await events_data(ctx, args(events_command="deliveries", status="dead", endpoint="http://other/")))[1] == []
     code, shown = await events_data(ctx, args(events_command="show", event_id=dead[0]["eventId"]))
     assert code == 0 and shown["event"]["id"] == dead[0]["eventId"] and shown["deliveries"][0]["status"] == "dead"
     code, revived = await events_data(ctx, args(events_command="replay", all_dead=True))
