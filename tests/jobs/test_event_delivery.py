@@ -274,3 +274,21 @@ async def test_delivery_metrics_count_created_delivered_failed_and_the_oldest_un
     env.clock.advance(30)
     await deliver(env)
     assert metric("events_oldest_undelivered_age_seconds") == 30
+
+
+async def test_a_refunded_subscription_charge_is_announced_as_revoked_and_the_entitlement_lost(emulated, receiver):
+    env = await with_events(emulated, receiver)
+    user = await env.api.register()
+    sdk = await subscribe(env, user)
+    await env.settle()
+    await verify_subscription(env, user, sdk)
+    await deliver(env)
+    assert receiver.types() == ["subscription.started", "points.changed", "entitlement.changed"]
+    env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
+    await env.settle()
+    await deliver(env)
+    assert receiver.types()[3:] == ["subscription.revoked", "points.changed", "entitlement.changed"]
+    revoked = receiver.events[3]["data"]
+    assert (revoked["purchaseId"], revoked["productId"], revoked["pointsTakenBack"], revoked["shortfall"]) == \
+        (sdk["purchaseId"], "premium_monthly", 300, 0)
+    assert receiver.events[5]["data"]["change"] == "lost"
