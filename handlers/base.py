@@ -2,8 +2,9 @@
 
 Order of work for each request, all in `prepare()` (the body is streamed, so this runs before
 it is read): request id, HTTPS rule, CORS, rate limit, declared body size, authentication.
-A verb method is authenticated unless decorated with `@public`; `check_routes` refuses to start
-an application with a route that is neither.
+A verb method needs a user's access token unless decorated with `@public`, or with `@server_api_key`
+(a key from SERVER_API_KEYS instead); `check_routes` refuses to start an application with a route
+that is none of these.
 """
 
 from __future__ import annotations
