@@ -62,6 +62,10 @@ class EntitlementStateSchema(CamelSchema):
     expires_at = fields.String(required=True, allow_none=True)
 
 
+ETAG = ("The answer carries an `ETag` (a hash of everything except `requestDate`); send it back as "
+        "`If-None-Match` and an unchanged customer answers `304` with no body.")
+
+
 class CustomerBase(APIHandler):
     """Reads the snapshot of one user."""
 
@@ -90,7 +94,7 @@ class CustomerHandler(CustomerBase):
     """GET /api/customer."""
 
     @api("Your entitlements, subscriptions, non-consumables and balance in one snapshot (ETag / If-None-Match)",
-         responses={200: CustomerSchema, 304: None}, errors={404: ["user_not_found"]})
+         responses={200: CustomerSchema, 304: None}, errors={404: ["user_not_found"]}, description=ETAG)
     async def get(self) -> None:
         self.write_snapshot(await self.snapshot(self.user_id))
 
@@ -99,7 +103,8 @@ class ServerCustomerHandler(CustomerBase):
     """GET /api/server/customers/{userId}."""
 
     @api("A user's snapshot for the app team's own services (server API key)",
-         responses={200: CustomerSchema, 304: None}, errors={401: ["invalid_api_key"], 404: ["user_not_found"]})
+         responses={200: CustomerSchema, 304: None}, errors={401: ["invalid_api_key"], 404: ["user_not_found"]},
+         description=ETAG)
     @server_api_key
     async def get(self, user_id: str) -> None:
         self.write_snapshot(await self.snapshot(user_id))
