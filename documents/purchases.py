@@ -58,6 +58,8 @@ INDEXES = {
         IndexModel([("invoice_id", ASCENDING), ("sandbox", ASCENDING)], unique=True, name="invoice_unique"),
         IndexModel([("next_check_at", ASCENDING)], sparse=True, name="next_check"),
         IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_purchases"),
+        # The purchase history pages by _id, newest first (GET /api/payments/history, `python server.py user`).
+        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="user_purchase_history"),
         IndexModel([("purchase_id", ASCENDING)], sparse=True, name="purchase_id"),
     ]
 }

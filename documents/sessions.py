@@ -35,6 +35,8 @@ INDEXES = {
     COLLECTION: [
         IndexModel([("refresh_hash", ASCENDING)], name="refresh_hash"),
         IndexModel([("used_hashes", ASCENDING)], name="used_hashes"),
+        # A refresh retried within the grace window is found by the token it replaced.
+        IndexModel([("previous_hash", ASCENDING)], sparse=True, name="previous_hash"),
         IndexModel([("user_id", ASCENDING), ("last_used_at", DESCENDING)], name="user_sessions"),
         IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0, name="purge_ttl"),
     ]
