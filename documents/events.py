@@ -162,7 +162,8 @@ async def mark_failed(db: Any, doc: dict, key: str, error: str, status: int | No
 
 async def replay(db: Any, eid: str | None, now: datetime) -> int:
     """Send dead events again from the start of the schedule (one by id, or all); how many were revived."""
-    query: dict[str, Any] = {"dead.0": {"$exists": True}} | ({} if eid is None else {"_id": eid})
+    # `dead` holds the keys of dead deliveries; the sparse `dead` index finds the documents with any.
+    query: dict[str, Any] = {"dead": {"$exists": True, "$ne": []}} | ({} if eid is None else {"_id": eid})
     revived = 0
     async for doc in db[COLLECTION].find(query, {"deliveries": 1}):
         for key, state in (doc.get("deliveries") or {}).items():
@@ -196,7 +197,11 @@ async def list_deliveries(db: Any, url: str | None, status: str | None, limit: i
     return rows
 
 
-async def oldest_undelivered(db: Any) -> datetime | None:
-    """When the oldest event still waiting for any endpoint was created."""
-    doc = await db[COLLECTION].find_one({"pending.0": {"$exists": True}}, {"created_at": 1}, sort=[("order", 1)])
-    return None if doc is None else doc["created_at"]
+async def oldest_undelivered(db: Any, keys: list[str]) -> datetime | None:
+    """When the oldest event still waiting for any of these endpoints was created (one pending_order lookup each)."""
+    oldest = None
+    for key in keys:
+        doc = await db[COLLECTION].find_one({"pending": key}, {"created_at": 1}, sort=[("order", 1)])
+        if doc is not None and (oldest is None or doc["created_at"] < oldest):
+            oldest = doc["created_at"]
+    return oldest

@@ -94,7 +94,7 @@ async def run(ctx: Any) -> dict:
         for target in targets:
             for name, count in (await deliver_endpoint(ctx, session, target)).items():
                 summary[name] = summary.get(name, 0) + count
-    oldest = await events.oldest_undelivered(ctx.db)
+    oldest = await events.oldest_undelivered(ctx.db, [target.key for target in targets])
     EVENTS_OLDEST_UNDELIVERED.set(0 if oldest is None else max(0.0, (ctx.now() - utc(oldest)).total_seconds()))
     return summary
 
