@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,8 +19,12 @@ from core.emulated import attach, build_emulator
 from core.settings import load_settings
 from rustore.emulator import FakeClock
 from server import Service
+from tests.support import index_check
 from tests.support.emulated import Emulated
 from tests.support.http import ApiClient
+
+# MongoDB's notablescan and its write rules, for every store the suite creates (tests/support/index_check.py).
+index_check.install()
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_ENV = {"APP_ENV": "test", "SETTINGS_FILE": os.path.join(os.path.dirname(__file__), "..", "settings.toml")}
@@ -39,6 +43,16 @@ def make_settings(**overrides: Any):
 async def _delete_prefix(client: Any, prefix: str) -> None:
     async for key in client.scan_iter(match=prefix + "*", count=500):
         await client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def queries_use_indexes() -> Iterator[None]:
+    """Fail the test whose application code sent a query no declared index serves (even if the app swallowed it)."""
+    before = len(index_check.VIOLATIONS)
+    yield
+    new = index_check.VIOLATIONS[before:]
+    if new:
+        pytest.fail("queries without an index:\n" + "\n".join(dict.fromkeys(new)), pytrace=False)
 
 
 @pytest.fixture
