@@ -13,12 +13,25 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+from documents.text import (
+    DOLLARS,
+    EMAIL_REFUSED,
+    LEADING_IGNORED,
+    char_class,
+    email_problem,
+    normalize_email,
+    normalize_text,
+    text_problem,
+)
+
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
-# What Text refuses, as a JSON Schema pattern for the document: '$' after the whitespace str.strip() removes
-# (spelled out, since JSON Schema's \s is not Python's), or a NUL anywhere.
-_STRIPPED = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
-REFUSED_TEXT = f"^[{_STRIPPED}]*\\$|\\u0000"
+# The e-mail format over characters that stay clear of '@', whitespace and invisible ones under NFKC (spelled
+# out, since JSON Schema's \s is not Python's); checked on the normalised address, documented as is.
+_PART = char_class(EMAIL_REFUSED, negate=True)
+EMAIL = re.compile(f"^{_PART}{{1,64}}@{_PART}{{1,255}}\\.{_PART}{{1,63}}$")
+# What Text refuses, as a JSON Schema pattern for the document (documents/text.py has the rule): a '$' or a
+# character NFKC folds to '$' after leading whitespace or invisible characters, or a NUL anywhere.
+REFUSED_TEXT = f"^{char_class(LEADING_IGNORED)}*{char_class(DOLLARS)}|\\u0000"
 
 
 def camelcase(name: str) -> str:
@@ -47,7 +60,7 @@ class CamelSchema(Schema):
 
 
 class Text(fields.String):
-    """A bounded string; refuses values that start with '$' (MongoDB operators)."""
+    """A bounded string, NFC-normalised and trimmed; refuses a leading '$' (MongoDB operators) and NUL."""
 
     def __init__(self, *, max_length: int, min_length: int = 0, strip: bool = True, **kwargs: Any) -> None:
         validators = list(kwargs.pop("validate", []) or [])
@@ -58,14 +71,14 @@ class Text(fields.String):
         self._strip = strip
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if self._strip:
-            text = text.strip()
-        if text.startswith("$"):
-            raise ValidationError("Must not start with '$'.")
-        if "\x00" in text:
-            raise ValidationError("Must not contain NUL characters.")
+        text = self._normalize(super()._deserialize(value, attr, data, **kwargs))
+        problem = text_problem(text)
+        if problem:
+            raise ValidationError(problem)
         return text
+
+    def _normalize(self, text: str) -> str:
+        return normalize_text(text, strip=self._strip)
 
 
 class Identifier(Text):
@@ -78,14 +91,27 @@ class Identifier(Text):
 
 
 class Email(Text):
-    """An email address, trimmed and lowercased."""
+    """An email address: NFKC, trimmed, lowercased; invisible and bidi control characters refused."""
 
     def __init__(self, **kwargs: Any) -> None:
         email_format = validate.Regexp(EMAIL, error="Not a valid email address.")
-        super().__init__(max_length=254, min_length=3, validate=[email_format], **kwargs)
+        metadata = {"description": "Compared and stored NFKC-folded, trimmed and lowercased.",
+                    **(kwargs.pop("metadata", None) or {})}
+        super().__init__(max_length=254, min_length=3, validate=[email_format], metadata=metadata, **kwargs)
+
+    def _normalize(self, text: str) -> str:
+        return normalize_email(text)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).lower()
+        # Checked before folding too: NFKC keeps these characters today, but the rule must not depend on it.
+        problem = email_problem(fields.String._deserialize(self, value, attr, data, **kwargs))
+        if problem:
+            raise ValidationError(problem)
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = email_problem(text)
+        if problem:
+            raise ValidationError(problem)
+        return text
 
 
 class Bool(fields.Boolean):
