@@ -22,8 +22,8 @@ _BLANK = {"\u034f", "\u115f", "\u1160", "\u17b4", "\u17b5", "\u2800", "\u3164", 
 
 def _invisible(char: str) -> bool:
     # Cc controls, Cf format characters (zero-width, bidi embeddings/isolates/marks, BOM, soft hyphen),
-    # Cs surrogates, Zl/Zp separators.
-    return unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") or char in _BLANK
+    # Zl/Zp separators. (Lone surrogates are refused as text that cannot be encoded, see is_encodable.)
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") or char in _BLANK
 
 
 INVISIBLE = frozenset(c for c in map(chr, BMP) if _invisible(c))
@@ -86,6 +86,7 @@ def normalize_email(email: str) -> str:
 
 def email_problem(email: str) -> str | None:
     """Why a (normalised) e-mail address is refused beyond its format, or None."""
-    if any(c in INVISIBLE or 0xE0000 <= ord(c) <= 0xE0FFF for c in email):
+    # BMP only, like the document's pattern (JSON Schema regexes cannot name astral characters portably).
+    if any(c in INVISIBLE for c in email):
         return "Must not contain invisible or bidirectional control characters."
     return None

@@ -1,7 +1,7 @@
 """Marshmallow building blocks shared by every request and response schema.
 
 Conventions: camelCase on the wire (declared once here, snake_case in Python), unknown fields
-rejected, integers strict (1.5 or "3" is not an int), every string bounded, and no string may
+rejected, integers strict (1.5 or "3" is not an int; 275.0 is, as in JSON Schema), every string bounded, and no string may
 be a MongoDB operator or a dotted path: the NoSQL-injection guard lives in the types.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from documents.text import (
+    BMP,
     DOLLARS,
     EMAIL_REFUSED,
     LEADING_IGNORED,
@@ -32,6 +33,8 @@ EMAIL = re.compile(f"^{_PART}{{1,64}}@{_PART}{{1,255}}\\.{_PART}{{1,63}}$")
 # What Text refuses, as a JSON Schema pattern for the document (documents/text.py has the rule): a '$' or a
 # character NFKC folds to '$' after leading whitespace or invisible characters, or a NUL anywhere.
 REFUSED_TEXT = f"^{char_class(LEADING_IGNORED)}*{char_class(DOLLARS)}|\\u0000"
+# A required text holds something besides the whitespace str.strip() removes.
+NOT_BLANK = char_class(frozenset(c for c in map(chr, BMP) if c.isspace()), negate=True)
 
 
 def camelcase(name: str) -> str:
@@ -59,6 +62,11 @@ class CamelSchema(Schema):
         field_obj.data_key = camelcase(field_obj.data_key or field_name)
 
 
+def present(*names: str) -> dict[str, Any]:
+    """A JSON Schema clause: these (camelCase) string fields are given and not null (for oneOf/anyOf bodies)."""
+    return {"required": list(names), "properties": {name: {"type": "string"} for name in names}}
+
+
 class Text(fields.String):
     """A bounded string, NFC-normalised and trimmed; refuses a leading '$' (MongoDB operators) and NUL."""
 
@@ -67,6 +75,11 @@ class Text(fields.String):
         validators.append(validate.Length(min=min_length, max=max_length))
         # Documented too, so clients and the fuzzer see the guard (and the fuzzer sends '$' strings to test it).
         metadata = {"not": {"type": "string", "pattern": REFUSED_TEXT}, **(kwargs.pop("metadata", None) or {})}
+        if strip:
+            note = "Leading and trailing whitespace is trimmed before the length is checked; stored in Unicode NFC."
+            metadata["description"] = f"{metadata['description']} {note}" if "description" in metadata else note
+            if min_length > 0 and not any(isinstance(v, validate.Regexp) for v in validators):
+                metadata.setdefault("pattern", NOT_BLANK)  # all-whitespace would be empty once trimmed
         super().__init__(validate=validators, metadata=metadata, **kwargs)
         self._strip = strip
 
@@ -123,9 +136,19 @@ class Bool(fields.Boolean):
         return value
 
 
+class StrictInteger(fields.Integer):
+    """A JSON Schema `integer`: a JSON number with no fraction (so 275.0 is 275); never a string or a boolean."""
+
+    def _validated(self, value: Any) -> int:
+        # JSON Schema (and so the OpenAPI document clients are generated from) counts 275.0 as an integer.
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            return int(value)
+        return super()._validated(value)
+
+
 def Int(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads like a field class
-    """A strict integer (no floats, no numeric strings, no booleans)."""
-    return fields.Integer(strict=True, **kwargs)
+    """A strict integer: no fractions, numeric strings or booleans; an integral float like 275.0 is accepted."""
+    return StrictInteger(strict=True, **kwargs)
 
 
 class ErrorSchema(CamelSchema):
