@@ -173,7 +173,9 @@ class APIHandler(tornado.web.RequestHandler):
         if self._finished:
             return  # answered early (below); the connection closes once the answer is written
         if self._received > self.ctx.settings.max_body_bytes:
-            self._too_large = True  # keep draining, answer 413 once the body has arrived
+            if not self._too_large:  # keep draining, answer 413 once the body has arrived, whatever the verb
+                self._reject_after_body(self._payload_too_large())
+            self._too_large = True
             self._chunks.clear()
             if self._received > drain_limit(self.ctx.settings.max_body_bytes):
                 # Past the drain limit: answer now (Tornado would answer a bare 400) and drop the connection.
@@ -181,10 +183,11 @@ class APIHandler(tornado.web.RequestHandler):
         else:
             self._chunks.append(chunk)
 
+    def _payload_too_large(self) -> ApiError:
+        return ApiError(413, "payload_too_large", f"Request body exceeds {self.ctx.settings.max_body_bytes} bytes.")
+
     def _answer_too_large(self) -> None:
-        limit = self.ctx.settings.max_body_bytes
-        error = ApiError(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
-        self.send_error(413, exc_info=(ApiError, error, None))
+        self.send_error(413, exc_info=(ApiError, self._payload_too_large(), None))
 
     def _verb_auth(self) -> str:
         return verb_auth(getattr(self, self.request.method.lower(), None))
