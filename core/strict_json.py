@@ -22,7 +22,9 @@ from typing import Any
 
 MAX_DEPTH = 32
 # Strings (with their escapes) are cut out before counting brackets, so "[[[" inside a string is not nesting.
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# An unterminated string runs to the end of the text (possessively): otherwise every later quote would start a new
+# scan to the end, which is quadratic on a body of escaped quotes.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 
 

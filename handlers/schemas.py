@@ -70,13 +70,15 @@ def present(*names: str) -> dict[str, Any]:
 class Text(fields.String):
     """A bounded string, NFC-normalised and trimmed; refuses a leading '$' (MongoDB operators) and NUL."""
 
+    NORMALISED = "Leading and trailing whitespace is trimmed before the length is checked; stored in Unicode NFC."
+
     def __init__(self, *, max_length: int, min_length: int = 0, strip: bool = True, **kwargs: Any) -> None:
         validators = list(kwargs.pop("validate", []) or [])
         validators.append(validate.Length(min=min_length, max=max_length))
         # Documented too, so clients and the fuzzer see the guard (and the fuzzer sends '$' strings to test it).
         metadata = {"not": {"type": "string", "pattern": REFUSED_TEXT}, **(kwargs.pop("metadata", None) or {})}
         if strip:
-            note = "Leading and trailing whitespace is trimmed before the length is checked; stored in Unicode NFC."
+            note = self.NORMALISED
             metadata["description"] = f"{metadata['description']} {note}" if "description" in metadata else note
             if min_length > 0 and not any(isinstance(v, validate.Regexp) for v in validators):
                 metadata.setdefault("pattern", NOT_BLANK)  # all-whitespace would be empty once trimmed
@@ -106,11 +108,12 @@ class Identifier(Text):
 class Email(Text):
     """An email address: NFKC, trimmed, lowercased; invisible and bidi control characters refused."""
 
+    NORMALISED = ("Compared and stored NFKC-folded, trimmed and lowercased; invisible and bidirectional control "
+                  "characters are refused.")
+
     def __init__(self, **kwargs: Any) -> None:
         email_format = validate.Regexp(EMAIL, error="Not a valid email address.")
-        metadata = {"description": "Compared and stored NFKC-folded, trimmed and lowercased.",
-                    **(kwargs.pop("metadata", None) or {})}
-        super().__init__(max_length=254, min_length=3, validate=[email_format], metadata=metadata, **kwargs)
+        super().__init__(max_length=254, min_length=3, validate=[email_format], **kwargs)
 
     def _normalize(self, text: str) -> str:
         return normalize_email(text)
