@@ -26,6 +26,8 @@ CLAWBACK_SHORTFALL_POINTS = Counter("clawback_shortfall_points_total",
                                     "Points a refund could not take back because they were spent, by kind", ["kind"])
 UNOWNED_PURCHASES_STOPPED = Counter("unowned_purchases_stopped_total",
                                     "Unowned purchases whose RuStore checks stopped after UNOWNED_PURCHASE_MAX_CHECKS")
+REPAIR_SKIPPED = Gauge("repair_skipped_users", "Users a repair job could not repair (and skipped) in its last run",
+                       ["job"])
 LEDGER_DRIFT = Gauge("ledger_audit_drift_users", "Users whose balance disagreed with their entries at the last audit")
 RATE_LIMIT_FAIL_OPEN = Counter("rate_limit_fail_open_total", "Requests let through because Redis was unreachable")
 REDIS_ERRORS = Counter("redis_errors_total", "Redis errors by component", ["component"])

@@ -37,7 +37,7 @@ from typing import Any
 
 from bson import Binary, ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from documents import ledger
 from documents.errors import DomainError, NotFound
@@ -220,34 +220,61 @@ async def list_generations(db: Any, user_id: ObjectId, *, limit: int,
 
 
 async def repair_generations(db: Any, *, now: datetime, stale_after: timedelta, batch: int = 100) -> dict[str, Any]:
-    """Fail generations pending longer than `stale_after` and settle every refund left due."""
-    summary: dict[str, Any] = {"abandoned": 0, "refunds": 0, "points_refunded": 0, "abandoned_by_provider": {}}
+    """Fail generations pending longer than `stale_after` and settle every refund left due.
+
+    A generation that cannot be repaired (its wallet refuses the refund, say) is skipped and its user listed in
+    `skipped` (user id -> reason), so one bad user does not stop the repair of the others.
+    """
+    summary: dict[str, Any] = {"abandoned": 0, "refunds": 0, "points_refunded": 0, "abandoned_by_provider": {},
+                               "skipped": {}}
     cutoff = bson_now(now) - stale_after
+    stuck: list[ObjectId] = []  # pending generations that failed to repair, left out of the query that pages on
     while True:
-        page = await db[COLLECTION].find({"status": PENDING, "created_at": {"$lte": cutoff}}, {"provider": 1}) \
+        query: dict[str, Any] = {"status": PENDING, "created_at": {"$lte": cutoff}}
+        if stuck:
+            query["_id"] = {"$nin": stuck}
+        page = await db[COLLECTION].find(query, {"provider": 1, "user_id": 1}) \
             .sort("created_at", ASCENDING).limit(batch).to_list(batch)
         for doc in page:
-            # Conditional: a request that finishes right now keeps its result.
-            failed = await fail_generation(db, doc["_id"], "abandoned", True, now)
-            if failed is not None:
-                summary["abandoned"] += 1
-                by, provider = summary["abandoned_by_provider"], doc.get("provider", "unknown")
-                by[provider] = by.get(provider, 0) + 1
-                _, credited = await settle_refund(db, failed, now)
-                summary["refunds"] += int(credited > 0)
-                summary["points_refunded"] += credited
+            try:
+                await _abandon(db, doc, now, summary)
+            except PyMongoError:
+                raise
+            except Exception as exc:
+                stuck.append(doc["_id"])
+                summary["skipped"][doc.get("user_id")] = f"{type(exc).__name__}: {exc}"
         if len(page) < batch:
-            break  # every doc of a full page left `pending`, so the same query pages on
+            break  # every doc of a full page left `pending` (or is stuck), so the same query pages on
     last: ObjectId | None = None
     while True:
-        query: dict[str, Any] = {"refund_due_since": {"$lte": bson_now(now) - REFUND_SETTLE}}
+        query = {"refund_due_since": {"$lte": bson_now(now) - REFUND_SETTLE}}
         if last is not None:
             query["_id"] = {"$gt": last}  # refunds kept due (nothing charged yet) must not trap the loop
         page = await db[COLLECTION].find(query).sort("_id", ASCENDING).limit(batch).to_list(batch)
         for doc in page:
-            _, credited = await settle_refund(db, doc, now)
+            if doc.get("user_id") in summary["skipped"]:
+                continue  # already failed this run: reported once
+            try:
+                _, credited = await settle_refund(db, doc, now)
+            except PyMongoError:
+                raise
+            except Exception as exc:
+                summary["skipped"][doc.get("user_id")] = f"{type(exc).__name__}: {exc}"
+                continue
             summary["refunds"] += int(credited > 0)
             summary["points_refunded"] += credited
         if len(page) < batch:
             return summary
         last = page[-1]["_id"]
+
+
+async def _abandon(db: Any, doc: dict, now: datetime, summary: dict[str, Any]) -> None:
+    # Conditional: a request that finishes right now keeps its result.
+    failed = await fail_generation(db, doc["_id"], "abandoned", True, now)
+    if failed is not None:
+        summary["abandoned"] += 1
+        by, provider = summary["abandoned_by_provider"], doc.get("provider", "unknown")
+        by[provider] = by.get(provider, 0) + 1
+        _, credited = await settle_refund(db, failed, now)
+        summary["refunds"] += int(credited > 0)
+        summary["points_refunded"] += credited

@@ -38,7 +38,7 @@ Every balance change runs the same steps:
    loop guarded by ``points.balance == b`` and record ``meta.requested`` and
    ``meta.shortfall`` (floor at zero, like RevenueCat); with
    ``allow_negative`` take the full amount unconditionally.
-7. Repair: `repair_pending` flushes users whose ``pending_since`` is old,
+7. Repair: `repair_users` flushes users whose ``pending_since`` is old,
    covering a crash between step 2 and step 3 on a user with no later traffic.
 8. Audit: `verify_ledger` (documents.ledger_audit) recomputes every wallet.
 
@@ -55,6 +55,9 @@ ops hit the same user inside that gap; the flush then sees the twin, records
 it under ``<key>#dup:<id>`` with ``meta.duplicate_of`` so the ledger still
 balances, and logs an error.  Times are stored as UTC, millisecond precision.
 ``meta`` keys the ledger writes itself (RESERVED_META) are refused from callers.
+Before step 2 the key, reference and meta are BSON-encoded once (`UnwritableEntry`
+if they cannot be, e.g. a lone surrogate, or exceed MAX_ENTRY_BYTES): an op whose
+entry could never be written is refused whole instead of moving the balance.
 
 Modules: `documents.ledger_apply` (steps 1-4), `documents.ledger_outbox`
 (steps 3 and 7), `documents.ledger_audit` (step 8), `documents.transactions`
@@ -68,12 +71,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import bson
+import bson.errors
 from bson import ObjectId
 
 from core.metrics import POINTS
 from documents.ledger_apply import RECENT_MAX, USER_NOT_FOUND, Attempt, Plan, apply_once
 from documents.ledger_audit import Drift, LedgerAudit, verify_ledger
-from documents.ledger_outbox import flush_user, repair_pending
+from documents.ledger_outbox import RepairReport, flush_user, repair_pending, repair_users
 from documents.transactions import (
     CLAWBACK,
     CREDIT_TYPES,
@@ -94,12 +99,14 @@ from documents.transactions import list_entries as _list_entries
 __all__ = [
     "INDEXES", "RECENT_MAX", "MAX_AMOUNT", "Drift", "IdempotencyKeyMismatch",
     "InsufficientPoints", "InvalidAmount", "LedgerAudit", "LedgerEntry",
-    "LedgerError", "LedgerResult", "UserNotFound", "Wallet", "clawback", "credit",
+    "LedgerError", "LedgerResult", "UnwritableEntry", "UserNotFound", "Wallet", "clawback", "credit",
     "debit", "ensure_indexes", "find_entry", "flush_user", "get_balance",
-    "list_entries", "new_wallet", "repair_pending", "verify_ledger"]
+    "list_entries", "new_wallet", "RepairReport", "repair_pending", "repair_users", "verify_ledger"]
 
 MAX_AMOUNT = 10**9
 MAX_KEY_LENGTH = 256
+# Entries also sit in the wallet's outbox (inside the user document) until written: keep them small.
+MAX_ENTRY_BYTES = 16 * 1024
 # Written by the ledger itself; the audit and replay checks trust them.
 RESERVED_META = frozenset({"request_hash", "requested", "shortfall", "allow_negative",
                            "corrects", "duplicate_of"})
@@ -160,11 +167,27 @@ def _check(amount: object, idempotency_key: object) -> int:
     return amount
 
 
+class UnwritableEntry(LedgerError, ValueError):
+    """The entry could not be stored (not BSON-encodable, e.g. a lone surrogate, or too large): nothing changed."""
+
+
+def _check_writable(key: str, reference: str | None, meta: dict[str, Any]) -> None:
+    # Everything the op will write is encoded here, BEFORE the balance changes: an op whose entry cannot be
+    # stored would otherwise move the balance and then block the wallet's outbox (and every later op) for good.
+    try:
+        size = len(bson.encode({"idempotency_key": key, "reference": reference, "meta": meta}))
+    except (bson.errors.BSONError, UnicodeError, OverflowError, TypeError, ValueError) as exc:
+        raise UnwritableEntry(f"ledger entry for key {key!r} cannot be stored: {type(exc).__name__}") from None
+    if size > MAX_ENTRY_BYTES:
+        raise UnwritableEntry(f"ledger entry for key {key!r} is {size} bytes (max {MAX_ENTRY_BYTES})")
+
+
 async def _post(db: Any, user_id: ObjectId, key: str, type: str, plan: Plan,
                 matches: Callable[[LedgerEntry], bool], reference: str | None,
                 meta: dict[str, Any] | None, now: datetime | None) -> LedgerResult:
     if meta and RESERVED_META & meta.keys():
         raise ValueError(f"meta keys {sorted(RESERVED_META & meta.keys())} are reserved")
+    _check_writable(key, reference, meta or {})
     outcome = await apply_once(db, user_id, key, type, plan, reference=reference,
                                meta=meta or {}, now=bson_now(now))
     if outcome.problem == USER_NOT_FOUND:

@@ -14,18 +14,20 @@ document, so they are mutually consistent), settles it and writes it:
   runner already wrote that entry), then ``$pull``s exactly the written ids
   and clears ``points.pending_since`` only if the outbox is empty at that
   moment.
-* `flush_user` / `repair_pending`: finish a crashed predecessor's outbox.
+* `flush_user` / `repair_users`: finish a crashed predecessor's outbox; a user
+  whose outbox cannot be written is reported and skipped, the others repaired.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from documents.event_sources import record_entries
 from documents.transactions import TRANSACTIONS, USERS, LedgerEntry, bson_now
@@ -134,11 +136,19 @@ async def flush_user(db: Any, user_id: ObjectId) -> int:
     return await write_settled(db, user_id, settle_outbox(user_id, points))
 
 
-async def repair_pending(db: Any, *, older_than: timedelta = timedelta(0),
-                         now: datetime | None = None, batch: int = 100) -> int:
-    """Flush every user whose outbox has been pending for at least `older_than`; return entries inserted."""
+@dataclass
+class RepairReport:
+    """What one repair pass did: entries written, and the users it could not repair (id -> reason)."""
+
+    written: int = 0
+    skipped: dict[ObjectId, str] = field(default_factory=dict)
+
+
+async def repair_users(db: Any, *, older_than: timedelta = timedelta(0),
+                       now: datetime | None = None, batch: int = 100) -> RepairReport:
+    """Flush every user whose outbox has been pending for at least `older_than`, one user's failure isolated."""
     cutoff = bson_now(now) - older_than
-    written = 0
+    report = RepairReport()
     last_id: ObjectId | None = None
     while True:
         query: dict[str, Any] = {"points.pending_since": {"$lte": cutoff}}
@@ -149,7 +159,20 @@ async def repair_pending(db: Any, *, older_than: timedelta = timedelta(0),
         page = await db[USERS].find(query, {"_id": 1}).sort("_id", ASCENDING) \
             .limit(batch).to_list(batch)
         for doc in page:
-            written += await flush_user(db, doc["_id"])
+            try:
+                report.written += await flush_user(db, doc["_id"])
+            except PyMongoError:
+                raise  # the database itself is failing: no later user would fare better
+            except Exception as exc:
+                # An entry the store refuses (a lone surrogate written by older code, say) or a malformed
+                # wallet must not stop the users after it.
+                report.skipped[doc["_id"]] = f"{type(exc).__name__}: {exc}"
         if len(page) < batch:
-            return written
+            return report
         last_id = page[-1]["_id"]
+
+
+async def repair_pending(db: Any, *, older_than: timedelta = timedelta(0),
+                         now: datetime | None = None, batch: int = 100) -> int:
+    """Flush every user whose outbox has been pending for at least `older_than`; return entries inserted."""
+    return (await repair_users(db, older_than=older_than, now=now, batch=batch)).written

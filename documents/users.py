@@ -19,6 +19,7 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from documents import text
 from documents.errors import EmailTaken, NotFound
 from documents.ledger import new_wallet
 
@@ -34,8 +35,8 @@ INDEXES = {
 
 
 def normalize_email(email: str) -> str:
-    """Trim and lowercase an email so one mailbox maps to one account."""
-    return email.strip().lower()
+    """NFKC-fold, trim and lowercase an email so one mailbox maps to one account (documents/text.py)."""
+    return text.normalize_email(email)
 
 
 def parse_id(value: Any) -> ObjectId | None:

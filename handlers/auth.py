@@ -5,23 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 from documents import sessions as sessions_doc
 from documents import users as users_doc
 from documents.errors import InvalidCredentials
-from documents.passwords import password_problem
+from documents.passwords import MAX_CHARS, MIN_CHARS, password_problem
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
 from handlers.schemas import Bool, CamelSchema, Email, Identifier, Text, iso
 
 
 class Password(fields.String):
-    """A password exactly as typed: never stripped, bounded in UTF-8 bytes."""
+    """A new password exactly as typed: never stripped, 8 to 72 characters (documents/passwords.py)."""
 
-    # Bytes cannot be stated in JSON Schema: 2..72 characters is what 8..72 bytes of UTF-8 can be.
-    DOCUMENTED = {"format": "password", "minLength": 2, "maxLength": 72,
-                  "description": "8 to 72 bytes of UTF-8, used exactly as typed (may start with '$': it only reaches bcrypt)."}
+    DOCUMENTED = {"format": "password", "minLength": MIN_CHARS, "maxLength": MAX_CHARS,
+                  "description": "8 to 72 characters, used exactly as typed (may start with '$': it only reaches bcrypt)."}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(metadata={**self.DOCUMENTED, **(kwargs.pop("metadata", None) or {})}, **kwargs)
@@ -34,8 +33,16 @@ class Password(fields.String):
         return text
 
 
+class SignInPassword(fields.String):
+    """A password to check: any 1 to 72 characters (older accounts may have fewer than 8); a wrong one is a 401."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Length(1, MAX_CHARS),
+                         metadata={"format": "password", "minLength": 1, "maxLength": MAX_CHARS}, **kwargs)
+
+
 class CredentialsSchema(CamelSchema):
-    """Register and login body."""
+    """Register body."""
 
     email = Email(required=True)
     password = Password(required=True)
@@ -45,6 +52,7 @@ class CredentialsSchema(CamelSchema):
 class LoginSchema(CredentialsSchema):
     """Login body: the deviceToken from an earlier sign-in on this device spares it the per-email failure budget."""
 
+    password = SignInPassword(required=True)
     device_token = Text(max_length=2048, load_default=None, metadata={
         "description": "The deviceToken an earlier sign-in on this device returned. deviceId alone grants nothing."})
 

@@ -25,6 +25,7 @@ import tornado.web
 from loguru import logger
 from marshmallow import Schema, ValidationError
 
+from core import strict_json
 from core.context import AppContext
 from core.gate import GateResult
 from core.ratelimit import Verdict
@@ -41,6 +42,18 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Probes from load balancers and Prometheus come over the internal network in plain HTTP.
 HTTPS_EXEMPT_PATHS = ("/api/health", "/api/ready", "/metrics")
+
+
+def drain_limit(max_body_bytes: int) -> int:
+    """How much of an oversized chunked body is read (and dropped) before answering 413 and closing the connection.
+
+    Most HTTP clients (aiohttp, requests) read no answer before they have sent the whole body, so a body is
+    drained, unread, up to this size to give them the 413; past it the connection is cut (BODY_TIMEOUT bounds
+    slow senders).
+    """
+    return max(max_body_bytes * 4, 16 << 20)
+
+
 def public(method: F) -> F:
     """Mark a verb method as reachable without an access token."""
     method.__public__ = True  # type: ignore[attr-defined]
@@ -157,11 +170,24 @@ class APIHandler(tornado.web.RequestHandler):
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)
+        if self._finished:
+            return  # answered early (below); the connection closes once the answer is written
         if self._received > self.ctx.settings.max_body_bytes:
-            self._too_large = True  # keep draining, answer 413 once the body has arrived
+            if not self._too_large:  # keep draining, answer 413 once the body has arrived, whatever the verb
+                self._reject_after_body(self._payload_too_large())
+            self._too_large = True
             self._chunks.clear()
+            if self._received > drain_limit(self.ctx.settings.max_body_bytes):
+                # Past the drain limit: answer now (Tornado would answer a bare 400) and drop the connection.
+                self._answer_too_large()
         else:
             self._chunks.append(chunk)
+
+    def _payload_too_large(self) -> ApiError:
+        return ApiError(413, "payload_too_large", f"Request body exceeds {self.ctx.settings.max_body_bytes} bytes.")
+
+    def _answer_too_large(self) -> None:
+        self.send_error(413, exc_info=(ApiError, self._payload_too_large(), None))
 
     def _verb_auth(self) -> str:
         return verb_auth(getattr(self, self.request.method.lower(), None))
@@ -217,8 +243,8 @@ class APIHandler(tornado.web.RequestHandler):
         limit = self.ctx.settings.max_body_bytes
         if declared and declared.isdigit() and int(declared) > limit:
             raise ApiError(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
-        # Cut off absurd chunked uploads instead of draining them forever.
-        self.request.connection.set_max_body_size(max(limit * 4, 1 << 20))
+        # Tornado's own cap answers a bare 400; ours (data_received) answers first, with the JSON shape.
+        self.request.connection.set_max_body_size(drain_limit(limit) + (1 << 20))
 
     def _verify_token(self) -> AccessClaims | ApiError:
         """Check the bearer token's signature and claims (no I/O); an ApiError describes a bad one."""
@@ -257,9 +283,9 @@ class APIHandler(tornado.web.RequestHandler):
         if ctype not in ("application/json", "") and not ctype.endswith("+json"):
             raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
         try:
-            value = json.loads(raw, parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+            value = strict_json.loads(raw)
+        except strict_json.StrictJSONError as exc:
+            raise ApiError(400, "invalid_json", str(exc)) from None
         if not isinstance(value, dict):
             raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
         self._json = value
@@ -391,7 +417,3 @@ class APIHandler(tornado.web.RequestHandler):
         if details:
             body["details"] = details
         self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str))
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")

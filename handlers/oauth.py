@@ -22,7 +22,7 @@ from handlers.auth import AuthHandlerMixin, SignInSchema
 from handlers.base import ApiError, public
 from handlers.docs import api
 from handlers.routing import NotFoundHandler
-from handlers.schemas import CamelSchema, Identifier, Text, iso
+from handlers.schemas import CamelSchema, Identifier, Text, iso, present
 from oauth import PROVIDERS, InvalidProviderToken, ProviderIdentity, ProviderUnavailable
 
 OTHER_PROVIDER = r"/api/auth/oauth/[a-z0-9]{1,16}(?:/link)?"  # names we do not know: 404 unknown_provider
@@ -47,6 +47,10 @@ class VkSignInSchema(CamelSchema):
     redirect_uri = Text(min_length=1, max_length=512, load_default=None)
     access_token = Text(min_length=1, max_length=4096, load_default=None)
     device_id = Identifier(max_length=128, load_default=None)
+    OPENAPI_RULES = {"oneOf": [
+        {**present("accessToken"), "not": {"anyOf": [present("code"), present("codeVerifier"), present("vkDeviceId")]}},
+        {**present("code", "codeVerifier", "vkDeviceId"), "not": present("accessToken")},
+    ]}
 
     @validates_schema
     def _one_flow(self, data: dict, **kwargs: Any) -> None:

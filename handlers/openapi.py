@@ -67,7 +67,8 @@ def _body_required(body: type[Schema] | None, raw_body: type[Schema] | None) -> 
     """Whether a request must carry a body: an empty JSON body is read as `{}`, so only required fields need one."""
     if body is None:
         return raw_body is not None
-    return any(f.required for f in body._declared_fields.values())
+    # An either/or body (OPENAPI_RULES) needs at least one of its fields, so `{}` is not enough either.
+    return bool(getattr(body, "OPENAPI_RULES", None)) or any(f.required for f in body._declared_fields.values())
 
 
 def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", version: str = "1.0.0") -> dict:
@@ -81,6 +82,7 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
         "description": "A server API key from SERVER_API_KEYS, for the app team's own services (never a user's token)."})
     spec.components.schema("Error", schema=ErrorSchema)
     missing = []
+    bodies: set[type[Schema]] = set()
     for pattern, handler, *_ in routes:
         if not issubclass(handler, APIHandler) or issubclass(handler, NotFoundHandler):
             continue  # static assets, and 404 fallbacks (the catch-all, unknown providers) are not operations
@@ -121,6 +123,7 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
             if op.description:
                 operation["description"] = op.description
             if op.body is not None or op.raw_body is not None:
+                bodies.add(op.body or op.raw_body)
                 operation["requestBody"] = {"required": _body_required(op.body, op.raw_body),
                                             "content": _content(op.body or op.raw_body)}
             operations[verb.lower()] = operation
@@ -128,7 +131,17 @@ def build_spec(routes: list[tuple], *, title: str = "RuStore backend API", versi
             spec.path(path=path, operations=operations)
     if missing:
         raise RuntimeError("Routes without an @api declaration: " + ", ".join(missing))
-    return spec.to_dict()
+    return _with_body_rules(spec.to_dict(), bodies)
+
+
+def _with_body_rules(doc: dict, bodies: set[type[Schema]]) -> dict:
+    """Add what marshmallow fields cannot say (a body schema's `OPENAPI_RULES`: oneOf/anyOf of either/or fields)."""
+    components = doc.get("components", {}).get("schemas", {})
+    for body in bodies:
+        rules = getattr(body, "OPENAPI_RULES", None)
+        if rules and _schema_name(body) in components:
+            components[_schema_name(body)].update(rules)
+    return doc
 
 
 def spec_for(routes: list[tuple]) -> dict:

@@ -21,7 +21,7 @@ from documents.users import parse_id
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
 from handlers.payments import OrderResultSchema
-from handlers.schemas import Bool, CamelSchema, Identifier, iso
+from handlers.schemas import Bool, CamelSchema, Identifier, iso, present
 from handlers.verify_limit import verify_limited
 
 # What display_status can answer, and `none` without a subscription.
@@ -42,6 +42,7 @@ class SubscriptionVerifySchema(CamelSchema):
     product_id = Identifier(required=True)
     order_id = Identifier(load_default=None, max_length=150)
     sandbox = Bool(load_default=False)
+    OPENAPI_RULES = {"oneOf": [present("purchaseId"), present("subscriptionToken")]}
 
     @validates_schema
     def _one_identifier(self, data: dict, **kwargs: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from marshmallow import ValidationError, fields, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from documents import identities as identities_doc
 from documents import sessions as sessions_doc
@@ -13,7 +13,7 @@ from documents import users as users_doc
 from handlers.auth import Password
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
-from handlers.schemas import CamelSchema, Email, iso
+from handlers.schemas import CamelSchema, Email, iso, present
 from handlers.subscriptions import profile_subscription
 
 
@@ -44,10 +44,11 @@ class UpdateAccountSchema(CamelSchema):
     first password (with an email, if it has none).
     """
 
-    current_password = fields.String(load_default=None, validate=lambda v: 0 < len(v.encode()) <= 1024,
+    current_password = fields.String(load_default=None, validate=validate.Length(1, 1024),
                                      metadata={"format": "password", "minLength": 1, "maxLength": 1024})
     email = Email(load_default=None)
     password = Password(load_default=None)
+    OPENAPI_RULES = {"anyOf": [present("email"), present("password")]}
 
     @validates_schema
     def _something_to_change(self, data: dict, **kwargs: Any) -> None:
@@ -87,7 +88,8 @@ class UpdateAccountHandler(APIHandler):
 
     @api("Change your email and/or password (other sessions end)", body=UpdateAccountSchema,
          responses={200: ProfileSchema},
-         errors={400: ["password_required", "email_required"], 403: ["invalid_current_password"],
+         errors={400: ["password_required", "email_required"],
+                 403: ["invalid_current_password", "current_password_required"],
                  409: ["email_taken"], 429: ["too_many_login_attempts"]})
     async def patch(self) -> None:
         body = self.load(UpdateAccountSchema())
@@ -96,7 +98,8 @@ class UpdateAccountHandler(APIHandler):
         if first_password:
             self.check_first_password(user, body)
         elif body["current_password"] is None:
-            raise ApiError(400, "validation_failed", "Some fields are invalid.",
+            # Depends on the account, not on the body's shape (the document cannot say it): 403, like a wrong one.
+            raise ApiError(403, "current_password_required", "This account has a password: send currentPassword.",
                            details={"fields": {"currentPassword": ["Missing data for required field."]}})
         else:
             await self.check_current_password(user, body["current_password"])

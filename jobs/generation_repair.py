@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from core.metrics import GENERATIONS
+from loguru import logger
+
+from core.metrics import GENERATIONS, REPAIR_SKIPPED
 from documents import generations
 from jobs.runner import Job
 
@@ -20,11 +22,16 @@ def stale_after(settings: Any) -> timedelta:
 
 
 async def run(ctx: Any) -> dict:
-    """Fail stale pending generations and settle every refund still due."""
+    """Fail stale pending generations and settle every refund still due; skip (and report) users that fail."""
     summary = await generations.repair_generations(ctx.db, now=ctx.now(), stale_after=stale_after(ctx.settings))
     for provider, count in summary["abandoned_by_provider"].items():
         GENERATIONS.labels(provider, "abandoned").inc(count)
-    return {key: value for key, value in summary.items() if key != "abandoned_by_provider"}
+    skipped = summary.pop("skipped")
+    for user_id, reason in skipped.items():
+        logger.error("generation-repair skipped user {}: {}", user_id, reason)  # once per user and run
+    REPAIR_SKIPPED.labels("generation-repair").set(len(skipped))
+    return {key: value for key, value in summary.items() if key != "abandoned_by_provider"} | {
+        "users_skipped": len(skipped)}
 
 
 JOB = Job("generation-repair", run, "generation_repair_interval_s")

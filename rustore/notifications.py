@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from core import strict_json
 from rustore.errors import (
     NotificationAppIdError,
     NotificationBase64Error,
@@ -143,8 +143,8 @@ class NotificationDecoder:
             raise NotificationDecryptError("notification payload is shorter than IV + GCM tag")
         plaintext, by_sandbox_key = self._decrypt(blob)
         try:
-            outer = json.loads(plaintext)
-        except (ValueError, UnicodeDecodeError):
+            outer = strict_json.loads(plaintext)
+        except strict_json.StrictJSONError:
             raise NotificationPlaintextError("decrypted notification is not JSON") from None
         if not isinstance(outer, dict):
             raise NotificationPlaintextError("decrypted notification is not a JSON object")
@@ -195,9 +195,9 @@ def decode_notification(
 
 def _envelope(body: bytes | str) -> dict[str, str]:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise NotificationEnvelopeError("notification body is not JSON") from None
+        data = strict_json.loads(body)
+    except strict_json.StrictJSONError as exc:
+        raise NotificationEnvelopeError(f"notification body is not acceptable JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("payload"), str):
         raise NotificationEnvelopeError("notification body lacks a string `payload`")
     ident = to_str(data.get("id"))
@@ -210,8 +210,8 @@ def _data(value: Any) -> Any:
     if not isinstance(value, str | bytes):
         return value
     try:
-        return json.loads(value)
-    except ValueError:
+        return strict_json.loads(value)
+    except strict_json.StrictJSONError:
         raise NotificationPlaintextError("notification `data` is not a JSON string") from None
 
 

@@ -163,7 +163,7 @@ async def test_crash_with_no_later_traffic_is_finished_by_ledger_repair_and_purc
 
     # Nobody comes back; the scheduled jobs run later, as `server.py run-job` would run them.
     code, repaired = await crash.run("run-job", "ledger-repair", "--clock-offset-s", "60")
-    assert code == 0 and repaired["summary"] == {"entries_written": 1}
+    assert code == 0 and repaired["summary"] == {"entries_written": 1, "users_skipped": 0}
     rustore.emulator.advance_clock(timedelta(minutes=2))
     code, reconciled = await crash.run("run-job", "purchase-reconcile", "--clock-offset-s", "120")
     assert code == 0 and reconciled["summary"]["checked"] == 1

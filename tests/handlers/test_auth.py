@@ -46,17 +46,33 @@ async def test_racing_registrations_create_one_account(api, service):
     assert await service.ctx.db.users.count_documents({"email": "race@example.com"}) == 1
 
 
-async def test_password_bounds_are_in_utf8_bytes_and_never_truncated(api):
-    short = await api.post("/api/auth/register", {"email": "s@example.com", "password": "seven77"})
-    assert_error_shape(short, 400, "validation_failed")
-    too_long = "ж" * 37  # 74 bytes in UTF-8 although only 37 characters
-    resp = await api.post("/api/auth/register", {"email": "l@example.com", "password": too_long})
-    assert_error_shape(resp, 400, "validation_failed")
-    exact = "ж" * 36  # 72 bytes: accepted, and the 72nd byte matters
-    assert (await api.post("/api/auth/register", {"email": "e@example.com", "password": exact})).status == 201
-    wrong_tail = "ж" * 35 + "з"
-    resp = await api.post("/api/auth/login", {"email": "e@example.com", "password": wrong_tail})
+async def test_password_bounds_are_in_characters_as_documented_and_never_truncated(api):
+    doc = (await api.get("/api/openapi.json")).json
+    documented = doc["components"]["schemas"]["Credentials"]["properties"]["password"]
+    assert (documented["minLength"], documented["maxLength"]) == (8, 72)
+    for refused in ("seven77", "ж" * 7, "x" * 73):
+        short = await api.post("/api/auth/register", {"email": "s@example.com", "password": refused})
+        assert_error_shape(short, 400, "validation_failed")
+    # 72 characters of 4-byte UTF-8 are 288 bytes, past bcrypt's 72: accepted, and the last character still matters.
+    longest = "😀" * 72
+    assert (await api.post("/api/auth/register", {"email": "e@example.com", "password": longest})).status == 201
+    resp = await api.post("/api/auth/login", {"email": "e@example.com", "password": "😀" * 71 + "😁"})
     assert_error_shape(resp, 401, "invalid_credentials")
+    assert (await api.post("/api/auth/login", {"email": "e@example.com", "password": longest})).status == 200
+    exact = "ж" * 36  # 72 bytes: hashed as typed, and the 72nd byte matters
+    assert (await api.post("/api/auth/register", {"email": "b@example.com", "password": exact})).status == 201
+    resp = await api.post("/api/auth/login", {"email": "b@example.com", "password": "ж" * 35 + "з"})
+    assert_error_shape(resp, 401, "invalid_credentials")
+
+
+async def test_an_account_with_a_short_multibyte_password_from_before_still_signs_in(api, service):
+    # Until issue 12 the rule was 8 bytes: "пароль1" (7 characters, 13 bytes) was a valid password then.
+    user = await api.register()
+    old_hash = await service.ctx.passwords.hash("пароль1")
+    await service.ctx.db.users.update_one({"email": user["email"]}, {"$set": {"password_hash": old_hash}})
+    assert (await api.post("/api/auth/login", {"email": user["email"], "password": "пароль1"})).status == 200
+    assert_error_shape(await api.post("/api/auth/login", {"email": user["email"], "password": "x"}), 401,
+                       "invalid_credentials")
 
 
 async def test_login_succeeds_with_right_password_and_records_device(api):

@@ -96,7 +96,7 @@ async def test_provider_only_account_sets_a_first_password_then_logs_in(api, vk)
     assert (await api.get("/api/auth/oauth", token=token)).json["passwordSignIn"] is True
     # From now on the password is needed to change credentials, as for any account.
     resp = await api.patch("/api/user/update", {"password": "another password"}, token=token)
-    assert_error_shape(resp, 400, "validation_failed")
+    assert_error_shape(resp, 403, "current_password_required")
     assert "currentPassword" in resp.json["details"]["fields"]
     resp = await api.patch("/api/user/update", {"currentPassword": "wrong one!", "password": "another password"}, token=token)
     assert_error_shape(resp, 403, "invalid_current_password")
