@@ -42,6 +42,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "invalid_idempotency_key": ("The Idempotency-Key header is invalid.", "Некорректный заголовок Idempotency-Key."),
     "idempotency_key_mismatch": ("This Idempotency-Key was used with a different request.",
                                  "Этот Idempotency-Key уже использован с другим запросом."),
+    "invalid_api_key": ("A valid server API key is required.", "Нужен действительный серверный API-ключ."),
+    "too_many_requests": ("Too many verification requests; try again shortly.",
+                          "Слишком много запросов проверки, повторите чуть позже."),
     "invalid_metrics_token": ("The metrics token is invalid.", "Неверный токен метрик."),
     "metrics_disabled": ("Metrics are not served here.", "Метрики здесь не отдаются."),
     # accounts and sessions
@@ -110,6 +113,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "webhooks_not_configured": ("Webhooks are not configured on this server.", "Вебхуки на сервере не настроены."),
     "webhook_source_not_allowed": ("This address may not send webhooks.", "С этого адреса нельзя отправлять вебхуки."),
     "invalid_notification": ("The notification is invalid.", "Некорректное уведомление."),
+    "entitlement_not_found": ("No entitlement with this name is declared.", "Такого права доступа нет."),
     # points and generations
     "insufficient_points": ("Not enough points.", "Недостаточно баллов."),
     "points_busy": ("The wallet is busy; retry shortly.", "Кошелёк занят, повторите чуть позже."),
