@@ -31,6 +31,7 @@ from documents.subscriptions import display_status
 from documents.users import find_user, find_user_by_email
 
 ADMIN_COMMANDS = ("user", "grant", "debit", "replay-webhook", "dead-letters", "shortfalls", "unowned")
+ADMIN_COMMANDS += ("delete-user",)
 EXIT_FAILED = 1  # refused (nothing written), or a replayed event still did not process
 LAST = 10  # purchases and ledger entries shown by `user`
 MAX_REASON = 200
@@ -210,6 +211,16 @@ async def unowned(db: Any, limit: int) -> list[dict]:
             for p in await list_unowned_stopped(db, limit)]
 
 
+async def delete_user(ctx: Any, who: str) -> dict:
+    """Delete an account with the effects of DELETE /api/user: renewals cancelled, sessions ended, data erased."""
+    from core.accounts import delete_account
+
+    user = await find_account(ctx.db, who)
+    if user.get("deleted_at"):
+        raise AdminRefused(f"account {user['_id']} was already deleted")
+    return await delete_account(ctx, user["_id"])
+
+
 def add_admin_commands(sub: Any) -> None:
     """Register the admin subcommands on server.py's subparsers."""
     user = sub.add_parser("user", help="show an account: profile, balance, subscription, last purchases and entries")
@@ -228,7 +239,9 @@ def add_admin_commands(sub: Any) -> None:
     short.add_argument("--limit", type=parse_limit, default=50, help="rows to show (default 50, at most 1000)")
     lost = sub.add_parser("unowned", help="list unowned purchases whose RuStore checks stopped")
     lost.add_argument("--limit", type=parse_limit, default=50, help="rows to show (default 50, at most 1000)")
-    for parser in (user, *(sub.choices[c] for c in ("grant", "debit")), replay, dead, short, lost):
+    delete = sub.add_parser("delete-user", help="delete an account as DELETE /api/user does (support requests)")
+    delete.add_argument("email", metavar="EMAIL", help="the account's email (or user id for accounts without one)")
+    for parser in (user, *(sub.choices[c] for c in ("grant", "debit")), replay, dead, short, lost, delete):
         parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
 
 
@@ -247,6 +260,8 @@ async def run_admin(ctx: Any, args: argparse.Namespace) -> int:
                 print(f"idempotency key: {key} (re-run with --key {key} to retry this exact command safely)",
                       file=sys.stderr, flush=True)
             data = await adjust_points(ctx.db, args.email, args.command, args.amount, args.reason, key)
+        elif args.command == "delete-user":
+            data = await delete_user(ctx, args.email)
         elif args.command == "replay-webhook":
             data = await replay_webhook(ctx, args.event_id)
         elif args.command == "shortfalls":

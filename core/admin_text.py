@@ -119,4 +119,8 @@ def render(command: str, data: Any) -> str:
         return render_shortfalls(data)
     if command == "unowned":
         return render_unowned(data)
+    if command == "delete-user":
+        return (f"deleted account {data['user_id']}: subscriptions cancelled at RuStore: "
+                f"{', '.join(data['subscriptions_cancelled']) or 'none'}; sessions ended: {data['sessions_ended']}; "
+                f"generations erased: {data['generations']}, images: {data['images']}")
     return render_dead(data)

@@ -16,6 +16,7 @@ from core.cpu import CpuPool
 from core.entitlements import load_entitlements
 from core.events_wiring import configure_events
 from core.gate import RequestGate
+from core.mail import Mailer
 from core.oauth_wiring import create_oauth_providers
 from core.products import Product, load_products
 from core.ratelimit import RateLimiter
@@ -61,6 +62,7 @@ class AppContext:
     generator: Any = None  # the process's greeting provider (generation.Provider), shared by all requests
     oauth: Any = None  # oauth.OAuthProviders: Google and VK ID sign-in over one shared HTTP session
     entitlements: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> granting product ids
+    mailer: Any = None  # core.mail.Mailer: account e-mails over SMTP (or the development log)
 
     def now(self) -> datetime:
         """The current time (injectable for tests)."""
@@ -145,6 +147,7 @@ def create_context(settings: Settings, *, mongo: tuple[Any, Any, bool] | None = 
     ctx.generator = make_provider(settings.ai_api_url, settings.ai_api_key, settings.ai_model, settings.ai_timeout_s)
     ctx.closers.append(ctx.generator.close)
     ctx.oauth = create_oauth_providers(settings)
+    ctx.mailer = Mailer(settings, secret)
     ctx.closers.append(ctx.oauth.close)
     if mongo is None:
         ctx.closers.append(mongo_client.close)

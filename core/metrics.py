@@ -19,6 +19,8 @@ WEBHOOK_LAG = Histogram("webhook_processing_lag_seconds", "Time from receiving a
 POINTS = Counter("points_total", "Points moved through the ledger by entry type", ["type"])
 GENERATIONS = Counter("generation_requests_total", "AI generation requests by provider and outcome",
                       ["provider", "outcome"])
+MAILS = Counter("mail_deliveries_total", "Account e-mail delivery attempts by kind and outcome (sent, retry, dead)",
+                ["kind", "outcome"])
 JOB_RUNS = Counter("job_runs_total", "Scheduled job runs by job and outcome", ["job", "outcome"])
 CLAWBACK_SHORTFALL = Counter("clawback_shortfall_total",
                              "Refund clawbacks that found the points already spent (floor at zero), by kind", ["kind"])

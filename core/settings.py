@@ -160,6 +160,19 @@ class Settings:
     vk_api_url: str = _env("VK_API_URL", "oauth.vk_api_url", default="https://api.vk.ru")
     vk_api_version: str = _env("VK_API_VERSION", "oauth.vk_api_version", default="5.199")
     oauth_timeout_s: float = _env("OAUTH_TIMEOUT_S", "oauth.timeout_s", default=10.0)
+    smtp_url: str | None = _env("SMTP_URL", "mail.smtp_url")
+    mail_from: str = _env("MAIL_FROM", "mail.from", default="no-reply@localhost")
+    smtp_timeout_s: float = _env("SMTP_TIMEOUT_S", "mail.timeout_s", default=15.0)
+    mail_max_attempts: int = _env("MAIL_MAX_ATTEMPTS", "mail.max_attempts", default=12)
+    mail_retry_interval_s: int = _env("MAIL_RETRY_INTERVAL_S", "jobs.mail_retry_interval_s", default=30)
+    public_base_url: str | None = _env("PUBLIC_BASE_URL", "mail.public_base_url")
+    password_reset_ttl_s: int = _env("PASSWORD_RESET_TTL_S", "accounts.password_reset_ttl_s", default=3600)
+    password_reset_url: str | None = _env("PASSWORD_RESET_URL", "accounts.password_reset_url")
+    email_verify_ttl_s: int = _env("EMAIL_VERIFY_TTL_S", "accounts.email_verify_ttl_s", default=3 * 86400)
+    email_verify_url: str | None = _env("EMAIL_VERIFY_URL", "accounts.email_verify_url")
+    account_mail_per_email: int = _env("ACCOUNT_MAIL_PER_EMAIL", "accounts.mail_per_email", default=5)
+    account_mail_per_ip: int = _env("ACCOUNT_MAIL_PER_IP", "accounts.mail_per_ip", default=30)
+    account_mail_window_s: int = _env("ACCOUNT_MAIL_WINDOW_S", "accounts.mail_window_s", default=3600)
     backup_enabled: bool = _env("BACKUP_ENABLED", "backup.enabled", default=True)
     backup_dir: str = _env("BACKUP_DIR", "backup.dir", default="./backups")
     backup_time_utc: str = _env("BACKUP_TIME_UTC", "backup.time_utc", default="03:00")
@@ -216,6 +229,12 @@ class Settings:
         return tuple(ipaddress.ip_network(c, strict=False) for c in self.rustore_webhook_allowed_ips)
 
     @property
+    def mail_base_url(self) -> str | None:
+        """Where links in e-mails point: PUBLIC_BASE_URL, else PUBLIC_URL (None: the request's own origin, not in production)."""
+        url = self.public_base_url or self.public_url
+        return url.rstrip("/") if url else None
+
+    @property
     def tls_enabled(self) -> bool:
         """True when the server terminates TLS itself."""
         return bool(self.tls_cert_file and self.tls_key_file)
@@ -253,6 +272,8 @@ class Settings:
             ("RUSTORE_PACKAGE_NAME", self.rustore_package_name),
             ("RUSTORE_NOTIFICATION_KEY", self.rustore_notification_key),
         ) if not value]
+        if self.smtp_url and not self.mail_base_url:
+            found.append("SMTP_URL is set but PUBLIC_BASE_URL (or PUBLIC_URL) is not: links in e-mails need it")
         if missing:
             found.append("RuStore is not configured (purchases cannot be verified): set " + ", ".join(missing))
         return found
@@ -324,6 +345,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             raise SettingsError(f"TRUSTED_PROXIES: not a CIDR: {cidr!r}") from None
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", settings.backup_time_utc):
         raise SettingsError(f"BACKUP_TIME_UTC: expected HH:MM (UTC), got {settings.backup_time_utc!r}")
+    if settings.smtp_url:
+        from core.mail import parse_smtp_url  # core.mail needs this module's SettingsError
+
+        parse_smtp_url(settings.smtp_url)
     if settings.backup_keep < 1:
         raise SettingsError("BACKUP_KEEP: must be at least 1")
     _check_server_api(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from documents import account_tokens as account_tokens_doc
 from documents import events as outbound_events
 from documents import (
     generations,
@@ -18,10 +19,12 @@ from documents import (
     users,
     webhook_events,
 )
+from documents import mail_outbox as mail_outbox_doc
 
 INDEX_MODULES = [users, identities, sessions, ledger, leases, generations, orders, purchases, webhook_events, subscriptions,
                  refund_watch]
 INDEX_MODULES.append(outbound_events)  # only written when EVENTS_WEBHOOK_URLS is set
+INDEX_MODULES += [account_tokens_doc, mail_outbox_doc]
 
 
 def all_indexes() -> dict[str, list]:

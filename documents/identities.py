@@ -147,6 +147,7 @@ async def create_user_with_identity(
     doc = await users_doc.create_user(builder, email or "", None, device_id, now)
     doc["email"] = users_doc.normalize_email(email) if email else NO_EMAIL_PREFIX + str(doc["_id"])
     doc["identities"] = [_entry(provider, subject, email, now)]
+    doc["email_verified"] = bool(email)  # only an address the provider vouches for (verified) reaches here
     try:
         await db[COLLECTION].insert_one(doc)
     except DuplicateKeyError:

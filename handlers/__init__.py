@@ -11,6 +11,8 @@ from loguru import logger
 from core.catalog import Catalog
 from core.context import AppContext
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from handlers import account as account_routes
+from handlers import account_pages as account_page_routes
 from handlers import apidocs, auth, generation, metrics, oauth, payments, points, products, service, subscriptions, user, webhooks
 from handlers import customer as customer_handlers
 from handlers.base import APIHandler
@@ -19,6 +21,7 @@ from handlers.routing import NotFoundHandler, check_routes
 
 HANDLER_MODULES = [service, apidocs, metrics, auth, oauth, user, products, points, generation, payments, webhooks, subscriptions]
 HANDLER_MODULES.append(customer_handlers)
+HANDLER_MODULES += [account_routes, account_page_routes]
 
 
 def all_routes() -> list[tuple]:

@@ -11,8 +11,10 @@ from documents import sessions as sessions_doc
 from documents import users as users_doc
 from documents.errors import InvalidCredentials
 from documents.passwords import MAX_CHARS, MIN_CHARS, password_problem
+from handlers import account_hooks
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
+from handlers.messages import LOCALES
 from handlers.schemas import Bool, CamelSchema, Email, Identifier, Text, iso
 
 
@@ -55,6 +57,12 @@ class LoginSchema(CredentialsSchema):
     password = SignInPassword(required=True)
     device_token = Text(max_length=2048, load_default=None, metadata={
         "description": "The deviceToken an earlier sign-in on this device returned. deviceId alone grants nothing."})
+
+
+class RegisterSchema(CredentialsSchema):
+    """Register body: the credentials plus the language of the account's e-mails (else from Accept-Language)."""
+
+    locale = fields.String(validate=validate.OneOf(LOCALES))
 
 
 class TokenPairSchema(CamelSchema):
@@ -133,12 +141,13 @@ class RegisterHandler(AuthHandlerMixin):
     """POST /api/auth/register — create an account and sign in."""
 
     @public
-    @api("Create an account and sign in", body=CredentialsSchema, responses={201: SignInSchema},
+    @api("Create an account and sign in", body=RegisterSchema, responses={201: SignInSchema},
          errors={409: ["email_taken"], 503: ["server_busy"]})
     async def post(self) -> None:
         body = self.load()
         password_hash = await self.ctx.passwords.hash(body["password"])
         user = await self.run(users_doc.create_user(self.db, body["email"], password_hash, body["device_id"], self.ctx.now()))
+        await account_hooks.registered(self, user, body.get("locale"))
         session_id, refresh = await self.start_session(user["_id"], body["device_id"])
         self.write_tokens(user["_id"], session_id, refresh, 201, device_id=body["device_id"])
 

@@ -33,6 +33,7 @@ from core.tokens import AccessClaims, InvalidToken
 from documents.errors import DomainError
 from handlers.docs import Operation, operation_of
 from handlers.errors import STATUS_REASON, ApiError, domain_error, expected_error, is_credentials_problem, is_expected
+from handlers.messages import localize
 from handlers.netinfo import client_address, request_scheme
 
 __all__ = ["APIHandler", "ApiError", "CurrentUser", "public", "server_api_key", "verb_auth"]
@@ -413,6 +414,7 @@ class APIHandler(tornado.web.RequestHandler):
             message = f"Method {self.request.method} is not allowed here."
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
+        message = localize(reason, message, self.request.headers.get("Accept-Language"))
         body: dict[str, Any] = {"error": message, "code": status_code, "reason": reason}
         if details:
             body["details"] = details

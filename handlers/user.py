@@ -7,14 +7,30 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from core import accounts
+from documents import account_state
 from documents import identities as identities_doc
 from documents import sessions as sessions_doc
 from documents import users as users_doc
+from handlers import account_hooks
 from handlers.auth import Password
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
+from handlers.messages import LOCALES
 from handlers.schemas import CamelSchema, Email, iso, present
 from handlers.subscriptions import profile_subscription
+
+
+def bounded_secret(value: str) -> None:
+    """A typed password to check: 1 to 1024 bytes (marshmallow 4 validators must raise, not return False)."""
+    if not 0 < len(value.encode()) <= 1024:
+        raise ValidationError("Must be 1 to 1024 bytes.")
+
+
+def account_view(user: dict) -> dict:
+    """The lifecycle fields of the profile: verification state, a pending new email, the e-mail language."""
+    return {"emailVerified": bool(user.get("email_verified")), "pendingEmail": user.get("pending_email"),
+            "locale": user.get("locale") or "en"}
 
 
 class PointsSummarySchema(CamelSchema):
@@ -35,6 +51,10 @@ class ProfileSchema(CamelSchema):
     owned_products = fields.List(fields.Dict(), required=True,
                                  metadata={"description": "Non-consumable products the user owns"})
     subscription = fields.Dict(allow_none=True, required=True)
+    email_verified = fields.Boolean(required=True, metadata={"description": "the email was proven by a link or the provider"})
+    pending_email = fields.String(required=True, allow_none=True,
+                                  metadata={"description": "a new email waiting for its verification link"})
+    locale = fields.String(required=True, metadata={"enum": list(LOCALES), "description": "language of e-mails"})
 
 
 class UpdateAccountSchema(CamelSchema):
@@ -44,16 +64,17 @@ class UpdateAccountSchema(CamelSchema):
     first password (with an email, if it has none).
     """
 
-    current_password = fields.String(load_default=None, validate=validate.Length(1, 1024),
+    current_password = fields.String(load_default=None, validate=bounded_secret,
                                      metadata={"format": "password", "minLength": 1, "maxLength": 1024})
     email = Email(load_default=None)
     password = Password(load_default=None)
-    OPENAPI_RULES = {"anyOf": [present("email"), present("password")]}
+    locale = fields.String(validate=validate.OneOf(LOCALES))
+    OPENAPI_RULES = {"anyOf": [present("email"), present("password"), present("locale")]}
 
     @validates_schema
     def _something_to_change(self, data: dict, **kwargs: Any) -> None:
-        if data.get("email") is None and data.get("password") is None:
-            raise ValidationError("Give a new email and/or a new password.", "_schema")
+        if data.get("email") is None and data.get("password") is None and data.get("locale") is None:
+            raise ValidationError("Give a new email, a new password and/or a locale.", "_schema")
 
 
 def profile_view(user: dict, now: datetime) -> dict:
@@ -70,6 +91,7 @@ def profile_view(user: dict, now: datetime) -> dict:
             for o in user.get("owned_products") or []
         ],
         "subscription": profile_subscription(user, now),
+        **account_view(user),
     }
 
 
@@ -86,14 +108,18 @@ class ProfileHandler(APIHandler):
 class UpdateAccountHandler(APIHandler):
     """PATCH /api/user/update — change email and/or password; other sessions end."""
 
-    @api("Change your email and/or password (other sessions end)", body=UpdateAccountSchema,
+    @api("Change your email (after verification), password (other sessions end) and/or locale", body=UpdateAccountSchema,
          responses={200: ProfileSchema},
          errors={400: ["password_required", "email_required"],
                  403: ["invalid_current_password", "current_password_required"],
-                 409: ["email_taken"], 429: ["too_many_login_attempts"]})
+                 409: ["email_taken"], 429: ["too_many_login_attempts"], 503: ["mail_not_configured"]})
     async def patch(self) -> None:
         body = self.load(UpdateAccountSchema())
         user = await self.run(users_doc.get_user(self.db, self.user_id))
+        if body["email"] is None and body["password"] is None:  # only the locale: no credentials involved
+            await account_state.set_locale(self.db, user["_id"], body.get("locale"), self.ctx.now())
+            self.write_json(profile_view(await users_doc.get_user(self.db, user["_id"]), self.ctx.now()))
+            return
         first_password = user.get("password_hash") is None  # a VK ID / Google account without one yet
         if first_password:
             self.check_first_password(user, body)
@@ -103,10 +129,24 @@ class UpdateAccountHandler(APIHandler):
                            details={"fields": {"currentPassword": ["Missing data for required field."]}})
         else:
             await self.check_current_password(user, body["current_password"])
+        if body["email"] is not None and body["email"] != user["email"] and not self.ctx.mailer.available:
+            raise ApiError(503, "mail_not_configured", "E-mail is not configured on this server.")
         new_hash = await self.ctx.passwords.hash(body["password"]) if body["password"] else None
         now = self.ctx.now()
+        if body.get("locale"):
+            await account_state.set_locale(self.db, user["_id"], body.get("locale"), now)
+        if not first_password and body["email"] is not None:
+            # The new address waits for its verification link; the current one keeps working meanwhile.
+            if body["email"] != user["email"]:
+                await self.run(accounts.change_email(self.ctx, user, body["email"], account_hooks.origin(self)))
+            elif user.get("pending_email"):  # changed their mind: back to the current address
+                await account_state.drop_pending_email(self.db, user["_id"], now)
+            body["email"] = None
         if first_password:
             updated = await self.run(identities_doc.set_first_password(self.db, user["_id"], new_hash, body["email"], now))
+            if body["email"] and updated["email"] != user["email"] and self.ctx.mailer.available:
+                await account_state.set_email_verified(self.db, user["_id"], False, now)
+                await accounts.send_verification(self.ctx, updated, updated["email"], account_hooks.origin(self))
         else:
             updated = await self.run(
                 users_doc.update_account(self.db, user["_id"], now, email=body["email"], password_hash=new_hash))
@@ -114,7 +154,7 @@ class UpdateAccountHandler(APIHandler):
             self.db, user["_id"], "credentials_changed", now, keep=self.user.session_id
         )
         await self.ctx.sessions.mark_revoked(ended)
-        self.write_json(profile_view(updated, self.ctx.now()))
+        self.write_json(profile_view(await users_doc.get_user(self.db, updated["_id"]), self.ctx.now()))
 
     @staticmethod
     def check_first_password(user: dict, body: dict) -> None:

@@ -8,6 +8,7 @@ from jobs import (
     generation_repair,
     ledger_audit,
     ledger_repair,
+    mail_delivery,
     purchase_reconcile,
     refund_sweep,
     subscription_reconcile,
@@ -25,6 +26,7 @@ ALL_JOBS: list[Job] = [
     subscription_reconcile.JOB,
     backup.JOB,
     event_delivery.JOB,
+    mail_delivery.JOB,
 ]
 
 

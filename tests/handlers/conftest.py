@@ -20,3 +20,14 @@ async def vk():
     """A fake VK ID / VK API server on 127.0.0.1."""
     async with running_vk() as fake:
         yield fake
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 collecting what it receives."""
+    from tests.support.smtp import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

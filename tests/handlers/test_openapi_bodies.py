@@ -57,6 +57,10 @@ def samples(google, vk) -> dict[tuple[str, str], Callable[[], dict]]:
         ("post", "/api/subscriptions/verify"): subscription,
         ("post", "/api/subscriptions/renew"): subscription,
         ("post", "/api/subscriptions/cancel"): lambda: {},
+        ("post", "/api/auth/password/forgot"): lambda: {"email": email()},
+        ("post", "/api/auth/password/reset"): lambda: {"token": "not-a-reset-token", "newPassword": PASSWORD},
+        ("post", "/api/auth/email/verify"): lambda: {"token": "not-a-verification-token"},
+        ("delete", "/api/user"): lambda: {"password": PASSWORD},
     }
 
 

@@ -17,7 +17,9 @@ async def test_profile_has_the_documented_shape(api):
     assert resp.json["subscription"] is None
     assert resp.json["createdAt"].endswith("Z")
     assert resp.json["ownedProducts"] == []
-    assert set(resp.json) == {"userId", "email", "deviceIds", "createdAt", "points", "ownedProducts", "subscription"}
+    assert set(resp.json) == {"userId", "email", "deviceIds", "createdAt", "points", "ownedProducts", "subscription",
+                              "emailVerified", "pendingEmail", "locale"}
+    assert (resp.json["emailVerified"], resp.json["pendingEmail"], resp.json["locale"]) == (False, None, "en")
 
 
 async def test_update_requires_the_current_password_and_changes_nothing_without_it(api):
@@ -50,13 +52,14 @@ async def test_changing_password_ends_other_sessions_but_keeps_this_one(api):
     assert (await api.post("/api/auth/login", {"email": user["email"], "password": "a brand new one"})).status == 200
 
 
-async def test_changing_email_moves_the_login(api):
+async def test_changing_email_waits_for_verification_before_moving_the_login(api):
+    # The whole flow, with the verification mail, is in test_email_verification.py.
     user = await api.register()
     resp = await api.patch("/api/user/update", {"currentPassword": PASSWORD, "email": " Moved@Example.com"},
                            token=user["accessToken"])
-    assert resp.status == 200 and resp.json["email"] == "moved@example.com"
-    assert (await api.post("/api/auth/login", {"email": "moved@example.com", "password": PASSWORD})).status == 200
-    assert (await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD})).status == 401
+    assert resp.status == 200 and (resp.json["email"], resp.json["pendingEmail"]) == (user["email"], "moved@example.com")
+    assert (await api.post("/api/auth/login", {"email": "moved@example.com", "password": PASSWORD})).status == 401
+    assert (await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD})).status == 200
 
 
 async def test_changing_to_a_taken_email_is_409_and_changes_nothing(api):
@@ -91,3 +94,10 @@ async def test_concurrent_current_password_guesses_get_exactly_the_failure_budge
                   token=user["accessToken"])
         for i in range(10)))
     assert sorted(a.status for a in answers) == [403] * 3 + [429] * 7
+
+
+async def test_an_overlong_current_password_is_refused_even_with_only_a_locale_change(api):
+    user = await api.register()
+    resp = await api.patch("/api/user/update", {"currentPassword": "a" * 1025, "locale": "ru"}, token=user["accessToken"])
+    assert_error_shape(resp, 400, "validation_failed")
+    assert "currentPassword" in resp.json["details"]["fields"]
