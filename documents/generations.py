@@ -60,6 +60,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Present only while a refund is owed, so the index stays tiny.
         IndexModel([("refund_due_since", ASCENDING)], sparse=True, name="refund_due"),
     ],
+    # Account deletion removes a user's postcards by owner.
+    IMAGES: [IndexModel([("user_id", ASCENDING)], name="user_images")],
 }
 
 

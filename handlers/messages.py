@@ -58,6 +58,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "session_not_found": ("No such session.", "Такого сеанса нет."),
     "user_not_found": ("User not found.", "Пользователь не найден."),
     "invalid_current_password": ("The current password is incorrect.", "Текущий пароль неверен."),
+    "current_password_required": ("This account has a password: send currentPassword.",
+                                  "У этой учётной записи есть пароль: передайте currentPassword."),
     "password_required": ("This account has no password yet; set one first.",
                           "У этой учётной записи ещё нет пароля, сначала задайте его."),
     "email_required": ("Give an email with the first password so you can sign in with it.",

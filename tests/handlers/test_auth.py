@@ -48,7 +48,7 @@ async def test_racing_registrations_create_one_account(api, service):
 
 async def test_password_bounds_are_in_characters_as_documented_and_never_truncated(api):
     doc = (await api.get("/api/openapi.json")).json
-    documented = doc["components"]["schemas"]["Credentials"]["properties"]["password"]
+    documented = doc["components"]["schemas"]["Register"]["properties"]["password"]
     assert (documented["minLength"], documented["maxLength"]) == (8, 72)
     for refused in ("seven77", "ж" * 7, "x" * 73):
         short = await api.post("/api/auth/register", {"email": "s@example.com", "password": refused})

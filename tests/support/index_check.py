@@ -53,7 +53,7 @@ ALLOWED_SCANS: dict[tuple[str, str], str] = {
 
 # Index-served filters whose few matches are sorted in memory (a blocking sort MongoDB allows): -> why it is small.
 ALLOWED_SORTS: dict[tuple[str, str], str] = {
-    ("documents/ledger_outbox.py", "repair_pending"):
+    ("documents/ledger_outbox.py", "repair_users"):
         "only users with entries pending for minutes match (sparse index); paged by _id so one busy user cannot trap it",
     ("documents/generations.py", "repair_generations"):
         "only generations with a refund due match (sparse index); paged by _id so refunds kept due cannot trap it",
@@ -266,16 +266,14 @@ def check_write(collection: str, update: Mapping[str, Any] | None = None, docume
                 query: Mapping[str, Any] | None = None) -> None:
     """Refuse what MongoDB refuses and mongomock accepts: mixed update documents, `$`-prefixed update paths and
     replacement fields, conflicting update paths, text BSON cannot encode, documents over 16 MiB."""
-    try:
-        if query is not None:
-            bson.encode({"q": query}, codec_options=_CODEC)
-        if update is not None:
-            bson.encode({"u": update}, codec_options=_CODEC)
-        for doc in documents:
-            if len(bson.encode(doc, codec_options=_CODEC)) > 16 * 1024 * 1024:
-                raise WriteError("BSONObj size is invalid: over 16 MiB", 10334)
-    except (bson.errors.InvalidDocument, UnicodeEncodeError, OverflowError) as exc:
-        raise bson.errors.InvalidDocument(f"{collection}: cannot encode as BSON: {exc}") from exc
+    # Encoded as the driver would (it raises UnicodeEncodeError or InvalidDocument before anything is sent).
+    if query is not None:
+        bson.encode({"q": query}, codec_options=_CODEC)
+    if update is not None:
+        bson.encode({"u": update}, codec_options=_CODEC)
+    for doc in documents:
+        if len(bson.encode(doc, codec_options=_CODEC)) > 16 * 1024 * 1024:
+            raise WriteError(f"{collection}: BSONObj size is invalid: over 16 MiB", 10334)
     if not isinstance(update, Mapping):
         return  # None, or an aggregation-pipeline update
     operators = [k for k in update if str(k).startswith("$")]
