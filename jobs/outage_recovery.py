@@ -36,6 +36,7 @@ from rustore import RuStoreUnavailable
 
 OUTAGE_ERRORS = "RuStoreUnavailable|RuStoreBreakerOpen"  # what verify/jobs/webhooks record when RuStore is unreachable
 BATCH = 500  # items per pass; a pass that finds more simply runs again
+CONCURRENCY = 8  # re-checks in flight at once: the rate setting bounds RuStore's load, this one our store's
 LEASE = "outage-recovery"
 
 
@@ -165,27 +166,51 @@ class OutageRecovery:
             items = [item for item in await recorded_items(ctx.db) if item.key not in handled]
             items.sort(key=lambda item: item.key in self._probed)  # stable: age order, failed probes last
             interval = 1.0 / max(float(ctx.settings.rustore_recovery_rate_per_s), 0.001)
-            started = time.monotonic()
-            for index, item in enumerate(items):
-                await asyncio.sleep(max(0.0, started + index * interval - time.monotonic()))
-                outcome = await self._check(item)
-                if outcome == "outage":
-                    self._probed.add(item.key)
-                    summary["stopped"] = True
-                    break
-                handled.add(item.key)
-                summary["checked"] += 1
-                if outcome == "settled":
-                    summary["settled"] += 1
-                    if self.recovered_at is not None:
-                        RUSTORE_OUTAGE_TO_SETTLED.observe(max(0.0, time.monotonic() - self.recovered_at))
-                elif outcome == "failed_alone":
-                    summary["failed_alone"] += 1
+            await self._paced(items, handled, interval, summary)
         finally:
             await release_lease(ctx.db, f"job:{LEASE}", OWNER)
         if summary["checked"] or summary["stopped"]:
             logger.info("outage recovery pass", **summary)
         return summary
+
+    async def _paced(self, items: list[Item], handled: set[str], interval: float, summary: dict) -> None:
+        """The first item alone (the probe), then the rest started `interval` apart, CONCURRENCY at most in flight."""
+        slots = asyncio.Semaphore(CONCURRENCY)
+        running: list[asyncio.Task] = []
+
+        async def one(item: Item) -> None:
+            try:
+                outcome = await self._check(item)
+            finally:
+                slots.release()
+            if outcome == "outage":
+                self._probed.add(item.key)
+                summary["stopped"] = True
+                return
+            handled.add(item.key)
+            summary["checked"] += 1
+            if outcome == "settled":
+                summary["settled"] += 1
+                if self.recovered_at is not None:
+                    RUSTORE_OUTAGE_TO_SETTLED.observe(max(0.0, time.monotonic() - self.recovered_at))
+            elif outcome == "failed_alone":
+                summary["failed_alone"] += 1
+
+        started = time.monotonic()
+        try:
+            for index, item in enumerate(items):
+                await asyncio.sleep(max(0.0, started + index * interval - time.monotonic()))
+                await slots.acquire()
+                if summary["stopped"]:
+                    slots.release()
+                    break
+                if index == 0:
+                    await one(item)  # RuStore may still be down: one call finds out, not CONCURRENCY of them
+                else:
+                    running.append(asyncio.ensure_future(one(item)))
+        finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
 
     async def _check(self, item: Item) -> str:
         """settled / pending / failed_alone / outage / error for one item."""

@@ -28,6 +28,8 @@ from tests.faults.support import (
     payment_body,
     sample,
     scrape,
+    subscribe,
+    subscription_body,
 )
 from tests.handlers.test_conventions import assert_error_shape
 
@@ -152,3 +154,23 @@ async def test_long_outage_of_minutes_settles_within_the_same_bound(emulated):
     await env.service.ctx.recovery.wait_idle(BOUND_S)
     for user in users:
         await assert_wallet(env, user, [("buy", 100)])
+
+
+async def test_two_step_holds_and_subscriptions_claimed_during_an_outage_are_settled_on_recovery(emulated):
+    env = await emulated(webhooks=False, **SHORT)
+    buyer, subscriber = await env.api.register(), await env.api.register()
+    outage(env, "http_503")
+    hold = env.buy("points_100", purchase_type="TWO_STEP", app_user_id=buyer["userId"])
+    resp = await env.api.post("/api/payments/verify", payment_body(hold), token=buyer["accessToken"])
+    assert_error_shape(resp, 503, "rustore_unavailable")
+    sub = await subscribe(env, subscriber)
+    resp = await env.api.post("/api/subscriptions/verify", subscription_body(sub), token=subscriber["accessToken"])
+    assert_error_shape(resp, 503, "rustore_unavailable")
+    env.emulator.clear_faults()
+    assert await wait_for_balances(env, [buyer], 100) < BOUND_S
+    assert await wait_for_balances(env, [subscriber], 300) < BOUND_S
+    await env.service.ctx.recovery.wait_idle(BOUND_S)
+    doc = await purchase_of(env, hold)
+    assert doc["state"] == "confirmed" and not doc.get("needs_confirmation")  # the hold was confirmed at RuStore too
+    await assert_wallet(env, buyer, [("buy", 100)])
+    await assert_wallet(env, subscriber, [("subscription_grant", 300)])
