@@ -123,15 +123,25 @@ class OutageRecovery:
         settings = self.ctx.settings
         handled: set[str] = set()
         try:
+            napped = False
             while True:
-                await self._wait_for_a_chance()
+                if not napped:
+                    await self._wait_for_a_chance()
                 result = await self.run_pass(handled)
-                if result["stopped"] or result["lease_busy"]:
-                    if result["lease_busy"]:
-                        await asyncio.sleep(float(settings.rustore_recovery_probe_s))
+                napped = False
+                if result["checked"] or (not result["stopped"] and not self.ctx.rustore.outage_active):
+                    if not result["checked"]:
+                        break  # nothing left (or another process holds the lease and RuStore answers again)
                     continue
-                if result["checked"] == 0 and not self.ctx.rustore.outage_active:
-                    break
+                # No call got through (still down, a trial in flight elsewhere, nothing to probe with, another
+                # process's lease): pause before trying again, never spin.
+                probe_s = float(settings.rustore_recovery_probe_s)
+                breaker = self.ctx.rustore.breaker
+                if breaker.state == "closed":
+                    await self._nap(probe_s)
+                    napped = True
+                elif breaker.remaining_s() <= 0:
+                    await self._nap(min(probe_s, 1.0))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the regular jobs still finish everything; log and stop
@@ -139,6 +149,14 @@ class OutageRecovery:
         finally:
             self.recovered_at = None
             self._probed.clear()
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep, waking early when the breaker changes or someone's call succeeds."""
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), max(seconds, 0.01))
+        except TimeoutError:
+            pass
 
     async def _wait_for_a_chance(self) -> None:
         """During an outage: until an open breaker allows a trial call, or one probe interval while it stays closed."""
@@ -148,11 +166,10 @@ class OutageRecovery:
             wait = breaker.remaining_s() if breaker.state != "closed" else probe_s
             if wait <= 0:
                 return
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait)  # woken when the breaker opens or someone's call succeeds
-            except TimeoutError:
-                return
+            await self._nap(wait)
+            if breaker.state != "closed" and breaker.remaining_s() > 0:
+                continue  # (re)opened meanwhile: wait for its new end
+            return
 
     async def run_pass(self, handled: set[str]) -> dict:
         """One pass over what the outage recorded (under a lease, so one process does it); a summary."""
