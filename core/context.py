@@ -21,7 +21,7 @@ from core.oauth_wiring import create_oauth_providers
 from core.products import Product, load_products
 from core.ratelimit import RateLimiter
 from core.redis_health import RedisHealth
-from core.rustore_wiring import create_notification_decoder, create_rustore_client
+from core.rustore_wiring import attach_outage_recovery, create_notification_decoder, create_rustore_client
 from core.session_state import SessionState
 from core.settings import Settings
 from core.tokens import TokenService
@@ -63,6 +63,7 @@ class AppContext:
     oauth: Any = None  # oauth.OAuthProviders: Google and VK ID sign-in over one shared HTTP session
     entitlements: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> granting product ids
     mailer: Any = None  # core.mail.Mailer: account e-mails over SMTP (or the development log)
+    recovery: Any = None  # jobs.outage_recovery.OutageRecovery: re-checks what a RuStore outage recorded
 
     def now(self) -> datetime:
         """The current time (injectable for tests)."""
@@ -144,6 +145,8 @@ def create_context(settings: Settings, *, mongo: tuple[Any, Any, bool] | None = 
     ctx.closers.append(cpu.shutdown)
     if ctx.rustore is not None:
         ctx.closers.append(ctx.rustore.close)
+        ctx.recovery = attach_outage_recovery(ctx)
+        ctx.closers.append(ctx.recovery.close)
     ctx.generator = make_provider(settings.ai_api_url, settings.ai_api_key, settings.ai_model, settings.ai_timeout_s)
     ctx.closers.append(ctx.generator.close)
     ctx.oauth = create_oauth_providers(settings)

@@ -12,6 +12,13 @@ HTTP_LATENCY = Histogram("http_request_duration_seconds", "API request latency b
 RUSTORE_CALLS = Counter("rustore_calls_total", "Calls to RuStore's API by endpoint and outcome", ["endpoint", "outcome"])
 RUSTORE_LATENCY = Histogram("rustore_call_duration_seconds", "RuStore call latency by endpoint", ["endpoint"])
 RUSTORE_BREAKER_OPEN = Gauge("rustore_circuit_open", "1 while the RuStore circuit breaker is open")
+RUSTORE_BREAKER_STATE = Gauge("rustore_circuit_state", "RuStore circuit breaker: 0 closed, 1 open, 2 half open")
+RUSTORE_BREAKER_OPENS = Counter("rustore_circuit_opens", "Times the RuStore circuit breaker opened")
+RUSTORE_FAILURE_RATE = Gauge("rustore_endpoint_failure_rate",
+                             "Share of distinct requests to an endpoint that failed within the breaker window", ["endpoint"])
+RUSTORE_OUTAGE_TO_SETTLED = Histogram(
+    "rustore_outage_to_settled_seconds", "From RuStore answering again after an outage to an item recorded during it settling",
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600))
 WEBHOOKS = Counter("webhooks_total", "RuStore notifications by outcome (received, duplicate, rejected, processed, failed)",
                    ["outcome"])
 WEBHOOK_LAG = Histogram("webhook_processing_lag_seconds", "Time from receiving a notification to applying it",

@@ -122,6 +122,13 @@ class Settings:
     rustore_retry_deadline_s: float = _env("RUSTORE_RETRY_DEADLINE_S", "rustore.retry_deadline_s", default=20.0)
     rustore_breaker_threshold: int = _env("RUSTORE_BREAKER_THRESHOLD", "rustore.breaker_threshold", default=5)
     rustore_breaker_reset_s: float = _env("RUSTORE_BREAKER_RESET_S", "rustore.breaker_reset_s", default=30.0)
+    rustore_breaker_failure_rate: float = _env("RUSTORE_BREAKER_FAILURE_RATE", "rustore.breaker_failure_rate", default=0.5)
+    rustore_breaker_window_s: float = _env("RUSTORE_BREAKER_WINDOW_S", "rustore.breaker_window_s", default=30.0)
+    rustore_recovery_rate_per_s: float = _env("RUSTORE_RECOVERY_RATE_PER_S", "rustore.recovery_rate_per_s", default=20.0)
+    rustore_recovery_probe_s: float = _env("RUSTORE_RECOVERY_PROBE_S", "rustore.recovery_probe_s", default=10.0)
+    purchase_check_backoff_max_s: float = _env(
+        "PURCHASE_CHECK_BACKOFF_MAX_S", "purchases.check_backoff_max_s", default=1800.0
+    )
     rustore_ca_bundle: str | None = _env("RUSTORE_CA_BUNDLE", "rustore.ca_bundle")
     rustore_notification_key: str | None = _env("RUSTORE_NOTIFICATION_KEY", "rustore.notification_key")
     rustore_sandbox_notification_key: str | None = _env(

@@ -31,10 +31,15 @@ def backoff(attempts: int, *, cap: timedelta = MAX_BACKOFF) -> timedelta:
     return min(cap, timedelta(minutes=2 ** min(attempts, 10)))
 
 
-async def note_check_failure(db: Any, doc: dict, now: datetime, error: str) -> None:
-    """Count a failed check and schedule the next one (sooner for holds awaiting confirmation)."""
-    attempts = int(doc.get("check_attempts") or 0) + 1
-    cap = CONFIRM_RETRY if doc.get("needs_confirmation") else MAX_BACKOFF
+async def note_check_failure(db: Any, doc: dict, now: datetime, error: str, *, outage: bool = False,
+                             max_backoff: timedelta = MAX_BACKOFF) -> None:
+    """Count a failed check and schedule the next one (sooner for holds awaiting confirmation).
+
+    A failure caused by a RuStore-wide outage (`outage`) is not this purchase's fault: its counter does
+    not grow, and the recovery pass re-checks it as soon as RuStore answers again.
+    """
+    attempts = int(doc.get("check_attempts") or 0) + (0 if outage else 1)
+    cap = min(CONFIRM_RETRY, max_backoff) if doc.get("needs_confirmation") else max_backoff
     await db[COLLECTION].update_one(
         {"_id": doc["_id"]},
         {"$set": {"check_attempts": attempts, "last_error": error, "next_check_at": now + backoff(attempts, cap=cap)}},
@@ -81,12 +86,12 @@ async def confirm_held(
         # Usually "Purchase status must be PAID": confirmed elsewhere or reversed. RuStore's record decides.
         logger.info("confirm refused by RuStore", invoice_id=doc["invoice_id"], message=exc.message)
     except RuStoreUnavailable as exc:
-        await note_check_failure(db, doc, now, f"confirm: {type(exc).__name__}")
+        await note_check_failure(db, doc, now, f"confirm: {type(exc).__name__}", outage=exc.outage)
         return outcome
     try:
         payment = await client.get_payment(doc["invoice_id"], sandbox=doc["sandbox"])
     except RuStoreUnavailable as exc:
-        await note_check_failure(db, doc, now, f"after confirm: {type(exc).__name__}")
+        await note_check_failure(db, doc, now, f"after confirm: {type(exc).__name__}", outage=exc.outage)
         return outcome
     again = await apply_payment(db, payment, claim=None, products=products, policy=policy, now=now, source=source)
     return replace(again, credited_now=outcome.credited_now or again.credited_now,

@@ -134,7 +134,8 @@ async def _acknowledge(db: Any, client: Any, outcome: SubscriptionOutcome, now: 
     except RuStoreError as exc:
         # Optional for RuStore and never worth failing the user's request: the job retries with backoff.
         logger.info("subscription acknowledgement failed", purchase_id=doc["purchase_id"], error=type(exc).__name__)
-        await note_check_failure(db, doc, now, f"acknowledge: {type(exc).__name__}", ack=True)
+        await note_check_failure(db, doc, now, f"acknowledge: {type(exc).__name__}", ack=True,
+                                 outage=getattr(exc, "outage", False))
         return outcome
     return replace(outcome, subscription=await mark_acknowledged(db, doc, now))
 
@@ -198,6 +199,6 @@ async def refresh_current(
         await sync_subscription(db, client, doc, products=products, policy=policy, now=now, source="status")
     except (RuStoreError, DomainError) as exc:
         logger.info("subscription refresh failed; answering from the stored state", error=type(exc).__name__)
-        await note_check_failure(db, doc, now, f"status refresh: {type(exc).__name__}")
+        await note_check_failure(db, doc, now, f"status refresh: {type(exc).__name__}", outage=getattr(exc, "outage", False))
         return current
     return await find_current(db, user_id)

@@ -240,10 +240,14 @@ async def due_for_check(db: Any, now: datetime, limit: int) -> list[dict]:
     return await cursor.sort("next_check_at", ASCENDING).limit(limit).to_list(limit)
 
 
-async def note_check_failure(db: Any, doc: dict, now: datetime, error: str, *, ack: bool = False) -> None:
-    """Count a failed check (or acknowledgement) and schedule the next one with backoff."""
+async def note_check_failure(db: Any, doc: dict, now: datetime, error: str, *, ack: bool = False,
+                             outage: bool = False) -> None:
+    """Count a failed check (or acknowledgement) and schedule the next one with backoff.
+
+    A failure caused by a RuStore-wide outage (`outage`) does not grow the counter; the recovery pass re-checks it.
+    """
     counter = "ack_attempts" if ack else "check_attempts"
-    attempts = int(doc.get(counter) or 0) + 1
+    attempts = int(doc.get(counter) or 0) + (0 if outage else 1)
     await db[COLLECTION].update_one(
         {"_id": doc["_id"]}, {"$set": {counter: attempts, "last_error": error, "next_check_at": now + backoff(attempts)}},
     )

@@ -183,15 +183,18 @@ async def mark_dead(db: Any, event: dict, now: datetime, error: str) -> bool:
 
 
 async def mark_failed(db: Any, event: dict, now: datetime, error: str, *, max_attempts: int,
-                      rng: Callable[[], float] = random.random) -> str | None:
+                      rng: Callable[[], float] = random.random, outage: bool = False) -> str | None:
     """Schedule a retry after a transient failure, or dead-letter it when attempts are used up.
 
+    A failure caused by a RuStore-wide outage (`outage`) gives the attempt back: the backoff does not
+    grow and no event is dead-lettered by an outage; the recovery pass retries it when RuStore answers.
     Returns the status written (`failed` or `dead`), or None when the attempt had lost its claim.
     """
-    if int(event.get("attempts") or 0) >= max_attempts:
+    attempts = int(event.get("attempts") or 0) - int(outage)
+    if attempts >= max_attempts:
         return DEAD if await mark_dead(db, event, now, error) else None
-    retry_at = now + retry_delay(int(event.get("attempts") or 1), rng)
-    written = await _finish(db, event, {"status": FAILED, "last_error": error[:ERROR_CHARS],
+    retry_at = now + retry_delay(max(attempts, 1), rng)
+    written = await _finish(db, event, {"status": FAILED, "last_error": error[:ERROR_CHARS], "attempts": max(attempts, 0),
                                         "next_attempt_at": retry_at, "updated_at": now}, keep_due=True)
     return FAILED if written else None
 

@@ -175,7 +175,8 @@ class WebhookProcessor:
             logger.error("webhook processing: RuStore refused our credentials", event_id=event["_id"], error=error)
         else:
             logger.opt(exception=exc).error("webhook processing failed unexpectedly", event_id=event["_id"])
-        status = await events.mark_failed(self.db, event, self.clock(), error, max_attempts=self.max_attempts)
+        status = await events.mark_failed(self.db, event, self.clock(), error, max_attempts=self.max_attempts,
+                                          outage=isinstance(exc, RuStoreUnavailable) and exc.outage)
         if status is None:
             return self._lost(event["_id"])
         return ProcessResult(event["_id"], status, error=error)

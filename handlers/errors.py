@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 
 import tornado.web
@@ -21,6 +22,7 @@ STATUS_REASON = {
     409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "unprocessable",
     429: "rate_limited", 500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
 }
+RUSTORE_RETRY_AFTER_S = 5  # RuStore failed this request but the breaker is closed: others get through, so retry soon
 # Outcomes a handler expects: answered with their status, never logged as bugs.
 EXPECTED = (tornado.web.HTTPError, DomainError, CpuBusy, RuStoreUnavailable, RuStoreRejected)
 
@@ -55,8 +57,10 @@ def expected_error(exc: BaseException | None) -> ApiError | None:
     if isinstance(exc, CpuBusy):
         return ApiError(503, "server_busy", "The server is busy; retry shortly.", headers={"Retry-After": "1"})
     if isinstance(exc, RuStoreUnavailable):
+        # While the circuit breaker is open, the time it has left; otherwise a short pause.
+        retry_after = math.ceil(exc.retry_after_s) if exc.retry_after_s is not None else RUSTORE_RETRY_AFTER_S
         return ApiError(503, "rustore_unavailable", "RuStore is not reachable right now; retry later.",
-                        details={"retryable": True}, headers={"Retry-After": "30"})
+                        details={"retryable": True}, headers={"Retry-After": str(max(1, retry_after))})
     if isinstance(exc, (RuStoreAuthError, RuStoreConfigError)):
         return ApiError(503, "rustore_misconfigured", "The server cannot authenticate with RuStore.",
                         details={"retryable": False})

@@ -7,6 +7,7 @@ UNOWNED_PURCHASE_MAX_CHECKS times (answered checks), then left for its buyer or 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from loguru import logger
@@ -28,6 +29,7 @@ async def run(ctx: Any) -> dict:
     if ctx.rustore is None:
         return {"skipped": "rustore not configured"}
     db, now = ctx.db, ctx.now()
+    max_backoff = timedelta(seconds=ctx.settings.purchase_check_backoff_max_s)
     due = await db[COLLECTION].find({"next_check_at": {"$lte": now}}).sort("next_check_at", ASCENDING) \
         .limit(BATCH).to_list(BATCH)
     summary = {"checked": 0, "credited": 0, "still_pending": 0, "unavailable": 0, "given_up": 0, "stopped_early": False}
@@ -42,7 +44,7 @@ async def run(ctx: Any) -> dict:
                                            products=ctx.products, policy=ctx.purchase_policy, now=now, source="job")
         except RuStoreUnavailable as exc:
             summary["unavailable"] += 1
-            await note_check_failure(db, doc, now, type(exc).__name__)
+            await note_check_failure(db, doc, now, type(exc).__name__, outage=exc.outage, max_backoff=max_backoff)
             continue
         except (RuStoreAuthError, RuStoreConfigError) as exc:
             # Our credentials or settings, not this purchase: keep it due, and stop, since every check would fail alike.
@@ -71,7 +73,7 @@ async def run(ctx: Any) -> dict:
             continue
         if outcome.purchase["state"] == "pending":
             summary["still_pending"] += 1
-            await note_check_failure(db, outcome.purchase, now, "still pending at RuStore")
+            await note_check_failure(db, outcome.purchase, now, "still pending at RuStore", max_backoff=max_backoff)
     return summary
 
 

@@ -46,7 +46,7 @@ async def run(ctx: Any) -> dict:
                                               now=now, source="job")
         except RuStoreUnavailable as exc:
             summary["unavailable"] += 1
-            await subscriptions.note_check_failure(db, doc, now, type(exc).__name__)
+            await subscriptions.note_check_failure(db, doc, now, type(exc).__name__, outage=exc.outage)
             outages += 1
             if outages >= OUTAGE_LIMIT:
                 summary["stopped_early"] = True

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from rustore.auth import TokenCache
+from rustore.breaker import DistinctBreaker
 from rustore.config import RuStoreConfig
 from rustore.errors import AuthErrorKind, RuStoreAuthError, RuStoreUnavailable
 from rustore.models import CatalogItem, InvoiceStatus, Payment, PaymentsPage, Subscription
@@ -82,6 +83,16 @@ class RuStoreClient:
         """Circuit breaker state: `closed`, `open` or `half_open`."""
         return self._transport.breaker_state
 
+    @property
+    def breaker(self) -> DistinctBreaker:
+        """The circuit breaker itself: listeners (open/closed/outage/recovered), remaining time, failure rates."""
+        return self._transport.breaker
+
+    @property
+    def outage_active(self) -> bool:
+        """True from a failure that looked like an outage until the first call that succeeds after it."""
+        return self._transport.breaker.outage_since is not None
+
     async def close(self) -> None:
         """Stop any token refresh in flight and close the session this client created."""
         await self._tokens.close()
@@ -102,7 +113,13 @@ class RuStoreClient:
 
     async def _call(self, route: Route, params: dict[str, Any], query: list[tuple[str, str]] | None = None) -> Any:
         for attempt in range(2):
-            token = await self._tokens.get()
+            try:
+                token = await self._tokens.get()
+            except RuStoreUnavailable as exc:
+                # All requests share one token: count the failed fetch against this request too, so a
+                # cold start into an outage is seen as many failing requests, not one failing auth call.
+                self._transport.note_unavailable(route, params, query, exc)
+                raise
             try:
                 return await self._transport.call(route, params, query=query, token=token)
             except TokenExpired as exc:

@@ -30,8 +30,12 @@ class RuStoreConfig:
     retry_initial_backoff_s: float = 0.5
     retry_max_backoff_s: float = 10.0
     token_refresh_margin_s: float = 60.0
+    # Breaker: opens when >= breaker_threshold DISTINCT requests failed within breaker_window_s and they are
+    # >= breaker_failure_rate of the distinct requests made then (see rustore/breaker.py); stays open breaker_reset_s.
     breaker_threshold: int = 5
     breaker_reset_s: float = 30.0
+    breaker_failure_rate: float = 0.5
+    breaker_window_s: float = 30.0
     # P4 case of `invoiceStatuses` values: API.md shows both `created` and `CONFIRMED` (UNCONFIRMED).
     invoice_status_case: str = "lower"
     notification_key_b64: str | None = field(default=None, repr=False)
@@ -44,6 +48,8 @@ class RuStoreConfig:
             raise RuStoreConfigError("set RUSTORE_PRIVATE_KEY or RUSTORE_PRIVATE_KEY_FILE")
         if self.invoice_status_case not in ("lower", "upper"):
             raise RuStoreConfigError("invoice_status_case must be 'lower' or 'upper'")
+        if not 0 < self.breaker_failure_rate <= 1 or self.breaker_window_s <= 0:
+            raise RuStoreConfigError("breaker_failure_rate must be in (0, 1] and breaker_window_s positive")
         if self.timeout_s <= 0 or self.retry_deadline_s <= 0:
             raise RuStoreConfigError("timeouts must be positive")
 
@@ -100,10 +106,14 @@ _ENV_FIELDS = {
     "RUSTORE_RETRY_DEADLINE_S": "retry_deadline_s",
     "RUSTORE_BREAKER_THRESHOLD": "breaker_threshold",
     "RUSTORE_BREAKER_RESET_S": "breaker_reset_s",
+    "RUSTORE_BREAKER_FAILURE_RATE": "breaker_failure_rate",
+    "RUSTORE_BREAKER_WINDOW_S": "breaker_window_s",
 }
 _ENV_NUMBERS: dict[str, type] = {
     "RUSTORE_TIMEOUT_S": float,
     "RUSTORE_RETRY_DEADLINE_S": float,
     "RUSTORE_BREAKER_THRESHOLD": int,
     "RUSTORE_BREAKER_RESET_S": float,
+    "RUSTORE_BREAKER_FAILURE_RATE": float,
+    "RUSTORE_BREAKER_WINDOW_S": float,
 }

@@ -69,6 +69,10 @@ class RuStoreUnavailable(RuStoreError):
     """RuStore could not be reached or answered garbage; safe to retry later."""
 
     retryable = True
+    # Set by the transport: whether this failure was part of a wider outage (so no one item is to blame),
+    # and, while the circuit breaker is open, how long until it lets calls through again.
+    outage = False
+    retry_after_s: float | None = None
 
     def __init__(self, message: str, *, http_status: int | None = None, request_sent: bool = True) -> None:
         super().__init__(message)

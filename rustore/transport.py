@@ -1,8 +1,9 @@
-"""HTTP attempts against RuStore with retries (tenacity), a circuit breaker (purgatory), logs and metrics."""
+"""HTTP attempts against RuStore with retries (tenacity), a distinct-request circuit breaker, logs and metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -12,8 +13,6 @@ from urllib.parse import quote
 
 import aiohttp
 from loguru import logger
-from purgatory import AsyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -22,14 +21,14 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from rustore.breaker import CLOSED, HALF_OPEN, OPEN, BreakerOpenError, DistinctBreaker
 from rustore.config import RuStoreConfig
 from rustore.errors import RuStoreBreakerOpen, RuStoreError, RuStoreUnavailable
 from rustore.responses import interpret, outcome_of, retry_safe
 
 OnCall = Callable[[str, str, int | None, float], None]
 OnBreaker = Callable[[str], None]
-_CIRCUIT = "rustore"
-_STATE_NAMES = {"closed": "closed", "opened": "open", "half-opened": "half_open"}
+_STATES = (CLOSED, OPEN, HALF_OPEN)
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,12 @@ class Route:
     def path(self, params: Mapping[str, Any]) -> str:
         """Template with every placeholder percent-encoded."""
         return self.template.format(**{k: quote(str(v), safe="") for k, v in params.items()})
+
+
+def request_key(route: Route, params: Mapping[str, Any] | None, query: Sequence[tuple[str, str]] | None) -> str:
+    """What makes two calls "the same request" for the breaker: the route, its path values and its query."""
+    values = ",".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
+    return f"{route.label}|{values}|{'&'.join(f'{k}={v}' for k, v in query or ())}"
 
 
 class Transport:
@@ -69,40 +74,35 @@ class Transport:
         self._ssl: ssl.SSLContext | bool = (
             ssl.create_default_context(cafile=config.ca_bundle) if config.ca_bundle else True
         )
-        self._breakers = AsyncCircuitBreakerFactory(
-            default_threshold=config.breaker_threshold,
-            default_ttl=config.breaker_reset_s,
-            # Only "RuStore is down" counts against the breaker; a 404 or a refusal proves it is up.
-            exclude=[
-                asyncio.CancelledError,
-                (RuStoreError, lambda exc: not isinstance(exc, RuStoreUnavailable)),
-            ],
+        self.breaker = DistinctBreaker(
+            min_failures=config.breaker_threshold, failure_rate=config.breaker_failure_rate,
+            window_s=config.breaker_window_s, reset_s=config.breaker_reset_s,
         )
-        self._breakers.add_listener(self._breaker_event)
-        self._breaker_context: Any = None
+        self.breaker.add_listener(self._breaker_event)
 
     @property
     def breaker_state(self) -> str:
         """`closed`, `open` or `half_open` (an open breaker past its reset time reports half_open)."""
-        context = self._breaker_context
-        if context is None:
-            return "closed"
-        state = _STATE_NAMES.get(str(context.state), str(context.state))
-        if state == "open" and time.time() > (context.opened_at or 0) + context.ttl:
-            return "half_open"
-        return state
+        return self.breaker.current_state()
 
-    def _breaker_event(self, name: str, event_type: str, event: Any) -> None:
-        if event_type != "state_changed":
+    def _breaker_event(self, event: str) -> None:
+        if event not in _STATES:
             return
-        state = _STATE_NAMES.get(event.state, event.state)
-        log = logger.warning if state == "open" else logger.info
-        log("RuStore circuit breaker is now {state}", state=state)
+        log = logger.warning if event == OPEN else logger.info
+        log("RuStore circuit breaker is now {state}", state=event)
         if self._on_breaker is not None:
             try:
-                self._on_breaker(state)
+                self._on_breaker(event)
             except Exception:  # like on_call: observability must not break payments
                 logger.exception("RuStore on_breaker_change hook failed")
+
+    def _refused(self, remaining_s: float) -> RuStoreBreakerOpen:
+        error = RuStoreBreakerOpen(
+            f"RuStore circuit breaker is open after failures across many requests; retrying after {math.ceil(remaining_s)} s"
+        )
+        error.outage = True
+        error.retry_after_s = remaining_s
+        return error
 
     def _session_for_call(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -124,9 +124,19 @@ class Transport:
         token: str | None = None,
         json_body: Callable[[], dict[str, Any]] | None = None,
     ) -> Any:
-        """Run the route with bounded retries; `json_body` is rebuilt per attempt (fresh auth timestamps)."""
+        """Run the route with bounded retries; `json_body` is rebuilt per attempt (fresh auth timestamps).
+
+        The breaker sees the whole call once, under its request key, whatever the number of attempts.
+        """
         url = self._base + route.path(params or {})
         config = self._config
+        key = request_key(route, params, query)
+        try:
+            trial = self.breaker.before_call()
+        except BreakerOpenError as exc:
+            error = self._refused(exc.remaining_s)
+            self._report(route, None, 0.0, error)
+            raise error from None
         started = time.monotonic()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(config.retry_max_attempts) | stop_before_delay(config.retry_deadline_s),
@@ -134,13 +144,45 @@ class Transport:
             retry=retry_if_exception(lambda exc: retry_safe(exc, idempotent=route.idempotent)),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                remaining = config.retry_deadline_s - (time.monotonic() - started)
-                timeout = max(min(config.timeout_s, remaining), 0.05)
-                body = json_body() if json_body is not None else None
-                return await self._attempt(route, url, query, token, body, timeout)
-        raise AssertionError("unreachable: tenacity either returns or re-raises")
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1 and not trial and self.breaker.state != CLOSED:
+                        # Other requests opened the breaker meanwhile: stop retrying into an outage.
+                        raise self._refused(self.breaker.remaining_s())
+                    remaining = config.retry_deadline_s - (time.monotonic() - started)
+                    timeout = max(min(config.timeout_s, remaining), 0.05)
+                    body = json_body() if json_body is not None else None
+                    result = await self._attempt(route, url, query, token, body, timeout)
+        except RuStoreBreakerOpen:
+            if trial:
+                self.breaker.abandon_trial()
+            raise
+        except RuStoreUnavailable as exc:
+            # Connection refused means nobody answers at all: an outage even for a single request.
+            exc.outage = self.breaker.record(key, route.label, failed=True, trial=trial, outage=not exc.request_sent)
+            if self.breaker.state != CLOSED:
+                exc.retry_after_s = max(self.breaker.remaining_s(), 1.0)
+            raise
+        except RuStoreError:
+            self.breaker.record(key, route.label, failed=False, trial=trial)  # RuStore answered (404, refusal...)
+            raise
+        except BaseException:
+            if trial:
+                self.breaker.abandon_trial()
+            raise
+        self.breaker.record(key, route.label, failed=False, trial=trial)
+        return result
+
+    def note_unavailable(self, route: Route, params: Mapping[str, Any] | None, query: Sequence[tuple[str, str]] | None,
+                         exc: RuStoreUnavailable) -> None:
+        """Count a request that failed before its own call (its token could not be fetched) against the breaker."""
+        if isinstance(exc, RuStoreBreakerOpen):
+            return
+        outage = self.breaker.record(request_key(route, params, query), route.label, failed=True)
+        exc.outage = exc.outage or outage
+        if self.breaker.state != CLOSED:
+            exc.retry_after_s = max(self.breaker.remaining_s(), 1.0)
 
     async def _attempt(
         self,
@@ -155,17 +197,8 @@ class Transport:
         status: int | None = None
         error: BaseException | None = None
         try:
-            breaker = await self._breakers.get_breaker(_CIRCUIT)
-            self._breaker_context = breaker.context
-            async with breaker:
-                status, raw = await self._send(route.method, url, query, token, body, timeout)
-                return interpret(status, raw, is_auth=token is None)
-        except OpenedState:
-            error = RuStoreBreakerOpen(
-                f"RuStore circuit breaker is open after repeated failures; retrying after "
-                f"{self._config.breaker_reset_s:g} s"
-            )
-            raise error from None
+            status, raw = await self._send(route.method, url, query, token, body, timeout)
+            return interpret(status, raw, is_auth=token is None)
         except BaseException as exc:
             error = exc
             raise

@@ -178,7 +178,7 @@ class DeliveriesHandler(ControlHandler):
 
 
 class FaultsHandler(ControlHandler):
-    """GET active faults; POST `{"endpoint", "mode", "delaySeconds"?, "status"?, "count"?}`; DELETE all."""
+    """GET active faults; POST `{"endpoint", "mode", "delaySeconds"?, "status"?, "count"?, "match"?}`; DELETE all."""
 
     def get(self) -> None:
         self.send_json(self.emulator.faults.list())
@@ -187,7 +187,7 @@ class FaultsHandler(ControlHandler):
         body = self.json_body()
         fault = self.emulator.faults.set(str(_field(body, "endpoint")), str(_field(body, "mode")),
                                          delay_s=body.get("delaySeconds"), status=body.get("status"),
-                                         count=body.get("count"))
+                                         count=body.get("count"), match=body.get("match"))
         self.send_json(fault.view(), 201)
 
     def delete(self, endpoint: str | None = None) -> None:

@@ -205,9 +205,9 @@ class Emulator:
         return self.store.add_product(app_id, product)
 
     def set_fault(self, endpoint: str, mode: str, *, delay_s: float | None = None, status: int | None = None,
-                  count: int | None = None) -> Fault:
-        """Install a fault on an endpoint (`*` = all RuStore endpoints)."""
-        return self.faults.set(endpoint, mode, delay_s=delay_s, status=status, count=count)
+                  count: int | None = None, match: str | int | None = None) -> Fault:
+        """Install a fault on an endpoint (`*` = all RuStore endpoints), or only on requests for one id (`match`)."""
+        return self.faults.set(endpoint, mode, delay_s=delay_s, status=status, count=count, match=match)
 
     def clear_faults(self, endpoint: str | None = None) -> None:
         """Remove one or all faults."""

@@ -20,7 +20,8 @@ class Fault:
     """One fault: `slow` waits `delay_s` then answers normally; `timeout` never answers in time;
     `error` answers `status` (default 503) with a non-JSON gateway page; `malformed` answers 200 with
     broken JSON; `expired_token` answers RuStore's 401; `lowercase` sends legacy lowercase statuses.
-    `remaining` limits how many requests are affected (None = until cleared).
+    `remaining` limits how many requests are affected (None = until cleared). `match` limits the fault
+    to requests naming that id in their path (one invoice, one purchase); None = every request.
     """
 
     endpoint: str
@@ -28,11 +29,17 @@ class Fault:
     delay_s: float = 0.0
     status: int = 503
     remaining: int | None = None
+    match: str | None = None
+
+    @property
+    def slot(self) -> str:
+        """Where it is kept: the endpoint, or `endpoint@id` for a fault on one id."""
+        return self.endpoint if self.match is None else f"{self.endpoint}@{self.match}"
 
     def view(self) -> dict[str, Any]:
         """Control-API JSON."""
         return {"endpoint": self.endpoint, "mode": self.mode, "delaySeconds": self.delay_s,
-                "status": self.status, "remaining": self.remaining}
+                "status": self.status, "remaining": self.remaining, "match": self.match}
 
 
 class Faults:
@@ -42,7 +49,7 @@ class Faults:
         self._faults: dict[str, Fault] = {}
 
     def set(self, endpoint: str, mode: str, *, delay_s: float | None = None, status: int | None = None,
-            count: int | None = None) -> Fault:
+            count: int | None = None, match: str | int | None = None) -> Fault:
         """Install (or replace) the fault of an endpoint."""
         if endpoint != "*" and endpoint not in ENDPOINTS:
             raise bad_request(f"unknown endpoint {endpoint!r}; known: *, {', '.join(ENDPOINTS)}")
@@ -50,8 +57,8 @@ class Faults:
             raise bad_request(f"unknown fault mode {mode!r}; known: {', '.join(MODES)}")
         default_delay = 30.0 if mode == "timeout" else 1.0 if mode == "slow" else 0.0
         fault = Fault(endpoint, mode, default_delay if delay_s is None else float(delay_s),
-                      503 if status is None else int(status), count)
-        self._faults[endpoint] = fault
+                      503 if status is None else int(status), count, None if match is None else str(match))
+        self._faults[fault.slot] = fault
         return fault
 
     def clear(self, endpoint: str | None = None) -> None:
@@ -59,17 +66,19 @@ class Faults:
         if endpoint is None:
             self._faults.clear()
         else:
-            self._faults.pop(endpoint, None)
+            for slot in [s for s, f in self._faults.items() if s == endpoint or f.endpoint == endpoint]:
+                self._faults.pop(slot, None)
 
-    def take(self, endpoint: str) -> Fault | None:
-        """The fault applying to this request, counting it down."""
-        fault = self._faults.get(endpoint) or self._faults.get("*")
+    def take(self, endpoint: str, ids: tuple[str, ...] = ()) -> Fault | None:
+        """The fault applying to this request (one on an id in its path first), counting it down."""
+        fault = next((self._faults[f"{endpoint}@{i}"] for i in ids if f"{endpoint}@{i}" in self._faults), None)
+        fault = fault or self._faults.get(endpoint) or self._faults.get("*")
         if fault is None:
             return None
         if fault.remaining is not None:
             fault.remaining -= 1
             if fault.remaining <= 0:
-                self._faults.pop(fault.endpoint, None)
+                self._faults.pop(fault.slot, None)
         return fault
 
     def list(self) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ class RuStoreHandler(_JsonHandler):
     async def prepare(self) -> None:
         emulator = self.emulator
         emulator.request_started(self.endpoint)
-        self.fault = emulator.faults.take(self.endpoint)
+        self.fault = emulator.faults.take(self.endpoint, tuple(str(a) for a in self.path_args))
         fault = self.fault
         if fault is not None and fault.mode in ("slow", "timeout"):
             await emulator.sleep(fault.delay_s)

@@ -143,7 +143,8 @@ async def test_replay_webhook_reprocesses_a_dead_event_and_dead_letters_list_it_
     ctx = env.service.ctx
     user = await env.api.register()
     sdk = env.buy("points_100", outcome="pending", app_user_id=user["userId"])
-    env.emulator.set_fault("*", "error")
+    # Only this invoice's lookups fail (a RuStore-wide outage would use up no attempts and dead-letter nothing).
+    env.emulator.set_fault("payment_v2", "error", match=sdk["invoiceId"])
     env.emulator.invoice_action(int(sdk["invoiceId"]), "pay")
     await env.settle()
     dead = [e for e in await stored_events(env) if e["status"] == "dead"]

@@ -31,40 +31,48 @@ from tests.handlers.test_conventions import assert_error_shape
 BREAKER = {**FAST_RUSTORE, "rustore_breaker_threshold": 3, "rustore_breaker_reset_s": 0.5}
 
 
-async def test_breaker_opens_under_repeated_failures_fails_fast_and_closes_when_rustore_is_back(emulated):
+async def test_breaker_opens_on_distinct_failing_requests_fails_fast_and_closes_when_rustore_is_back(emulated):
     env = await emulated(webhooks=False, metrics_token=METRICS_TOKEN, **BREAKER)
     user = await env.api.register()
-    first, second = env.buy("points_100"), env.buy("points_500")
+    first, second, third = env.buy("points_100"), env.buy("points_500"), env.buy("points_100")
     outage(env, "http_503")
-    for _ in range(5):  # each verify retries inside its deadline; a few failed attempts open the breaker
+    for _ in range(4):  # one purchase verified again and again is one failing request: the breaker stays closed
         resp = await env.api.post("/api/payments/verify", payment_body(first), token=user["accessToken"])
         assert_error_shape(resp, 503, "rustore_unavailable")
-        if env.service.ctx.rustore.breaker_state == "open":
-            break
-    assert env.service.ctx.rustore.breaker_state == "open"
-    text = await scrape(env.api)
-    assert sample(text, "rustore_circuit_open") == 1
-    assert sample(text, "rustore_calls_total", outcome="unavailable") >= 3
-    # While open, requests fail fast without reaching RuStore, and the claim is still kept for later.
-    reached = rustore_requests(env)
+    assert env.service.ctx.rustore.breaker_state == "closed"
     resp = await env.api.post("/api/payments/verify", payment_body(second), token=user["accessToken"])
     assert_error_shape(resp, 503, "rustore_unavailable")
-    assert resp.json["details"] == {"retryable": True}
+    assert env.service.ctx.rustore.breaker_state == "open"  # a second purchase failing too: RuStore is down
+    text = await scrape(env.api)
+    assert sample(text, "rustore_circuit_open") == 1 and sample(text, "rustore_circuit_state") == 1
+    assert sample(text, "rustore_circuit_opens_total") >= 1
+    assert sample(text, "rustore_endpoint_failure_rate", endpoint="GET /public/v2/purchase/{invoiceId}") == 1
+    # While open, requests fail fast without reaching RuStore, Retry-After says when to come back, the claim is kept.
+    reached = rustore_requests(env)
+    resp = await env.api.post("/api/payments/verify", payment_body(third), token=user["accessToken"])
+    assert_error_shape(resp, 503, "rustore_unavailable")
+    assert resp.json["details"] == {"retryable": True} and resp.headers["Retry-After"] == "1"
     assert rustore_requests(env) == reached  # answered by the open breaker, not by a timed-out call
     assert sample(await scrape(env.api), "rustore_calls_total", outcome="breaker_open") >= 1
     await env.advance(60)
     during = await run_job(env.service.ctx, find_job("purchase-reconcile"))
-    assert during.outcome == "ok" and during.summary["unavailable"] == 2 and rustore_requests(env) == reached
-    # RuStore is back: after the reset time one probe closes the breaker and everything lands once.
+    assert during.outcome == "ok" and during.summary["unavailable"] == 3
+    for sdk in (first, second, third):  # the outage is nobody's fault: no purchase's own backoff grew
+        doc = await purchases_doc.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
+        assert not doc.get("check_attempts") and doc["state"] == "pending"
+    # RuStore is back: after the reset time one trial closes the breaker and the recovery pass credits all, once.
     env.emulator.clear_faults()
-    await asyncio.sleep(0.6)
-    resp = await env.api.post("/api/payments/verify", payment_body(first), token=user["accessToken"])
-    assert resp.status == 200 and resp.json["status"] == "credited", resp.text
+    for _ in range(100):
+        if await balance_of(env, user) == 700:
+            break
+        await asyncio.sleep(0.05)
     assert env.service.ctx.rustore.breaker_state == "closed"
     assert sample(await scrape(env.api), "rustore_circuit_open") == 0
+    resp = await env.api.post("/api/payments/verify", payment_body(first), token=user["accessToken"])
+    assert resp.status == 200, resp.text
     await env.advance(timedelta(minutes=3))
-    assert (await run_job(env.service.ctx, find_job("purchase-reconcile"))).summary["credited"] == 1
-    await assert_wallet(env, user, [("buy", 100), ("buy", 500)])
+    assert (await run_job(env.service.ctx, find_job("purchase-reconcile"))).summary["credited"] == 0
+    await assert_wallet(env, user, [("buy", 100), ("buy", 500), ("buy", 100)])
 
 
 async def test_rustore_refusing_our_tokens_is_503_misconfigured_and_purchases_are_credited_once_fixed(emulated):

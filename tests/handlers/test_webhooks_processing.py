@@ -143,7 +143,8 @@ async def test_rustore_down_leaves_events_failed_with_backoff_and_the_retry_job_
     await env.settle()
     now = env.service.ctx.now()
     stored = await stored_events(env)
-    assert [(e["status"], e["attempts"]) for e in stored] == [("failed", 1), ("failed", 1)]
+    # RuStore-wide (token and lookups fail alike): the attempt is given back, so an outage dead-letters nothing.
+    assert [(e["status"], e["attempts"]) for e in stored] == [("failed", 0), ("failed", 0)]
     for event in stored:
         assert event["last_error"].startswith("RuStoreUnavailable")
         assert now + timedelta(seconds=44) <= event["next_attempt_at"] <= now + timedelta(seconds=76)
@@ -154,7 +155,9 @@ async def test_rustore_down_leaves_events_failed_with_backoff_and_the_retry_job_
     env.emulator.clear_faults()
     await env.advance(timedelta(seconds=80))
     outcome = await run_job(env.service.ctx, job)
-    assert outcome.outcome == "ok" and outcome.summary["processed"] == 2
+    # The job's first successful call is also the recovery event: the outage recovery pass may take one.
+    assert outcome.outcome == "ok" and outcome.summary["processed"] >= 1
+    await env.service.ctx.recovery.wait_idle(10)
     assert await balance_of(env, user) == 100
     assert [e["status"] for e in await stored_events(env)] == ["processed", "processed"]
     await assert_ledger_clean(env)

@@ -51,8 +51,9 @@ async def test_an_outage_backs_off_and_ends_the_run_early_then_every_renewal_is_
     docs = [d async for d in env.service.ctx.db.subscriptions.find({"last_error": "RuStoreUnavailable"})]
     assert len(docs) == 3 and all(d["next_check_at"] > env.clock.now() for d in docs)
     await env.advance(timedelta(minutes=5))
-    assert (await reconcile(env))["points_granted"] == 4 * 300
-    assert [await balance_of(env, u) for u in users] == [600] * 4
+    granted = (await reconcile(env))["points_granted"]
+    await env.service.ctx.recovery.wait_idle(10)  # RuStore answering again also starts the outage recovery pass
+    assert granted > 0 and [await balance_of(env, u) for u in users] == [600] * 4
     assert (await ledger.verify_ledger(env.service.ctx.db)).ok
 
 

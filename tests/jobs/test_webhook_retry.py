@@ -81,12 +81,13 @@ async def test_event_that_keeps_crashing_its_processor_is_dead_lettered_after_th
     assert event["status"] == "dead" and event["last_error"].startswith("abandoned: 2 attempts did not finish")
 
 
-async def test_outage_longer_than_the_attempt_budget_is_dead_lettered_and_an_admin_requeue_applies_it(emulated):
+async def test_event_failing_on_its_own_past_the_attempt_budget_is_dead_lettered_and_an_admin_requeue_applies_it(
+        emulated):
     env = await emulated(webhooks=False, webhook_max_attempts=2)
     user, confirmed = await paid_purchase(env)
     event_id = await persisted_only(env, confirmed)
     ctx = env.service.ctx
-    env.emulator.set_fault("*", "error")
+    env.emulator.set_fault("payment_v2", "error")  # only this invoice's lookup fails; RuStore itself answers
     dead_before = WEBHOOKS.labels("dead")._value.get()
     assert (await run_job(ctx, JOB)).summary["failed"] == 1
     await env.advance(timedelta(minutes=2))
@@ -101,6 +102,22 @@ async def test_outage_longer_than_the_attempt_budget_is_dead_lettered_and_an_adm
     assert (await run_job(ctx, JOB)).summary["processed"] == 1
     assert await balance_of(env, user) == 100
     assert await events.list_dead_events(ctx.db, 10) == []
+
+
+async def test_a_rustore_wide_outage_uses_up_no_attempts_and_dead_letters_nothing(emulated):
+    env = await emulated(webhooks=False, webhook_max_attempts=2, rustore_recovery_probe_s=3600)
+    user, confirmed = await paid_purchase(env)
+    event_id = await persisted_only(env, confirmed)
+    ctx = env.service.ctx
+    env.emulator.set_fault("*", "error")  # token and lookup fail alike: nothing this event could cause
+    for _ in range(4):
+        assert (await run_job(ctx, JOB)).summary["failed"] == 1
+        await env.advance(timedelta(minutes=2))
+    [event] = [e for e in await stored_events(env) if e["_id"] == event_id]
+    assert event["status"] == "failed" and event["attempts"] == 0 and await events.list_dead_events(ctx.db, 10) == []
+    env.emulator.clear_faults()
+    assert (await run_job(ctx, JOB)).summary["processed"] == 1
+    assert await balance_of(env, user) == 100
 
 
 async def test_one_run_processes_a_bounded_batch_oldest_first(emulated):

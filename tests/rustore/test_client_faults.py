@@ -96,26 +96,44 @@ async def test_connection_refused_is_unavailable_and_request_not_sent(make_clien
     assert info.value.request_sent is False and "cannot connect" in str(info.value)
 
 
-async def test_breaker_opens_after_repeated_failures_and_stops_calling(
+async def test_breaker_opens_on_failures_across_distinct_requests_and_stops_calling(
     emulator: Emulator, make_client: ClientFactory
 ) -> None:
     changes: list[str] = []
     client = make_client(breaker_threshold=3, retry_max_attempts=1, on_breaker_change=changes.append)
     await client.list_catalog_products()
-    emulator.set_fault("catalog_products", "error", status=500)
-    for _ in range(3):
-        with pytest.raises(RuStoreUnavailable):
-            await client.list_catalog_products()
-    assert client.breaker_state == "open" and changes == ["open"]
-    calls = emulator.stats["catalog_products"]
-    with pytest.raises(RuStoreBreakerOpen, match="circuit breaker is open"):
-        await client.list_catalog_products()
-    assert emulator.stats["catalog_products"] == calls  # RuStore was not hammered
+    emulator.set_fault("payment_v2", "error", status=500)
+    for invoice_id in (101, 102, 103):  # three different invoices failing: RuStore itself is in trouble
+        with pytest.raises(RuStoreUnavailable) as info:
+            await client.get_payment(invoice_id)
+        assert info.value.outage == (invoice_id != 101)  # the first failure alone may be that invoice's own
+    assert client.breaker_state == "open" and changes == ["open"] and client.breaker.opens == 1
+    calls = emulator.stats["payment_v2"]
+    with pytest.raises(RuStoreBreakerOpen, match="circuit breaker is open") as refused:
+        await client.get_payment(104)
+    assert 0 < refused.value.retry_after_s <= 0.3 and refused.value.outage
+    assert emulator.stats["payment_v2"] == calls  # RuStore was not hammered
     emulator.clear_faults()
     await asyncio.sleep(0.35)
     assert client.breaker_state == "half_open"
-    await client.list_catalog_products()
+    await client.list_catalog_products()  # the trial call succeeds
     assert client.breaker_state == "closed" and changes == ["open", "half_open", "closed"]
+
+
+async def test_one_request_failing_again_and_again_never_opens_the_breaker(
+    emulator: Emulator, make_client: ClientFactory
+) -> None:
+    client = make_client(breaker_threshold=2, retry_max_attempts=5)
+    await client.list_catalog_products()
+    emulator.set_fault("payment_v2", "error", status=503)
+    for _ in range(6):  # 6 calls x 5 attempts of the same invoice count as one failing request
+        with pytest.raises(RuStoreUnavailable) as info:
+            await client.get_payment(7)
+        assert type(info.value) is RuStoreUnavailable and not info.value.outage
+    assert emulator.stats["payment_v2"] == 6 * 5
+    assert client.breaker_state == "closed" and client.breaker.opens == 0
+    assert client.breaker.failure_rates()["GET /public/v2/purchase/{invoiceId}"] == 1.0
+    assert len(await client.list_catalog_products()) == 2  # everyone else's calls go through
 
 
 async def test_breaker_open_is_not_retried_inside_the_deadline(
@@ -123,11 +141,15 @@ async def test_breaker_open_is_not_retried_inside_the_deadline(
 ) -> None:
     client = make_client(breaker_threshold=2, retry_max_attempts=5, breaker_reset_s=30)
     await client.list_catalog_products()
-    emulator.set_fault("catalog_products", "error", status=500)
+    emulator.set_fault("payment_v2", "error", status=500)
+    for invoice_id in (1, 2):
+        with pytest.raises(RuStoreUnavailable):
+            await client.get_payment(invoice_id)
+    assert client.breaker_state == "open"
     started = time.monotonic()
     with pytest.raises(RuStoreBreakerOpen):
-        await client.list_catalog_products()
-    assert emulator.stats["catalog_products"] == 1 + 2 and time.monotonic() - started < 1
+        await client.get_payment(3)
+    assert emulator.stats["payment_v2"] == 2 * 5 and time.monotonic() - started < 0.1
 
 
 async def test_not_found_answers_do_not_trip_the_breaker(emulator: Emulator, make_client: ClientFactory) -> None:
