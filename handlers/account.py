@@ -164,14 +164,16 @@ class DeleteAccountHandler(APIHandler):
 
     @api("Delete your account (password, or a sign-in within 10 minutes for accounts without one)",
          body=DeleteAccountSchema, responses={204: None},
-         errors={403: ["invalid_current_password", "reauthentication_required"], 404: ["user_not_found"],
+         errors={403: ["invalid_current_password", "current_password_required", "reauthentication_required"],
+                 404: ["user_not_found"],
                  429: ["too_many_login_attempts"], 502: ["rustore_rejected"], 503: ["rustore_unavailable"]})
     async def delete(self) -> None:
         body = self.load()
         user = await self.run(users_doc.get_user(self.db, self.user_id))
         if user.get("password_hash"):
             if body["password"] is None:
-                raise ApiError(400, "validation_failed", "Some fields are invalid.",
+                # Depends on the account, not the body's shape (the document cannot say it): 403, as on update.
+                raise ApiError(403, "current_password_required", "This account has a password: send password.",
                                details={"fields": {"password": ["Missing data for required field."]}})
             # The same failure budgets as sign-in: a stolen access token must not guess its way to deletion.
             await UpdateAccountHandler.check_current_password(self, user, body["password"])  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ async def test_deletion_cancels_renewal_ends_sessions_erases_data_and_frees_the_
 
     wrong = await api.delete("/api/user", json_body={"password": "not my password"}, token=user["accessToken"])
     assert_error_shape(wrong, 403, "invalid_current_password")
-    assert_error_shape(await api.delete("/api/user", json_body={}, token=user["accessToken"]), 400, "validation_failed")
+    assert_error_shape(await api.delete("/api/user", json_body={}, token=user["accessToken"]), 403, "current_password_required")
     done = await api.delete("/api/user", json_body={"password": PASSWORD}, token=user["accessToken"])
     assert done.status == 204, done.text
 
