@@ -11,6 +11,8 @@ HTTP_LATENCY = Histogram("http_request_duration_seconds", "API request latency b
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10))
 RUSTORE_CALLS = Counter("rustore_calls_total", "Calls to RuStore's API by endpoint and outcome", ["endpoint", "outcome"])
 RUSTORE_LATENCY = Histogram("rustore_call_duration_seconds", "RuStore call latency by endpoint", ["endpoint"])
+HOLDS_UNCONFIRMED = Gauge("purchase_holds_unconfirmed_over_3h",
+                          "Two-step purchases held (PAID) for over 3 hours and still not confirmed at RuStore")
 RUSTORE_BREAKER_OPEN = Gauge("rustore_circuit_open", "1 while the RuStore circuit breaker is open")
 RUSTORE_BREAKER_STATE = Gauge("rustore_circuit_state", "RuStore circuit breaker: 0 closed, 1 open, 2 half open")
 RUSTORE_BREAKER_OPENS = Counter("rustore_circuit_opens", "Times the RuStore circuit breaker opened")

@@ -20,10 +20,15 @@ revoke anything at RuStore, so we must). Refunds of spent points follow the claw
 
 Document shape (admins read it in Compass)::
 
-    {_id, invoice_id, sandbox, purchase_id, order_id, product_id, product_type, user_id | null,
-     claimed_by | null, state, rustore_status, amount, currency, quantity, points,
-     credit_entry_id, clawback_entry_id, needs_confirmation, next_check_at, check_attempts,
-     last_error, history: [{at, state, rustore_status, source}], created_at, updated_at}
+    {_id, invoice_id, sandbox, purchase_id, purchase_id_source, purchase_ids: {rustore, notification,
+     purchase_list}, wrong_purchase_ids, listed_app_user_id, order_id, product_id, product_type,
+     user_id | null, claims: [{user_id, purchase_id, product_id, order_id, at}], state,
+     rustore_status, amount, currency, quantity, points, credit_entry_id, clawback_entry_id,
+     needs_confirmation, held_since, next_check_at, check_attempts, last_error,
+     history: [{at, state, rustore_status, source}], created_at, updated_at}
+
+Ownership is `billing.decide_owner`; the purchaseId evidence and the confirm candidate are
+`documents.purchase_evidence`.
 """
 
 from __future__ import annotations
@@ -35,20 +40,22 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from documents.billing import (
     Claim,
+    Ownership,
     ProductMismatch,
     PurchaseBelongsToAnotherUser,
     PurchaseMismatch,
     PurchasePolicy,
     UnknownProduct,
     check_record,
-    resolve_owner,
+    decide_owner,
+    store_claim,
 )
 from documents.orders import mark_order_used
 from documents.purchase_effects import REVOKED, grant, settle_revocation
+from documents.purchase_evidence import new_purchase, refresh_best, reported_purchase_ids, upsert_purchase
 from rustore import InvoiceStatus, Payment
 
 COLLECTION = "purchases"
@@ -61,6 +68,8 @@ INDEXES = {
         # The purchase history pages by _id, newest first (GET /api/payments/history, `python server.py user`).
         IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="user_purchase_history"),
         IndexModel([("purchase_id", ASCENDING)], sparse=True, name="purchase_id"),
+        IndexModel([("purchase_ids.notification", ASCENDING)], sparse=True, name="notified_purchase_id"),
+        IndexModel([("needs_confirmation", ASCENDING), ("held_since", ASCENDING)], sparse=True, name="holds"),
     ]
 }
 
@@ -82,6 +91,7 @@ class PurchaseOutcome:
     purchase: dict
     credited_now: bool
     balance: int | None
+    pending_claim: bool = False
 
 
 def _history(now: datetime, state: str, status: str, source: str) -> dict:
@@ -109,44 +119,28 @@ async def find_purchase(db: Any, invoice_id: str, sandbox: bool) -> dict | None:
 
 async def record_unverified(db: Any, invoice_id: str, sandbox: bool, now: datetime, error: str,
                             claim: Claim | None = None) -> dict:
-    """Remember an invoice RuStore could not be asked about (and who claimed it) so the job verifies it later."""
-    doc = await db[COLLECTION].find_one_and_update(
-        {"invoice_id": invoice_id, "sandbox": sandbox},
-        {"$setOnInsert": {"user_id": None, "claimed_by": None, "state": "pending", "rustore_status": None,
-                          "purchase_id": claim.purchase_id if claim else None,
-                          "product_id": claim.product_id if claim else None,
-                          "order_id": claim.order_id if claim else None, "created_at": now, "history": []},
-         "$set": {"next_check_at": now, "last_error": error, "updated_at": now}},
-        upsert=True, return_document=ReturnDocument.AFTER,
-    )
-    if claim is not None and doc.get("user_id") is None and doc.get("claimed_by") is None:
-        # Also for a document a webhook created first: the claim is what the job will credit.
-        doc = await db[COLLECTION].find_one_and_update(
-            {"_id": doc["_id"], "user_id": None, "claimed_by": None}, {"$set": {"claimed_by": claim.user_id}},
-            return_document=ReturnDocument.AFTER) or doc
+    """Remember an invoice RuStore could not be asked about, and the claim whole, so the job re-checks both later."""
+    doc = await upsert_purchase(db, invoice_id, sandbox, {
+        "$setOnInsert": new_purchase(now), "$set": {"next_check_at": now, "last_error": error, "updated_at": now}})
+    if claim is not None:
+        # Nothing is bound here: the job applies RuStore's record and `decide_owner` to this claim.
+        await store_claim(db, COLLECTION, doc["_id"], claim, now)
     return doc
 
 
 async def _upsert_record(db: Any, payment: Payment, product: Any, now: datetime) -> dict:
     known = {
-        "purchase_id": payment.purchase_id, "order_id": payment.order_id, "product_id": payment.product_id,
+        "order_id": payment.order_id, "product_id": payment.product_id,
         "amount": payment.amount, "currency": payment.currency, "quantity": payment.quantity,
+        "purchase_ids.rustore": payment.purchase_id,
     }
     # RuStore's fields are written only when present: an answer missing one (several are not
-    # confirmed in its docs) must not erase what an earlier answer or the app's claim recorded.
+    # confirmed in its docs) must not erase what an earlier answer recorded.
     fields = {k: v for k, v in known.items() if v is not None}
     fields |= {"product_type": product.type, "last_checked_at": now, "updated_at": now}
-    query = {"invoice_id": payment.invoice_id, "sandbox": payment.sandbox}
-    update = {"$setOnInsert": {"user_id": None, "claimed_by": None, "state": "pending", "created_at": now,
-                               "rustore_status": payment.status.value, "history": [],
-                               "next_check_at": now + timedelta(minutes=1)}, "$set": fields}
-    for _ in range(2):  # two racing upserts may collide on the unique index; the second then updates
-        try:
-            return await db[COLLECTION].find_one_and_update(query, update, upsert=True,
-                                                            return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            continue
-    raise RuntimeError("could not record purchase")  # pragma: no cover - unique index keeps failing
+    insert = new_purchase(now) | {"rustore_status": payment.status.value, "next_check_at": now + timedelta(minutes=1)}
+    insert.pop("purchase_ids")  # written through the dotted `purchase_ids.rustore` path instead
+    return await upsert_purchase(db, payment.invoice_id, payment.sandbox, {"$setOnInsert": insert, "$set": fields})
 
 
 async def _bind_owner(db: Any, doc: dict, owner: ObjectId, claim: Claim | None) -> dict:
@@ -165,10 +159,10 @@ async def _bind_owner(db: Any, doc: dict, owner: ObjectId, claim: Claim | None) 
 async def _advance(db: Any, doc: dict, target: str, status: str, source: str, now: datetime) -> dict:
     """Move the state forward (never back); schedule the next check for non-final states."""
     lower = [s for s, r in RANK.items() if r < RANK[target]]
-    changes: dict[str, Any] = {"state": target, "updated_at": now, "claimed_by": None}
+    changes: dict[str, Any] = {"state": target, "updated_at": now}
     changes["rustore_status"] = status
     if target == "paid":
-        changes |= {"needs_confirmation": True, "next_check_at": now}
+        changes |= {"needs_confirmation": True, "next_check_at": now, "held_since": now}
     elif target == "pending":
         changes["next_check_at"] = now + timedelta(minutes=1)
     elif target in REVOKED:
@@ -191,18 +185,24 @@ async def apply_payment(
     check_record(policy, app_id=payment.app_id, sandbox=payment.sandbox)
     product = _one_time_product(products, payment, claim)
     doc = await _upsert_record(db, payment, product, now)
-    owner, order = await resolve_owner(
-        db, claim=claim, policy=policy, bound_to=doc.get("user_id"), order_id=payment.order_id,
-        developer_payload=payment.developer_payload, app_user_id=payment.app_user_id, product_id=payment.product_id,
-    )
-    if owner is None and doc.get("claimed_by") and not policy.require_orders:
-        owner = doc["claimed_by"]  # claimed while RuStore was unreachable; no stronger evidence since
+    if claim is not None and doc.get("user_id") is None:
+        await store_claim(db, COLLECTION, doc["_id"], claim, now)
+    app_user_ids = tuple(x for x in (payment.app_user_id, doc.get("listed_app_user_id")) if x)
+    evidence = Ownership(order_id=payment.order_id, developer_payload=payment.developer_payload,
+                         app_user_ids=app_user_ids, product_id=payment.product_id,
+                         reported_purchase_ids=reported_purchase_ids(doc))
+    decision = await decide_owner(db, evidence, claim=claim, stored_claims=doc.get("claims") or [],
+                                  bound_to=doc.get("user_id"), policy=policy)
+    owner, order = decision.owner, decision.order
     if owner is None:
-        # Unowned until its buyer verifies it; asking RuStore again cannot name an owner, so stop.
-        await db[COLLECTION].update_one({"_id": doc["_id"], "user_id": None, "claimed_by": None},
-                                        {"$set": {"next_check_at": None}})
-        return PurchaseOutcome(doc, False, None)
+        # Unowned until evidence names its owner: a notification, the purchase list, or the buyer's verify.
+        await db[COLLECTION].update_one({"_id": doc["_id"], "user_id": None}, {"$set": {"next_check_at": None}})
+        return PurchaseOutcome(doc, False, None, pending_claim=decision.pending)
     doc = await _bind_owner(db, doc, owner, claim)
+    if claim is not None and claim.user_id == owner and claim.purchase_id:
+        await store_claim(db, COLLECTION, doc["_id"], claim, now)  # the owner's SDK purchaseId: a confirm candidate
+        doc = await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc
+    doc = await refresh_best(db, doc, now)
     if order is not None:
         await mark_order_used(db, order["_id"], invoice_id=payment.invoice_id)
     target = STATE_OF.get(payment.status, "pending")

@@ -2,7 +2,9 @@
 
 Steps, each safe to repeat (design in `documents.subscriptions`): (1) refuse records of another app,
 sandbox where it is off, products we do not sell; (2) upsert the document by (purchase_id, sandbox),
-only `$setOnInsert`; (3) decide the owner with `billing.resolve_owner` and bind it first-wins; (4) if
+only `$setOnInsert`; (3) decide the owner with `billing.decide_owner` (the rule purchases use too;
+RuStore answering for the purchaseId is what the claim's purchaseId is checked against) and bind
+it first-wins; (4) if
 the answer shows a paid period, credit it under its period key; (5) write the state unless a newer
 answer is stored; (6) copy the user's current subscription onto the user. After (4), refunds recorded
 meanwhile are settled (`subscription_refunds`). A crash between any two steps leaves `next_check_at`
@@ -22,7 +24,16 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from documents import ledger
-from documents.billing import Claim, ProductMismatch, PurchaseBelongsToAnotherUser, PurchasePolicy, check_record, resolve_owner
+from documents.billing import (
+    Claim,
+    Ownership,
+    ProductMismatch,
+    PurchaseBelongsToAnotherUser,
+    PurchasePolicy,
+    check_record,
+    decide_owner,
+    store_claim,
+)
 from documents.orders import mark_order_used
 from documents.subscription_refunds import invoice_of_order, settle_refunds
 from documents.subscriptions import (
@@ -66,10 +77,15 @@ async def _upsert(db: Any, key: str, sandbox: bool, insert: dict, changes: dict 
 
 async def record_claim(db: Any, key: str, sandbox: bool, claim: Claim, product: Any, now: datetime, error: str,
                        *, legacy: bool = False) -> dict:
-    """Remember an unverified claim (RuStore unreachable) so the job verifies it soon."""
+    """Remember an unverified claim (RuStore unreachable), whole, so the job re-checks it against RuStore soon.
+
+    Stored even when a webhook created the document first; nothing is bound until RuStore answers.
+    """
     source, token = ("billing", key) if legacy else ("pay", None)
-    insert = _new_document(source, token, product, now) | {"claimed_by": claim.user_id}
-    return await _upsert(db, key, sandbox, insert, {"next_check_at": now, "last_error": error, "updated_at": now})
+    doc = await _upsert(db, key, sandbox, _new_document(source, token, product, now),
+                        {"next_check_at": now, "last_error": error, "updated_at": now})
+    await store_claim(db, COLLECTION, doc["_id"], claim, now)
+    return await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc
 
 
 async def _bind_owner(db: Any, doc: dict, owner: ObjectId, claim: Claim | None) -> dict:
@@ -159,12 +175,16 @@ async def apply_subscription(
     key, kind = (sub.subscription_token, "billing") if sub.subscription_token else (str(sub.purchase_id), "pay")
     doc = await _upsert(db, key, sub.sandbox,
                         _new_document(kind, sub.subscription_token, product, now) | {"next_check_at": now + RETRY})
-    owner, order = await resolve_owner(
-        db, claim=claim, policy=policy, bound_to=doc.get("user_id"), order_id=sub.order_id,
-        developer_payload=sub.developer_payload, app_user_id=sub.app_user_id, product_id=sub.product_id,
-    )
-    if owner is None and doc.get("claimed_by") and not policy.require_orders:
-        owner = doc["claimed_by"]  # claimed while RuStore was unreachable; no stronger evidence since
+    stored = list(doc.get("claims") or [])
+    if doc.get("claimed_by"):  # a claim stored before claims were kept whole
+        stored.append({"user_id": doc["claimed_by"], "purchase_id": key, "product_id": doc.get("product_id")})
+    # RuStore answered for this purchaseId (or legacy token): a claim presenting it possesses it.
+    evidence = Ownership(order_id=sub.order_id, developer_payload=sub.developer_payload,
+                         app_user_ids=(sub.app_user_id,) if sub.app_user_id else (), product_id=sub.product_id,
+                         reported_purchase_ids=frozenset({key}))
+    decision = await decide_owner(db, evidence, claim=claim, stored_claims=stored, bound_to=doc.get("user_id"),
+                                  policy=policy)
+    owner, order = decision.owner, decision.order
     if owner is not None:
         doc = await _bind_owner(db, doc, owner, claim)
         if order is not None:

@@ -34,7 +34,7 @@ leaves the copy of the latest state.
 Document shape (Compass)::
 
     {_id, purchase_id (Pay SDK purchaseId, or the BillingClient subscriptionToken), sandbox,
-     source: "pay" | "billing", subscription_token, user_id | null, claimed_by | null, product_id, plan,
+     source: "pay" | "billing", subscription_token, user_id | null, claims: [...], product_id, plan,
      status (RuStore's normalised SubscriptionStatus), auto_renewing, start_date, end_date, payment_state,
      rustore_order_id, acknowledged, ack_attempts, observed_at, last_checked_at, next_check_at,
      check_attempts, last_error, revision, history: [{at, status, end_date, auto_renewing, source}],

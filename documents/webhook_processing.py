@@ -154,6 +154,7 @@ class WebhookProcessor:
         outcome = await verify_invoice(
             self.db, self.client, str(data["invoice_id"]), sandbox=bool(event["sandbox"]), claim=None,
             products=self.products, policy=self.policy, now=self.clock(), source="webhook",
+            notified_purchase_id=str(data["purchase_id"]) if data.get("purchase_id") else None,
         )
         return _purchase_summary(outcome)
 

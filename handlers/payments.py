@@ -32,7 +32,10 @@ class VerifySchema(CamelSchema):
     """What the app got from the Pay SDK after a purchase."""
 
     invoice_id = Text(required=True, min_length=1, max_length=32, validate=[INVOICE_ID])
-    purchase_id = Identifier(required=True, max_length=64)
+    purchase_id = Identifier(load_default=None, max_length=64, metadata={
+        "description": "The Pay SDK result's purchaseId. Confirms two-step purchases and, for purchases made "
+                       "without a server order, proves possession (the purchase stays pending until RuStore "
+                       "reports the same purchaseId)."})
     product_id = Identifier(required=True)
     order_id = Identifier(load_default=None, max_length=150)
     sandbox = Bool(load_default=False)
@@ -99,6 +102,13 @@ def purchase_view(doc: dict) -> dict:
     }
 
 
+def claimed_view(doc: dict, body: dict) -> dict:
+    """A claim still waiting for evidence: what the app sent, nothing learned from RuStore."""
+    return {"invoiceId": doc["invoice_id"], "purchaseId": body["purchase_id"], "productId": body["product_id"],
+            "status": "pending", "pointsGranted": 0, "sandbox": bool(doc.get("sandbox")),
+            "createdAt": iso(doc.get("created_at"))}
+
+
 class OrdersHandler(APIHandler):
     """POST /api/payments/orders — an order the app passes to the Pay SDK purchase call."""
 
@@ -139,6 +149,11 @@ class VerifyHandler(APIHandler):
         ))
         doc = outcome.purchase
         state = doc["state"]
+        if doc.get("user_id") is None:
+            # Order-less and no evidence of possession yet: the claim is stored and completed when a
+            # notification or the purchase list confirms its purchaseId. Show only what the app sent.
+            self.write_json({"status": "pending", "purchase": claimed_view(doc, body)}, 202)
+            return
         if state == "pending":
             self.write_json({"status": "pending", "purchase": purchase_view(doc)}, 202)
             return

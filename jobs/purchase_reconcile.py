@@ -7,12 +7,13 @@ UNOWNED_PURCHASE_MAX_CHECKS times (answered checks), then left for its buyer or 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
 from pymongo import ASCENDING
 
+from core.metrics import HOLDS_UNCONFIRMED
 from documents.errors import DomainError
 from documents.purchase_effects import REVOKED, settle_revocation
 from documents.purchase_sync import note_check_failure, verify_invoice
@@ -22,6 +23,19 @@ from jobs.runner import Job
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 
 BATCH = 200
+HOLD_ALARM = timedelta(hours=3)  # RuStore reverses an unconfirmed hold after 6 hours
+
+
+async def alarm_old_holds(db: Any, now: datetime) -> int:
+    """Count (metric) and log as errors the holds older than 3 hours still not confirmed at RuStore."""
+    old = await db[COLLECTION].find(
+        {"needs_confirmation": True, "state": "paid", "held_since": {"$lte": now - HOLD_ALARM}},
+        {"invoice_id": 1, "held_since": 1, "last_error": 1}).to_list(BATCH)
+    for doc in old:
+        logger.error("two-step hold unconfirmed for over 3 hours; RuStore reverses it at 6",
+                     invoice_id=doc["invoice_id"], held_since=str(doc["held_since"]), last_error=doc.get("last_error"))
+    HOLDS_UNCONFIRMED.set(len(old))
+    return len(old)
 
 
 async def run(ctx: Any) -> dict:
@@ -74,6 +88,7 @@ async def run(ctx: Any) -> dict:
         if outcome.purchase["state"] == "pending":
             summary["still_pending"] += 1
             await note_check_failure(db, outcome.purchase, now, "still pending at RuStore", max_backoff=max_backoff)
+    summary["holds_unconfirmed_over_3h"] = await alarm_old_holds(db, now)
     return summary
 
 

@@ -30,9 +30,9 @@ import aiohttp
 from rustore.auth import TokenCache
 from rustore.breaker import DistinctBreaker
 from rustore.config import RuStoreConfig
-from rustore.errors import AuthErrorKind, RuStoreAuthError, RuStoreUnavailable
+from rustore.errors import AuthErrorKind, RuStoreAuthError, RuStoreNotFound, RuStoreUnavailable
 from rustore.models import CatalogItem, InvoiceStatus, Payment, PaymentsPage, Subscription
-from rustore.parsing import parse_catalog_item, parse_payment, parse_subscription
+from rustore.parsing import ListedPurchase, parse_catalog_item, parse_payment, parse_purchase_list, parse_subscription
 from rustore.responses import TokenExpired
 from rustore.routes import (
     AUTH,
@@ -45,6 +45,7 @@ from rustore.routes import (
     LEGACY_SUBSCRIPTION_V3,
     PAYMENT_V2,
     PAYMENTS_LIST,
+    PURCHASES_BY_USER,
     REFUND,
     SUBSCRIPTION_ACK,
     SUBSCRIPTION_CANCEL,
@@ -188,6 +189,15 @@ class RuStoreClient:
     def _status_param(self, status: InvoiceStatus | str) -> str:
         value = InvoiceStatus.parse(status).value if isinstance(status, str) else status.value
         return value.lower() if self.config.invoice_status_case == "lower" else value.upper()
+
+    async def list_user_purchases(self, app_user_id: str, *, sandbox: bool = False) -> list[ListedPurchase]:
+        """Purchases made with this appUserId (API.md §13); 404 or an unknown shape is no evidence: []."""
+        query = [("appUserId", app_user_id)]
+        try:
+            body = await self._call(PURCHASES_BY_USER[sandbox], {"appId": self.config.require_app_id()}, query)
+        except RuStoreNotFound:
+            return []
+        return parse_purchase_list(body)
 
     async def confirm_purchase(self, purchase_id: str, *, sandbox: bool = False) -> None:
         """P5: charge a two-stage purchase held in PAID."""

@@ -7,6 +7,7 @@ missing value becomes None rather than an error. The decoded body is always kept
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +57,7 @@ def parse_payment(body: dict[str, Any], *, sandbox: bool) -> Payment:
         status_raw=status_raw,
         purchase_id=to_str(pick(body, "purchaseId", "purchase_id", *_in_order("purchaseId"))),
         order_id=to_str(pick(body, "orderId", *_in_order("orderId", "order_id"))),
-        app_id=to_int(pick(body, "appId", "application_code", "applicationId")),
+        app_id=to_int(pick(body, "applicationCode", "appId", "application_code", "applicationId")),
         product_id=product_id,
         amount=to_kopecks(pick(body, "amount", *_in_order("amountCurrent", "amount", "amountCreate"))),
         currency=to_str(pick(body, "currency", *_in_order("currency"))),
@@ -70,6 +71,41 @@ def parse_payment(body: dict[str, Any], *, sandbox: bool) -> Payment:
         purchase_token=to_str(pick(body, "purchaseToken", "purchase_token", "subscriptionToken")),
         raw=body,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ListedPurchase:
+    """One item of RuStore's purchase list by appUserId: the evidence it gives about an invoice."""
+
+    invoice_id: str
+    purchase_id: str | None
+    product_id: str | None
+    order_id: str | None
+
+
+_LIST_KEYS = ("purchases", "content", "items", "elements", "list")
+
+
+def parse_purchase_list(body: Any) -> list[ListedPurchase]:
+    """Items of the purchase list, tolerating any envelope (API.md §13); unknown shapes give []."""
+    items: Any = body
+    if isinstance(body, dict):
+        items = next((body[k] for k in _LIST_KEYS if isinstance(body.get(k), list)), [])
+    if not isinstance(items, list):
+        return []
+    listed = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        invoice_id = to_str(pick(item, "invoiceId", "invoice_id"))
+        if not invoice_id:
+            continue
+        listed.append(ListedPurchase(
+            invoice_id=invoice_id, purchase_id=to_str(pick(item, "purchaseId", "purchase_id")),
+            product_id=to_str(pick(item, "productId", "productCode", "product_code", "itemCode")),
+            order_id=to_str(pick(item, "orderId", "order_id")),
+        ))
+    return listed
 
 
 def derive_subscription_status(body: dict[str, Any], now: datetime) -> SubscriptionStatus:

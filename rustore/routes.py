@@ -17,6 +17,7 @@ def _route(method: str, template: str, idempotent: bool = True) -> tuple[Route, 
 AUTH = Route("POST", "/public/auth/", idempotent=True)
 PAYMENT_V2 = _route("GET", "/public{sb}/v2/purchase/{invoiceId}")
 PAYMENTS_LIST = _route("GET", "/public{sb}/applications/{appId}/invoices")
+PURCHASES_BY_USER = _route("GET", "/public{sb}/applications/{appId}/purchases")
 CONFIRM = _route("PUT", "/public{sb}/applications/{appId}/purchases/{purchaseId}:confirm", False)
 CANCEL = _route("PUT", "/public{sb}/applications/{appId}/purchases/{purchaseId}:cancel", False)
 REFUND = _route("PATCH", "/public{sb}/applications/{appId}/invoices/{invoiceId}", False)

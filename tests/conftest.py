@@ -99,7 +99,13 @@ async def start_server(redis_client: Any, request: pytest.FixtureRequest
 
 
 @pytest.fixture
-async def emulated(start_server: Callable[..., Awaitable[tuple[Service, ApiClient]]]
+def record_shape() -> str:
+    """The emulator's P3/P4 field set: RuStore's published minimum; test modules may parametrize it."""
+    return "minimal"
+
+
+@pytest.fixture
+async def emulated(start_server: Callable[..., Awaitable[tuple[Service, ApiClient]]], record_shape: str
                    ) -> AsyncIterator[Callable[..., Awaitable[Emulated]]]:
     """Factory: a RuStore emulator on a fake clock plus our server wired to it (client, webhooks, clock)."""
     running: list[Emulated] = []
@@ -107,7 +113,8 @@ async def emulated(start_server: Callable[..., Awaitable[tuple[Service, ApiClien
     async def start(mongo: Any = None, emulator_options: dict | None = None, webhooks: bool = True,
                     **overrides: Any) -> Emulated:
         clock = FakeClock()
-        options = {"retry_scale": 0.001, "delivery_timeout_s": 2.0, "tick_interval_s": None, **(emulator_options or {})}
+        options = {"retry_scale": 0.001, "delivery_timeout_s": 2.0, "tick_interval_s": None,
+                   "record_shape": record_shape, **(emulator_options or {})}
         # Short RuStore deadlines keep fault tests fast; the breaker has its own tests in tests/rustore.
         base = make_settings(**{"rustore_timeout_s": 2.0, "rustore_retry_deadline_s": 1.0,
                                 "rustore_breaker_threshold": 1000, **overrides})

@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fake-clock", action="store_true", help="time moves only via /_emulator/clock")
     parser.add_argument("--hold-timeout-s", type=float, default=6 * 3600)
     parser.add_argument("--retry-scale", type=float, default=1.0, help="compress the 36 h webhook retry schedule")
+    parser.add_argument("--record-shape", choices=("minimal", "rich"), default="minimal",
+                        help="P3/P4 bodies: RuStore's published schema (default) or with purchaseId, quantity, appUserId")
     parser.add_argument("--control-token", help="require X-Emulator-Token on /_emulator/ calls")
     return parser.parse_args(argv)
 
@@ -74,7 +76,7 @@ def build(args: argparse.Namespace) -> tuple[Emulator, list[str]]:
                 notes.append(f"app {app.app_id}: {env}={getattr(app, attr)}")
     emulator = Emulator(apps, clock=FakeClock() if args.fake_clock else None,
                         hold_timeout=timedelta(seconds=args.hold_timeout_s), retry_scale=args.retry_scale,
-                        control_token=args.control_token)
+                        control_token=args.control_token, record_shape=args.record_shape)
     for product in config.get("products", []):
         emulator.add_product(int(product["appId"]), product)
     return emulator, notes

@@ -35,7 +35,7 @@ class PaymentV2Handler(RuStoreHandler):
     def get(self, invoice_id: str) -> None:
         invoice = self.emulator.store.invoice(invoice_id, self.sandbox)
         self.require_app(invoice.app_id, not_found("Invoice not found"))
-        self.ok(views.payment_v2(invoice, self.emulator.store.app(invoice.app_id)))
+        self.ok(views.payment_record(invoice, self.emulator.store.app(invoice.app_id), self.emulator.record_shape))
 
 
 class PaymentsListHandler(RuStoreHandler):
@@ -62,9 +62,32 @@ class PaymentsListHandler(RuStoreHandler):
              and i.invoice_date.astimezone(MOSCOW).date() == day),
             key=lambda i: i.invoice_id,
         )
-        content = [views.payment_v2(i, app) for i in matches[page * size:(page + 1) * size]]
+        content = [views.payment_record(i, app, self.emulator.record_shape) for i in matches[page * size:(page + 1) * size]]
         self.ok({"content": content, "pageNumber": page, "pageSize": size, "totalElements": len(matches),
                  "totalPages": (len(matches) + size - 1) // size})
+
+
+class PurchasesByUserHandler(RuStoreHandler):
+    """GET /public[/sandbox]/applications/{appId}/purchases?appUserId=... (API.md §13; envelope ASSUMED).
+
+    Lists the one-time purchases made with that appUserId, with their purchaseId.
+    """
+
+    endpoint = "purchases_by_user"
+
+    def get(self, app_id: str) -> None:
+        app = self.emulator.store.app(int(app_id))
+        self.require_app(app.app_id)
+        app_user_id = self.get_query_argument("appUserId", "")
+        if not app_user_id:
+            raise bad_request("appUserId is required")
+        matches = sorted(
+            (i for i in self.emulator.store.invoices.values()
+             if i.app_id == app.app_id and i.sandbox == self.sandbox and i.app_user_id == app_user_id
+             and i.subscription_id is None),
+            key=lambda i: i.invoice_id,
+        )
+        self.ok({"purchases": [views.purchase_list_item(i) for i in matches]})
 
 
 class _TwoStepHandler(RuStoreHandler):
@@ -256,6 +279,7 @@ def routes(emulator: Any) -> list[tuple[str, type, dict[str, Any]]]:
         (r"/public/auth/?", AuthHandler, kw),
         (SB + r"/v2/purchase/" + ID, PaymentV2Handler, kw),
         (SB + r"/applications/(\d+)/invoices", PaymentsListHandler, kw),
+        (SB + r"/applications/(\d+)/purchases", PurchasesByUserHandler, kw),
         (SB + r"/applications/(\d+)/purchases/" + ID + ":confirm", ConfirmHandler, kw),
         (SB + r"/applications/(\d+)/purchases/" + ID + ":cancel", CancelHandler, kw),
         (SB + r"/applications/(\d+)/invoices/" + ID, RefundHandler, kw),

@@ -170,6 +170,16 @@ class StatusCaseHandler(ControlHandler):
         self.send_json({"case": case})
 
 
+class RecordShapeHandler(ControlHandler):
+    """GET or PUT `{"shape": "minimal"|"rich"}`: the field set of P3/P4 payment records."""
+
+    def get(self) -> None:
+        self.send_json({"shape": self.emulator.record_shape})
+
+    def put(self) -> None:
+        self.send_json({"shape": self.emulator.set_record_shape(str(self.json_body().get("shape", "")))})
+
+
 class DeliveriesHandler(ControlHandler):
     """GET the log of every webhook delivery attempt."""
 
@@ -216,6 +226,7 @@ def routes(emulator: Any) -> list[tuple[str, type, dict[str, Any]]]:
         (P + "/notifications", NotificationsHandler, kw),
         (P + "/notifications/test", PingNotificationHandler, kw),
         (P + "/notifications/status-case", StatusCaseHandler, kw),
+        (P + "/record-shape", RecordShapeHandler, kw),
         (P + "/deliveries", DeliveriesHandler, kw),
         (P + "/faults", FaultsHandler, kw),
         (P + r"/faults/([^/]+)", FaultsHandler, kw),

@@ -14,7 +14,7 @@ import tornado.netutil
 import tornado.web
 from loguru import logger
 
-from rustore.emulator import api, control, purchases, subscriptions
+from rustore.emulator import api, control, purchases, subscriptions, views
 from rustore.emulator.clock import Clock, FakeClock, SystemClock
 from rustore.emulator.config import EmulatorApp, EmulatorProduct, default_retry_schedule
 from rustore.emulator.errors import bad_request
@@ -43,7 +43,10 @@ class Emulator:
         charge_retry_interval: timedelta = timedelta(days=1),
         control_token: str | None = None,
         tick_interval_s: float | None = 1.0,
+        record_shape: str = "minimal",
     ) -> None:
+        self.record_shape = ""
+        self.set_record_shape(record_shape)
         self.clock: Clock = clock or SystemClock()
         self.keys = KeyRegistry(token_ttl_s)
         self.faults = Faults()
@@ -203,6 +206,13 @@ class Emulator:
         if isinstance(product, dict):
             product = EmulatorProduct.from_json(product)
         return self.store.add_product(app_id, product)
+
+    def set_record_shape(self, shape: str) -> str:
+        """P3/P4 bodies: `minimal` (RuStore's published schema, the default) or `rich` (adds purchaseId...)."""
+        if shape not in views.SHAPES:
+            raise bad_request(f"record shape must be one of {', '.join(views.SHAPES)}")
+        self.record_shape = shape
+        return shape
 
     def set_fault(self, endpoint: str, mode: str, *, delay_s: float | None = None, status: int | None = None,
                   count: int | None = None, match: str | int | None = None) -> Fault:

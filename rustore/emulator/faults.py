@@ -12,6 +12,7 @@ ENDPOINTS = (
     "auth", "payment_v2", "payments_list", "purchase_confirm", "purchase_cancel", "invoice_refund",
     "subscription_v4", "subscription_ack", "subscription_cancel", "catalog_products",
     "catalog_subscriptions", "legacy_payment", "legacy_subscription_v1", "legacy_subscription_v3",
+    "purchases_by_user",
 )
 
 

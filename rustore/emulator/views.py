@@ -9,9 +9,64 @@ from rustore.emulator.config import EmulatorApp, EmulatorProduct
 from rustore.emulator.records import Invoice, SubscriptionRecord, iso, millis
 from rustore.values import MOSCOW
 
+SHAPES = ("minimal", "rich")
+
+
+def payment_record(invoice: Invoice, app: EmulatorApp, shape: str = "minimal") -> dict[str, Any]:
+    """P3/P4 item in the chosen shape: RuStore's published minimum (default) or the richer legacy one."""
+    return payment_v2(invoice, app) if shape == "rich" else payment_minimal(invoice, app)
+
+
+def payment_minimal(invoice: Invoice, app: EmulatorApp) -> dict[str, Any]:
+    """P3/P4 item exactly as RuStore's published `InvoicePaymentDto` (SPEC-2024, API.md §13): no
+    purchaseId, no appUserId, no quantity; the product only as `order.itemCode`; the app as
+    `applicationCode`; the status lowercase.
+    """
+    body: dict[str, Any] = {
+        "invoiceId": invoice.invoice_id,
+        "invoiceDate": iso(invoice.invoice_date),
+        "refundDate": iso(invoice.refund_date),
+        "invoiceStatus": invoice.status.lower(),
+        "developerPayload": invoice.developer_payload,
+        "applicationCode": invoice.app_id,
+        "ownerCode": app.owner_code,
+        "order": {
+            "orderId": invoice.order_id,
+            "orderNumber": str(invoice.invoice_id),
+            "visualName": invoice.product.title,
+            "amountCreate": invoice.amount,
+            "amountCurrent": invoice.amount,
+            "currency": invoice.product.currency,
+            "itemCode": invoice.product.product_id,
+            "description": invoice.product.description,
+            "language": "ru",
+        },
+    }
+    if invoice.status != "CREATED":
+        body["paymentInfo"] = {
+            "paymentDate": iso(invoice.payment_date), "maskedPan": "XX0000", "paymentSystem": "MIR",
+            "paymentWay": "CARD", "paymentWayCode": "card", "bankName": "Emulated bank",
+        }
+    return body
+
+
+def purchase_list_item(invoice: Invoice) -> dict[str, Any]:
+    """One item of the purchase list by appUserId (API.md §13; envelope and paging UNCONFIRMED)."""
+    return {
+        "purchaseId": invoice.purchase_id,
+        "productId": invoice.product.product_id,
+        "invoiceId": str(invoice.invoice_id),
+        "orderId": invoice.order_id,
+        "purchaseType": invoice.purchase_type,
+        "productType": invoice.product.product_type.upper().replace("-", "_"),
+        "description": invoice.product.description,
+        "purchaseState": invoice.status,
+        "developerPayload": invoice.developer_payload,
+    }
+
 
 def payment_v2(invoice: Invoice, app: EmulatorApp) -> dict[str, Any]:
-    """P3/P4 item. DOC: invoiceId, invoiceDate, refundDate, invoiceStatus, developerPayload, appId,
+    """P3/P4 item, rich shape. DOC: invoiceId, invoiceDate, refundDate, invoiceStatus, developerPayload, appId,
     ownerCode, paymentInfo.paymentDate. CODE: paymentInfo.paymentWay/paymentSystem/maskedPan/bankName,
     order.itemCode/amountCurrent/currency/visualName. ASSUMED: purchaseId, order.orderId,
     order.quantity, order.appUserId, order.purchaseType.

@@ -26,8 +26,13 @@ class Emulated:
     def app_id(self) -> int:
         return self.app.app_id
 
-    def buy(self, product_id: str, **params: Any) -> dict:
-        """What the Pay SDK returns to the app after the user pays (ONE_STEP unless purchase_type given)."""
+    def buy(self, product_id: str, *, user: dict | None = None, **params: Any) -> dict:
+        """What the Pay SDK returns to the app after the user pays (ONE_STEP unless purchase_type given).
+
+        With `user`, the app passed that account's id as the SDK's appUserId, as our orders tell it to.
+        """
+        if user is not None:
+            params["app_user_id"] = user["userId"]
         return self.emulator.simulate_purchase(self.app_id, product_id, **params)
 
     def subscribe(self, product_id: str, **params: Any) -> dict:
