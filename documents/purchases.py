@@ -107,9 +107,14 @@ def _one_time_product(products: Mapping[str, Any], payment: Payment, claim: Clai
         raise ProductMismatch("This is a subscription; verify it with /api/subscriptions/verify.")
     if claim is not None and claim.product_id and claim.product_id != payment.product_id:
         raise ProductMismatch("The purchase is for another product than the one claimed.")
-    if claim is not None and claim.purchase_id and payment.purchase_id and claim.purchase_id != payment.purchase_id:
-        raise PurchaseMismatch("purchaseId does not match RuStore's record of this invoice.")
     return product
+
+
+def _check_claimed_purchase_id(doc: dict, claim: Claim | None) -> None:
+    """A claimed purchaseId must be one RuStore reported for this invoice, once RuStore reported any."""
+    reported = reported_purchase_ids(doc)
+    if claim is not None and claim.purchase_id and reported and claim.purchase_id not in reported:
+        raise PurchaseMismatch("purchaseId does not match what RuStore reported for this invoice.")
 
 
 async def find_purchase(db: Any, invoice_id: str, sandbox: bool) -> dict | None:
@@ -185,6 +190,7 @@ async def apply_payment(
     check_record(policy, app_id=payment.app_id, sandbox=payment.sandbox)
     product = _one_time_product(products, payment, claim)
     doc = await _upsert_record(db, payment, product, now)
+    _check_claimed_purchase_id(doc, claim)
     if claim is not None and doc.get("user_id") is None:
         await store_claim(db, COLLECTION, doc["_id"], claim, now)
     app_user_ids = tuple(x for x in (payment.app_user_id, doc.get("listed_app_user_id")) if x)
@@ -203,6 +209,11 @@ async def apply_payment(
         await store_claim(db, COLLECTION, doc["_id"], claim, now)  # the owner's SDK purchaseId: a confirm candidate
         doc = await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc
     doc = await refresh_best(db, doc, now)
+    if doc.get("next_check_at") is None and doc["state"] not in FINAL:
+        # Bound just now after an unowned spell (which stops checks): the job follows it again.
+        doc = await db[COLLECTION].find_one_and_update(
+            {"_id": doc["_id"]}, {"$set": {"next_check_at": now + timedelta(minutes=1)}},
+            return_document=ReturnDocument.AFTER) or doc
     if order is not None:
         await mark_order_used(db, order["_id"], invoice_id=payment.invoice_id)
     target = STATE_OF.get(payment.status, "pending")

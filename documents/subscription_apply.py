@@ -15,6 +15,7 @@ granted twice and nothing paid is lost.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -175,6 +176,8 @@ async def apply_subscription(
     key, kind = (sub.subscription_token, "billing") if sub.subscription_token else (str(sub.purchase_id), "pay")
     doc = await _upsert(db, key, sub.sandbox,
                         _new_document(kind, sub.subscription_token, product, now) | {"next_check_at": now + RETRY})
+    if claim is not None and not claim.purchase_id:
+        claim = replace(claim, purchase_id=key)  # the claimant presented this key: RuStore answered for it
     stored = list(doc.get("claims") or [])
     if doc.get("claimed_by"):  # a claim stored before claims were kept whole
         stored.append({"user_id": doc["claimed_by"], "purchase_id": key, "product_id": doc.get("product_id")})

@@ -32,7 +32,8 @@ def payment(status: InvoiceStatus = InvoiceStatus.CONFIRMED, **overrides) -> Pay
 
 
 async def apply(db, pay: Payment, user: ObjectId | None, source: str = "test"):
-    claim = Claim(user_id=user, product_id=pay.product_id) if user else None
+    """Apply RuStore's record; `user` claims it with the purchaseId the SDK gave (possession)."""
+    claim = Claim(user_id=user, product_id=pay.product_id, purchase_id=pay.purchase_id) if user else None
     return await apply_payment(db, pay, claim=claim, products=PRODUCTS, policy=POLICY, now=NOW, source=source)
 
 
@@ -103,7 +104,7 @@ async def test_a_crash_between_credit_and_state_is_finished_by_the_next_look(db,
     def crash_on_state_write(collection: str, method: str):
         if collection == purchases_doc.COLLECTION and method == "find_one_and_update" and state["armed"]:
             state["calls"] += 1
-            if state["calls"] == 3:  # upsert, bind, then the state move
+            if state["calls"] == 4:  # upsert, bind, the confirm candidate, then the state move
                 raise ConnectionError("process died before recording the new state")
     state = {"armed": True, "calls": 0}
     with pytest.raises(ConnectionError):
@@ -158,21 +159,34 @@ async def test_a_pack_whose_points_changed_since_its_credit_stays_credited_once(
     user = await make_user()
     await apply(db, payment(), user)
     bigger = {"points_100": replace(PRODUCTS["points_100"], points=150)}
-    again = await apply_payment(db, payment(), claim=Claim(user_id=user, product_id="points_100"), products=bigger,
+    again = await apply_payment(db, payment(), claim=Claim(user_id=user, product_id="points_100", purchase_id="p-1"),
+                                products=bigger,
                                 policy=POLICY, now=NOW, source="job")
     assert not again.credited_now and again.purchase["state"] == "confirmed"
     assert (await ledger.get_balance(db, user)).balance == 100
 
 
 async def test_a_claim_made_during_an_outage_is_kept_on_a_purchase_a_webhook_recorded_first(db, make_user):
-    user = await make_user()
+    user, other = await make_user(), await make_user()
     first = await apply(db, payment(), None, source="webhook")  # no owner known: recorded, not polled
     assert first.purchase["user_id"] is None
     assert (await purchases_doc.find_purchase(db, "100001", False))["next_check_at"] is None
-    await purchases_doc.record_unverified(db, "100001", False, NOW, "RuStoreUnavailable",
-                                          Claim(user_id=user, product_id="points_100"))
+    for claimant, purchase_id in ((other, "guessed"), (user, "p-1")):  # the other account claims first
+        await purchases_doc.record_unverified(db, "100001", False, NOW, "RuStoreUnavailable",
+                                              Claim(user_id=claimant, product_id="points_100", purchase_id=purchase_id))
     stored = await purchases_doc.find_purchase(db, "100001", False)
-    assert stored["claimed_by"] == user and stored["next_check_at"] is not None
+    assert [c["user_id"] for c in stored["claims"]] == [other, user] and stored["user_id"] is None
+    assert stored["next_check_at"] is not None
     done = await apply(db, payment(), None, source="job")  # the job, with no claim of its own
     assert done.purchase["user_id"] == user and done.credited_now
     assert (await ledger.get_balance(db, user)).balance == 100
+    assert (await ledger.get_balance(db, other)).balance == 0
+
+
+async def test_an_orderless_claim_without_a_matching_purchase_id_binds_nothing(db, make_user):
+    thief = await make_user()
+    minimal = payment(purchase_id=None)  # RuStore's published record: no purchaseId
+    pending = await apply_payment(db, minimal, claim=Claim(user_id=thief, product_id="points_100", purchase_id="x"),
+                                  products=PRODUCTS, policy=POLICY, now=NOW, source="verify")
+    assert pending.pending_claim and pending.purchase["user_id"] is None and not pending.credited_now
+    assert (await ledger.get_balance(db, thief)).balance == 0

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from documents import ledger
 from documents.users import parse_id
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_conventions import assert_error_shape
+
+
+@pytest.fixture(params=["minimal", "rich"])
+def record_shape(request) -> str:
+    """Every purchase test runs against RuStore's published record and the emulator's richer one."""
+    return request.param
 
 
 def verify_body(sdk: dict, **overrides) -> dict:
@@ -30,7 +38,7 @@ async def assert_ledger_clean(env) -> None:
 async def test_one_step_points_pack_is_credited_once(emulated):
     env = await emulated()
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     first = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     assert first.status == 200, first.text
     assert first.json["status"] == "credited" and first.json["balance"] == 100
@@ -47,7 +55,7 @@ async def test_one_step_points_pack_is_credited_once(emulated):
 async def test_points_buy_endpoint_credits_packs_and_refuses_other_products(emulated):
     env = await emulated()
     user = await env.api.register()
-    sdk = env.buy("points_500")
+    sdk = env.buy("points_500", user=user)
     resp = await env.api.post("/api/points/buy", verify_body(sdk), token=user["accessToken"])
     assert resp.status == 200 and resp.json["balance"] == 500
     sub = env.subscribe("premium_monthly")
@@ -59,7 +67,7 @@ async def test_points_buy_endpoint_credits_packs_and_refuses_other_products(emul
 async def test_two_step_purchase_is_credited_then_confirmed_at_rustore(emulated):
     env = await emulated()
     user = await env.api.register()
-    sdk = env.buy("points_100", purchase_type="TWO_STEP")
+    sdk = env.buy("points_100", user=user, purchase_type="TWO_STEP")
     assert env.emulator.store.invoice(int(sdk["invoiceId"])).status == "PAID"
     resp = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     assert resp.status == 200 and resp.json["status"] == "credited"
@@ -71,7 +79,7 @@ async def test_two_step_purchase_is_credited_then_confirmed_at_rustore(emulated)
 async def test_two_step_confirmation_failure_is_retried_by_the_job_before_the_hold_expires(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100", purchase_type="TWO_STEP")
+    sdk = env.buy("points_100", user=user, purchase_type="TWO_STEP")
     env.emulator.set_fault("purchase_confirm", "error", status=503)
     resp = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     assert resp.status == 200 and resp.json["purchase"]["status"] == "paid"  # points are safe, confirm pending
@@ -88,7 +96,7 @@ async def test_two_step_confirmation_failure_is_retried_by_the_job_before_the_ho
 async def test_concurrent_verifies_and_the_job_credit_a_purchase_exactly_once(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     results = await asyncio.gather(
         *(env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"]) for _ in range(6)),
         run_job(env.service.ctx, find_job("purchase-reconcile")),
@@ -110,8 +118,9 @@ async def test_another_users_purchase_is_refused_with_409(emulated):
     assert await balance_of(env, intruder) == 0
     mine = await env.api.post("/api/payments/verify", verify_body(sdk), token=owner["accessToken"])
     assert mine.status == 200 and mine.json["balance"] == 100
-    # Without an order the first verifier owns it; a second account is refused.
+    # Without an order, possession of the purchaseId RuStore reported (its notification) proves it.
     loose = env.buy("points_100")
+    await env.settle()
     assert (await env.api.post("/api/payments/verify", verify_body(loose), token=owner["accessToken"])).status == 200
     again = await env.api.post("/api/payments/verify", verify_body(loose), token=intruder["accessToken"])
     assert_error_shape(again, 409, "purchase_belongs_to_another_user")
@@ -142,9 +151,9 @@ async def test_required_orders_refuse_purchases_without_one(emulated):
 
 
 async def test_client_product_id_is_never_the_source_of_the_grant(emulated):
-    env = await emulated()
+    env = await emulated(webhooks=False)  # a notification would credit it rightly, from RuStore's record
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     resp = await env.api.post("/api/payments/verify", verify_body(sdk, productId="points_500"), token=user["accessToken"])
     assert_error_shape(resp, 400, "product_mismatch")
     assert await balance_of(env, user) == 0
@@ -154,13 +163,13 @@ async def test_client_product_id_is_never_the_source_of_the_grant(emulated):
 
 
 async def test_unknown_invoice_and_unpaid_purchases_are_refused(emulated):
-    env = await emulated()
+    env = await emulated(webhooks=False)
     user = await env.api.register()
-    missing = verify_body(env.buy("points_100"), invoiceId="999999")
+    missing = verify_body(env.buy("points_100", user=user), invoiceId="999999")
     assert_error_shape(await env.api.post("/api/payments/verify", missing, token=user["accessToken"]),
                        400, "purchase_not_found")
     for outcome in ("cancelled", "rejected", "expired"):
-        sdk = env.buy("points_100", outcome=outcome)
+        sdk = env.buy("points_100", user=user, outcome=outcome)
         resp = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
         assert_error_shape(resp, 400, "purchase_not_paid")
     assert await balance_of(env, user) == 0
@@ -169,7 +178,7 @@ async def test_unknown_invoice_and_unpaid_purchases_are_refused(emulated):
 async def test_pending_purchase_answers_202_and_the_job_credits_it_once_paid(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100", outcome="pending")
+    sdk = env.buy("points_100", user=user, outcome="pending")
     resp = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     assert resp.status == 202 and resp.json["status"] == "pending"
     env.emulator.invoice_action(int(sdk["invoiceId"]), "pay")
@@ -182,7 +191,7 @@ async def test_pending_purchase_answers_202_and_the_job_credits_it_once_paid(emu
 async def test_rustore_down_during_verify_is_503_and_the_job_credits_later(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     env.emulator.set_fault("*", "error", status=500)
     resp = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     assert_error_shape(resp, 503, "rustore_unavailable")
@@ -201,7 +210,7 @@ async def test_rustore_down_during_verify_is_503_and_the_job_credits_later(emula
 async def test_refund_claws_back_down_to_zero_and_records_the_shortfall(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     spend = await env.api.post("/api/points/spend", {"amount": 70}, token=user["accessToken"],
                                headers={"Idempotency-Key": "spend-before-refund"})
@@ -221,7 +230,7 @@ async def test_refund_claws_back_down_to_zero_and_records_the_shortfall(emulated
 async def test_refund_can_push_the_balance_negative_when_configured(emulated):
     env = await emulated(clawback_allow_negative=True, webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     await env.api.post("/api/points/spend", {"amount": 70}, token=user["accessToken"], headers={"Idempotency-Key": "k1"})
     env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
@@ -237,13 +246,13 @@ async def test_refund_can_push_the_balance_negative_when_configured(emulated):
 async def test_sandbox_purchases_follow_the_deployment_setting(emulated):
     off = await emulated(rustore_allow_sandbox=False)
     user = await off.api.register()
-    refused = await off.api.post("/api/payments/verify", verify_body(off.buy("points_100", sandbox=True)),
+    refused = await off.api.post("/api/payments/verify", verify_body(off.buy("points_100", user=user, sandbox=True)),
                                  token=user["accessToken"])
     assert_error_shape(refused, 400, "sandbox_not_allowed")
     assert await balance_of(off, user) == 0
     on = await emulated(rustore_allow_sandbox=True)
     user = await on.api.register()
-    resp = await on.api.post("/api/payments/verify", verify_body(on.buy("points_100", sandbox=True)),
+    resp = await on.api.post("/api/payments/verify", verify_body(on.buy("points_100", user=user, sandbox=True)),
                              token=user["accessToken"])
     assert resp.status == 200 and resp.json["purchase"]["sandbox"] is True
     history = (await on.api.get("/api/payments/history", token=user["accessToken"])).json["items"]
@@ -255,10 +264,10 @@ async def test_purchase_history_lists_only_the_callers_purchases_newest_first(em
     user, other = await env.api.register(), await env.api.register()
     invoices = []
     for product in ("points_100", "points_500", "points_100"):
-        sdk = env.buy(product)
+        sdk = env.buy(product, user=user)
         invoices.append(sdk["invoiceId"])
         await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
-    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=other["accessToken"])
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100", user=other)), token=other["accessToken"])
     page1 = (await env.api.get("/api/payments/history?limit=2", token=user["accessToken"])).json
     assert [i["invoiceId"] for i in page1["items"]] == invoices[::-1][:2]
     page2 = (await env.api.get(f"/api/payments/history?limit=2&cursor={page1['nextCursor']}",
@@ -277,7 +286,7 @@ async def test_non_consumable_is_owned_on_the_profile_and_removed_on_refund(emul
     products = [*load_settings().extra["products"], NO_ADS]
     env = await emulated(extra={"products": products}, webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("no_ads")
+    sdk = env.buy("no_ads", user=user)
     resp = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     assert resp.status == 200 and resp.json["status"] == "credited"
     assert resp.json["purchase"]["pointsGranted"] == 0 and resp.json["balance"] == 0

@@ -11,7 +11,31 @@ from rustore.emulator import Emulator
 from tests.rustore.conftest import APP_ID, START, ClientFactory, NotificationKeys, WebhookSink, decoded, invoice_statuses
 
 
+async def test_get_payment_reads_rustores_published_record(emulator: Emulator, client: RuStoreClient) -> None:
+    result = emulator.simulate_purchase(APP_ID, "coins_100", quantity=3, order_id="order-1",
+                                        developer_payload="level=7", app_user_id="user-42", purchase_type="TWO_STEP")
+    payment = await client.get_payment(result["invoiceId"])
+    assert payment.raw["invoiceStatus"] == "paid" and payment.status is InvoiceStatus.PAID  # lowercase in the schema
+    assert (payment.order_id, payment.product_id, payment.app_id) == ("order-1", "coins_100", APP_ID)
+    assert payment.raw["applicationCode"] == APP_ID and "appId" not in payment.raw
+    assert (payment.purchase_id, payment.app_user_id, payment.quantity) == (None, None, None)  # not in the schema
+    assert payment.developer_payload == "level=7" and payment.amount == 29700
+
+
+async def test_the_purchase_list_by_app_user_id_gives_purchase_ids(emulator: Emulator, client: RuStoreClient) -> None:
+    mine = emulator.simulate_purchase(APP_ID, "coins_100", app_user_id="user-42")
+    emulator.simulate_purchase(APP_ID, "coins_100", app_user_id="someone-else")
+    emulator.simulate_purchase(APP_ID, "coins_100")
+    listed = await client.list_user_purchases("user-42")
+    assert [(p.invoice_id, p.purchase_id, p.product_id) for p in listed] == [
+        (mine["invoiceId"], mine["purchaseId"], "coins_100")]
+    assert await client.list_user_purchases("nobody") == []
+    emulator.set_fault("purchases_by_user", "error", status=404)
+    assert await client.list_user_purchases("user-42") == []  # 404: no evidence, not an error
+
+
 async def test_get_payment_returns_normalised_value_object(emulator: Emulator, client: RuStoreClient) -> None:
+    emulator.set_record_shape("rich")
     result = emulator.simulate_purchase(APP_ID, "coins_100", quantity=3, order_id="order-1",
                                         developer_payload="level=7", app_user_id="user-42")
     payment = await client.get_payment(result["invoiceId"])

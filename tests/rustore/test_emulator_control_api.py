@@ -48,6 +48,9 @@ async def test_product_purchase_and_state_changes_via_http(control: Control, cli
     assert (result["orderId"], result["productType"], result["quantity"], result["sandbox"]) == (
         "ord-77", "CONSUMABLE", 2, False)
     await control.call("POST", f"/invoices/{result['invoiceId']}/pay", expect=200)
+    assert await control.call("GET", "/record-shape", expect=200) == {"shape": "minimal"}
+    assert await control.call("PUT", "/record-shape", {"shape": "rich"}, 200) == {"shape": "rich"}
+    await control.call("PUT", "/record-shape", {"shape": "fancy"}, 400)
     payment = await client.get_payment(result["invoiceId"])
     assert (payment.status, payment.amount, payment.app_user_id) == (InvoiceStatus.PAID, 10000, "u-5")
     error = await control.call("POST", f"/invoices/{result['invoiceId']}/refund", expect=400)
