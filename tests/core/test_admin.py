@@ -112,7 +112,7 @@ async def test_user_report_shows_balance_subscription_owned_products_purchases_a
 
     env = await emulated()
     user = await env.api.register()
-    env.buy("points_100", app_user_id=user["userId"])
+    await env.order_and_buy(user, "points_100")
     await settle_all(env)
     sdk = await subscribe(env, user)
     assert (await verify(env, user, sdk)).status == 200
@@ -142,7 +142,7 @@ async def test_replay_webhook_reprocesses_a_dead_event_and_dead_letters_list_it_
     env = await emulated(webhook_max_attempts=1)
     ctx = env.service.ctx
     user = await env.api.register()
-    sdk = env.buy("points_100", outcome="pending", app_user_id=user["userId"])
+    sdk = await env.order_and_buy(user, "points_100", outcome="pending")
     # Only this invoice's lookups fail (a RuStore-wide outage would use up no attempts and dead-letter nothing).
     env.emulator.set_fault("payment_v2", "error", match=sdk["invoiceId"])
     env.emulator.invoice_action(int(sdk["invoiceId"]), "pay")
@@ -174,7 +174,7 @@ async def test_replay_webhook_reprocesses_a_dead_event_and_dead_letters_list_it_
 async def test_replay_webhook_that_fails_again_exits_1_and_leaves_it_to_the_retry_job(emulated, capsys):
     env = await emulated(webhook_max_attempts=3)
     user = await env.api.register()
-    sdk = env.buy("points_100", outcome="pending", app_user_id=user["userId"])
+    sdk = await env.order_and_buy(user, "points_100", outcome="pending")
     env.emulator.set_fault("*", "error")
     env.emulator.invoice_action(int(sdk["invoiceId"]), "pay")
     await env.settle()

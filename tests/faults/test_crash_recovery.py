@@ -44,9 +44,9 @@ class RuStore:
     app_id: int
     environ: dict[str, str]
 
-    def buy(self, product_id: str) -> dict:
-        """What the Pay SDK hands the app after the user paid."""
-        return self.emulator.simulate_purchase(self.app_id, product_id)
+    def buy(self, product_id: str, user: dict) -> dict:
+        """What the Pay SDK hands the app after the user paid (the app passed the user's id as appUserId)."""
+        return self.emulator.simulate_purchase(self.app_id, product_id, app_user_id=user["userId"])
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ async def test_spend_killed_before_its_entry_is_charged_once_and_the_replay_retu
     api = await crash.serve(pause_before_entry="spend:")
     user = await api.register()
     token, spend = user["accessToken"], {"amount": 30, "reason": "sticker"}
-    sdk = rustore.buy("points_100")
+    sdk = rustore.buy("points_100", user)
     assert (await api.post("/api/payments/verify", payment_body(sdk), token=token)).json["balance"] == 100
     key = await killed_while_parked(crash, api.post("/api/points/spend", spend, token=token,
                                                     headers={"Idempotency-Key": "crash-1"}))
@@ -138,7 +138,7 @@ async def test_purchase_killed_before_its_credit_entry_is_credited_once_when_ver
     api = await crash.serve(pause_before_entry="purchase:")
     user = await api.register()
     token = user["accessToken"]
-    sdk = rustore.buy("points_100")
+    sdk = rustore.buy("points_100", user)
     key = await killed_while_parked(crash, api.post("/api/payments/verify", payment_body(sdk), token=token))
     assert key == f"purchase:{sdk['invoiceId']}"
     stored = crash.stored()
@@ -157,7 +157,7 @@ async def test_purchase_killed_before_its_credit_entry_is_credited_once_when_ver
 async def test_crash_with_no_later_traffic_is_finished_by_ledger_repair_and_purchase_reconcile(crash, rustore):
     api = await crash.serve(pause_before_entry="purchase:")
     user = await api.register()
-    sdk = rustore.buy("points_100")
+    sdk = rustore.buy("points_100", user)
     await killed_while_parked(crash, api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"]))
     lost_id = wallet_of(crash.stored(), user["userId"])["outbox"][0]["_id"]
 

@@ -52,7 +52,7 @@ async def test_api_keeps_serving_when_redis_is_killed_mid_traffic(emulated, priv
     token = user["accessToken"]
     ended = (await login(api, user)).json  # a second sign-in, ended while Redis still runs
     assert (await api.post("/api/auth/logout", {}, token=ended["accessToken"])).status == 204
-    assert (await api.post("/api/payments/verify", payment_body(env.buy("points_100")), token=token)).status == 200
+    assert (await api.post("/api/payments/verify", payment_body(env.buy("points_100", user=user)), token=token)).status == 200
     fail_open_before = sample(await scrape(api), "rate_limit_fail_open_total")
 
     with warnings_logged() as warnings:
@@ -72,7 +72,7 @@ async def test_api_keeps_serving_when_redis_is_killed_mid_traffic(emulated, priv
         assert spend.status == 200 and spend.json["balance"] == 70, spend.text
         replay = await api.post("/api/points/spend", {"amount": 30}, token=token, headers={"Idempotency-Key": "down-1"})
         assert replay.json["transaction"]["id"] == spend.json["transaction"]["id"] and replay.json["balance"] == 70
-        bought = await api.post("/api/payments/verify", payment_body(env.buy("points_500")), token=token)
+        bought = await api.post("/api/payments/verify", payment_body(env.buy("points_500", user=user)), token=token)
         assert bought.status == 200 and bought.json["balance"] == 570, bought.text
 
         # Signing in still works (bcrypt runs in its pool; the login budgets fail open) and sessions live in MongoDB.

@@ -34,7 +34,8 @@ BREAKER = {**FAST_RUSTORE, "rustore_breaker_threshold": 3, "rustore_breaker_rese
 async def test_breaker_opens_on_distinct_failing_requests_fails_fast_and_closes_when_rustore_is_back(emulated):
     env = await emulated(webhooks=False, metrics_token=METRICS_TOKEN, **BREAKER)
     user = await env.api.register()
-    first, second, third = env.buy("points_100"), env.buy("points_500"), env.buy("points_100")
+    first, second, third = (env.buy("points_100", user=user), env.buy("points_500", user=user),
+                            env.buy("points_100", user=user))
     outage(env, "http_503")
     for _ in range(4):  # one purchase verified again and again is one failing request: the breaker stays closed
         resp = await env.api.post("/api/payments/verify", payment_body(first), token=user["accessToken"])
@@ -78,7 +79,7 @@ async def test_breaker_opens_on_distinct_failing_requests_fails_fast_and_closes_
 async def test_rustore_refusing_our_tokens_is_503_misconfigured_and_purchases_are_credited_once_fixed(emulated):
     env = await emulated(webhooks=False, **FAST_RUSTORE)
     user = await env.api.register()
-    known, new = env.buy("points_100", outcome="pending"), env.buy("points_500")
+    known, new = env.buy("points_100", user=user, outcome="pending"), env.buy("points_500", user=user)
     assert (await env.api.post("/api/payments/verify", payment_body(known), token=user["accessToken"])).status == 202
     env.emulator.invoice_action(int(known["invoiceId"]), "pay")
     env.emulator.set_fault("*", "expired_token")  # even a fresh token is refused: our credentials look broken

@@ -50,7 +50,7 @@ async def job(env, name: str) -> dict:
 async def test_purchase_reconcile_during_outage_reschedules_and_credits_once_after(emulated, mode):
     env = await emulated(webhooks=False, **FAST_RUSTORE)
     user = await env.api.register()
-    sdk = env.buy("points_100", outcome="pending")
+    sdk = env.buy("points_100", user=user, outcome="pending")
     pending = await env.api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"])
     assert pending.status == 202, pending.text
     env.emulator.invoice_action(int(sdk["invoiceId"]), "pay")  # paid at RuStore; no webhook in this test
@@ -103,7 +103,7 @@ async def test_subscription_reconcile_during_outage_backs_off_and_grants_once_af
 async def test_refund_sweep_during_outage_changes_nothing_and_claws_back_once_after(emulated, mode):
     env = await emulated(webhooks=False, refund_sweep_days=1, **FAST_RUSTORE)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     credited = await env.api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"])
     assert credited.status == 200, credited.text
     env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")

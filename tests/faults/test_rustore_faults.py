@@ -45,7 +45,7 @@ async def job(env, name: str) -> dict:
 async def test_payment_verify_during_outage_is_503_and_the_claim_is_credited_once_by_the_job(emulated, mode):
     env = await emulated(webhooks=False, **FAST_RUSTORE)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     outage(env, mode)
     assert_unavailable(await env.api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"]))
     assert await balance_of(env, user) == 0
@@ -82,7 +82,7 @@ async def test_notification_during_outage_fails_and_the_retry_job_applies_it_onc
     env = await emulated(**FAST_RUSTORE)
     user = await env.api.register()
     outage(env, mode)
-    env.buy("points_100", app_user_id=user["userId"])
+    await env.order_and_buy(user, "points_100")
     await env.settle()
     stored = await env.service.ctx.db[events.COLLECTION].find({}).to_list(None)
     assert stored and {e["status"] for e in stored} == {"failed"}
@@ -100,7 +100,7 @@ async def test_expired_token_during_verify_is_refreshed_and_the_purchase_credite
     env = await emulated(webhooks=False, **FAST_RUSTORE)
     user = await env.api.register()
     env.emulator.set_fault("payment_v2", "expired_token", count=1)
-    resp = await env.api.post("/api/payments/verify", payment_body(env.buy("points_100")), token=user["accessToken"])
+    resp = await env.api.post("/api/payments/verify", payment_body(env.buy("points_100", user=user)), token=user["accessToken"])
     assert resp.status == 200 and resp.json["status"] == "credited", resp.text
     assert env.emulator.auth_calls == 2  # the rejected token was dropped and a new one fetched
     await assert_wallet(env, user, [("buy", 100)])
@@ -123,7 +123,7 @@ async def test_expired_token_during_webhook_processing_is_refreshed_inline(emula
     assert (await env.api.get("/api/products")).status == 200  # the client now holds a RuStore token...
     assert env.emulator.auth_calls == 1
     env.emulator.expire_tokens()  # ...which RuStore then stops accepting
-    env.buy("points_100", app_user_id=user["userId"])
+    await env.order_and_buy(user, "points_100")
     await env.settle()
     stored = await env.service.ctx.db[events.COLLECTION].find({}).to_list(None)
     assert stored and {e["status"] for e in stored} == {"processed"}

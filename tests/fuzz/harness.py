@@ -72,13 +72,14 @@ async def fuzz_target() -> AsyncIterator[Target]:
         stack.push_async_callback(client.close)
         user = await client.register(f"fuzz-{uuid.uuid4().hex[:8]}@example.com", PASSWORD, deviceId="fuzz-phone")
         await ledger.credit(service.ctx.db, user["userId"], GRANT, "admin_grant", "fuzz:grant")
-        await _history(client, emulator, app.app_id, user["accessToken"])
+        await _history(client, emulator, app.app_id, user)
         yield Target(base_url, user["email"], PASSWORD, service)
 
 
-async def _history(client: ApiClient, emulator: Emulator, app_id: int, token: str) -> None:
+async def _history(client: ApiClient, emulator: Emulator, app_id: int, user: dict) -> None:
     """Give the user a purchase, a subscription and a card, so list answers hold items the schema checks apply to."""
-    bought = emulator.simulate_purchase(app_id, "points_100")
+    token = user["accessToken"]
+    bought = emulator.simulate_purchase(app_id, "points_100", app_user_id=user["userId"])
     sub = emulator.simulate_subscription(app_id, "premium_monthly")
     calls = [("/api/payments/verify", {k: bought[k] for k in ("invoiceId", "purchaseId", "productId", "orderId")}, None),
              ("/api/subscriptions/verify", {k: sub[k] for k in ("purchaseId", "productId", "orderId")}, None),

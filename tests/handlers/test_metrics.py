@@ -70,8 +70,8 @@ async def test_rustore_calls_jobs_and_ledger_audit_are_exported(emulated):
     env = await emulated(metrics_token=TOKEN, webhooks=False)
     user = await env.api.register()
     bought_before = sample(await scrape(env.api), "points_total", type="buy")
-    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
-    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100", user=user)), token=user["accessToken"])
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100", user=user)), token=user["accessToken"])
     await run_job(env.service.ctx, find_job("ledger-audit"))
     text = await scrape(env.api)
     assert sample(text, "rustore_calls_total", endpoint="GET /public/v2/purchase/{invoiceId}", outcome="ok") >= 1

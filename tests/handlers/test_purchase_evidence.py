@@ -7,6 +7,7 @@ emulator and replayed to our webhook when a test wants them to arrive, so their 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 from documents import purchases as purchases_doc
@@ -36,7 +37,7 @@ def buy_ordered(env, order: dict, **params) -> dict:
 async def deliver(env, invoice_id: str) -> None:
     """RuStore's INVOICE_STATUS notifications for this invoice reach our webhook (then are processed)."""
     for note in recorded(env):
-        if '"invoice_id": "%s"' % invoice_id in note["content"]["data"]:
+        if json.loads(note["content"]["data"]).get("invoice_id") == str(invoice_id):
             resp = await post_webhook(env, replay(env, note))
             assert resp.status == 200, resp.text
     await env.settle()
@@ -196,8 +197,8 @@ async def test_an_outage_claim_by_another_account_binds_nothing_without_evidence
     sdk = env.buy("points_100")
     outage(env, "http_503")
     for _ in range(5):
-        resp = await env.api.post("/api/payments/verify", verify_body(sdk, purchaseId=str(uuid.uuid4())),
-                                  token=thief["accessToken"])
+        await env.api.post("/api/payments/verify", verify_body(sdk, purchaseId=str(uuid.uuid4())),
+                           token=thief["accessToken"])
         if env.service.ctx.rustore.breaker_state == "open":
             break
     env.emulator.clear_faults()

@@ -71,7 +71,7 @@ def counter(outcome: str) -> float:
 async def test_forged_notifications_are_refused_with_a_distinct_reason_and_change_nothing(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    env.buy("points_100", app_user_id=user["userId"])
+    await env.order_and_buy(user, "points_100")
     genuine = recorded(env)[-1]
     key = base64.b64decode(env.app.notification_key_b64)
     iv = os.urandom(12)
@@ -112,7 +112,7 @@ async def test_forged_notifications_are_refused_with_a_distinct_reason_and_chang
 async def test_redelivered_notification_is_acknowledged_as_duplicate_without_a_second_effect(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    env.buy("points_100", app_user_id=user["userId"])
+    await env.order_and_buy(user, "points_100")
     confirmed = recorded(env)[-1]
     duplicates_before = counter("duplicate")
     first = await post_webhook(env, replay(env, confirmed))
@@ -130,7 +130,7 @@ async def test_redelivered_notification_is_acknowledged_as_duplicate_without_a_s
 async def test_concurrent_redeliveries_store_one_event_per_notification(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    env.buy("points_100", app_user_id=user["userId"])
+    await env.order_and_buy(user, "points_100")
     notes = recorded(env)
     responses = await asyncio.gather(*(post_webhook(env, replay(env, n)) for n in notes for _ in range(5)))
     assert {r.status for r in responses} == {200}

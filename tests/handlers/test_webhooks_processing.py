@@ -32,7 +32,7 @@ async def assert_ledger_clean(env) -> None:
 async def test_notifications_replayed_five_times_out_of_order_credit_once_and_never_move_back(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100", app_user_id=user["userId"])  # RuStore's record names our user
+    sdk = await env.order_and_buy(user, "points_100")  # RuStore's record names our user
     executed, confirmed = recorded(env)
     bodies = [replay(env, confirmed), replay(env, executed)]  # newest first
     for _ in range(5):
@@ -91,7 +91,7 @@ async def test_unowned_purchase_is_recorded_by_the_webhook_and_credited_when_its
 async def test_refund_webhook_claws_back_down_to_zero_and_records_the_shortfall(emulated):
     env = await emulated()
     user = await env.api.register()
-    sdk = env.buy("points_100", app_user_id=user["userId"])
+    sdk = await env.order_and_buy(user, "points_100")
     await settle_all(env)
     assert await balance_of(env, user) == 100
     spent = await env.api.post("/api/points/spend", {"amount": 70}, token=user["accessToken"],
@@ -110,7 +110,7 @@ async def test_refund_webhook_claws_back_down_to_zero_and_records_the_shortfall(
 async def test_refund_webhook_can_push_the_balance_negative_when_configured(emulated):
     env = await emulated(clawback_allow_negative=True)
     user = await env.api.register()
-    sdk = env.buy("points_100", app_user_id=user["userId"])
+    sdk = await env.order_and_buy(user, "points_100")
     await settle_all(env)
     await env.api.post("/api/points/spend", {"amount": 70}, token=user["accessToken"],
                        headers={"Idempotency-Key": "spend-1"})
@@ -123,7 +123,7 @@ async def test_refund_webhook_can_push_the_balance_negative_when_configured(emul
 async def test_two_step_paid_webhook_credits_and_confirms_the_hold_at_rustore(emulated):
     env = await emulated()
     user = await env.api.register()
-    sdk = env.buy("points_100", purchase_type="TWO_STEP", app_user_id=user["userId"])
+    sdk = await env.order_and_buy(user, "points_100", purchase_type="TWO_STEP")
     await settle_all(env)
     assert env.emulator.store.invoice(int(sdk["invoiceId"])).status == "CONFIRMED"
     assert await balance_of(env, user) == 100
@@ -137,7 +137,7 @@ async def test_two_step_paid_webhook_credits_and_confirms_the_hold_at_rustore(em
 async def test_rustore_down_leaves_events_failed_with_backoff_and_the_retry_job_applies_them(emulated):
     env = await emulated()
     user = await env.api.register()
-    sdk = env.buy("points_100", outcome="pending", app_user_id=user["userId"])
+    sdk = await env.order_and_buy(user, "points_100", outcome="pending")
     env.emulator.set_fault("*", "error")
     env.emulator.invoice_action(int(sdk["invoiceId"]), "pay")
     await env.settle()
@@ -180,7 +180,7 @@ async def test_product_we_do_not_sell_is_dead_lettered_at_once_with_the_reason(e
 async def test_sandbox_notification_is_dead_lettered_when_sandbox_is_off_without_asking_rustore(emulated):
     env = await emulated(rustore_allow_sandbox=False)
     user = await env.api.register()
-    env.buy("points_100", sandbox=True, app_user_id=user["userId"])
+    await env.order_and_buy(user, "points_100", sandbox=True)
     await settle_all(env)
     stored = await stored_events(env)
     assert {e["_id"].split(":")[0] for e in stored} == {"sandbox"}
@@ -216,7 +216,7 @@ async def test_a_burst_is_acknowledged_at_once_and_processed_a_few_at_a_time(emu
     env = await emulated(webhooks=False)
     user = await env.api.register()
     for _ in range(5):
-        env.buy("points_100", app_user_id=user["userId"])
+        await env.order_and_buy(user, "points_100")
     env.emulator.set_fault("payment_v2", "slow", delay_s=0.3)  # every RuStore re-query takes a while
     responses = await asyncio.gather(*(post_webhook(env, replay(env, note)) for note in recorded(env)))
     assert [r.json["status"] for r in responses] == ["accepted"] * 10

@@ -29,7 +29,7 @@ async def persisted_only(env, note: dict) -> str:
 async def paid_purchase(env) -> tuple[dict, dict]:
     """A user whose purchase RuStore confirmed, with the CONFIRMED notification not delivered to us."""
     user = await env.api.register()
-    env.buy("points_100", app_user_id=user["userId"])
+    await env.order_and_buy(user, "points_100")
     return user, recorded(env)[-1]
 
 
@@ -124,7 +124,7 @@ async def test_one_run_processes_a_bounded_batch_oldest_first(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
     for _ in range(3):
-        env.buy("points_100", app_user_id=user["userId"])
+        await env.order_and_buy(user, "points_100")
     ids = []
     for note in recorded(env)[1::2]:  # EXECUTED, CONFIRMED per purchase: store the CONFIRMED ones, a second apart
         ids.append(await persisted_only(env, note))

@@ -60,7 +60,7 @@ async def test_another_users_ids_get_nothing_and_look_like_ids_that_do_not_exist
     assert (await api.get("/api/user/profile", **alice_auth)).status == 200
 
     # Purchases: her invoice cannot be claimed (409, as documented), credits nobody twice, and is not listed to him.
-    bought = env.buy("points_100")
+    bought = env.buy("points_100", user=alice)
     assert (await api.post("/api/payments/verify", verify_body(bought), **alice_auth)).json["status"] == "credited"
     for path in ("/api/payments/verify", "/api/points/buy"):
         assert_error_shape(await bob.call("POST", path, json_body=verify_body(bought)), 409, "purchase_belongs_to_another_user")

@@ -35,6 +35,14 @@ class Emulated:
             params["app_user_id"] = user["userId"]
         return self.emulator.simulate_purchase(self.app_id, product_id, **params)
 
+    async def order_and_buy(self, user: dict, product_id: str, **params: Any) -> dict:
+        """The documented app flow: a server order first, then the Pay SDK purchase carrying it."""
+        resp = await self.api.post("/api/payments/orders", {"productId": product_id}, token=user["accessToken"])
+        assert resp.status == 201, resp.text
+        order = resp.json
+        return self.buy(product_id, order_id=order["orderId"], developer_payload=order["developerPayload"],
+                        app_user_id=order["appUserId"], **params)
+
     def subscribe(self, product_id: str, **params: Any) -> dict:
         """What the Pay SDK returns after the user subscribes."""
         return self.emulator.simulate_subscription(self.app_id, product_id, **params)
