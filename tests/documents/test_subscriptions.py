@@ -16,7 +16,7 @@ from mongomock_motor import AsyncMongoMockClient
 from core.products import Product
 from documents import ledger, orders, subscriptions
 from documents.billing import Claim, PurchasePolicy
-from documents.subscription_apply import apply_subscription
+from documents.subscription_apply import apply_subscription, record_claim
 from documents.subscriptions import display_status, grant_key, next_check
 from rustore import Subscription, SubscriptionStatus
 from tests.support.yielding import YieldingDatabase
@@ -154,3 +154,22 @@ def test_next_check_watches_period_ends_grace_hold_acknowledgements_and_lagging_
         assert next_check(active | {"status": final, "auto_renewing": False}, end) is None
     unacknowledged = active | {"acknowledged": False, "ack_attempts": 9}  # S7 backing off for hours
     assert next_check(unacknowledged, end - timedelta(minutes=30)) == end + timedelta(minutes=1)
+
+
+async def test_a_claim_made_during_an_outage_binds_a_subscription_a_webhook_recorded_first(db, user_id):
+    first = await apply(db, answer("p-outage"), T0, source="webhook")  # nothing names the owner yet
+    assert first.subscription["user_id"] is None
+    claim = Claim(user_id=user_id, product_id="premium_monthly", purchase_id="p-outage")
+    await record_claim(db, "p-outage", False, claim, PRODUCTS["premium_monthly"], T0, "RuStoreUnavailable")
+    stored = await subscriptions.find_subscription(db, "p-outage", False)
+    assert [c["user_id"] for c in stored["claims"]] == [user_id] and stored["user_id"] is None  # kept, not bound
+    done = await apply(db, answer("p-outage"), T0 + timedelta(minutes=1))  # the job re-checks it with RuStore
+    assert done.subscription["user_id"] == user_id and done.points_granted == 300
+    assert await balance(db, user_id) == 300
+
+
+async def test_an_outage_claim_for_another_product_binds_nothing(db, user_id):
+    claim = Claim(user_id=user_id, product_id="premium_yearly", purchase_id="p-wrong")
+    await record_claim(db, "p-wrong", False, claim, PRODUCTS["premium_monthly"], T0, "RuStoreUnavailable")
+    done = await apply(db, answer("p-wrong"), T0 + timedelta(minutes=1))
+    assert done.subscription["user_id"] is None and await balance(db, user_id) == 0
