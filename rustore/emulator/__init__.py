@@ -1,10 +1,12 @@
 """RuStore Public API emulator: a real Tornado app with RuStore's paths, state machines and webhooks.
 
 Field-level assumptions (the stored docs are cut off, see API.md §2.4, §3.6, §4.1, §5.6):
-* P3/P4 bodies carry the documented `invoiceId, invoiceDate, refundDate, invoiceStatus,
-  developerPayload, appId, ownerCode, paymentInfo.paymentDate`; `paymentInfo.paymentWay/...` and
-  `order.itemCode/amountCurrent/currency/visualName` are taken from third-party code; `purchaseId`,
-  `order.orderId`, `order.quantity`, `order.appUserId` and `order.purchaseType` are OUR ASSUMPTION.
+* P3/P4 bodies default to RuStore's published `InvoicePaymentDto` (API.md §13, `record_shape="minimal"`):
+  `invoiceId, invoiceDate, refundDate, invoiceStatus` (lowercase), `developerPayload, applicationCode,
+  ownerCode, paymentInfo{...}, order{orderId, orderNumber, visualName, amountCreate, amountCurrent,
+  currency, itemCode, description, language}`, with no `purchaseId`. `record_shape="rich"` keeps the
+  older body whose `purchaseId`, `appId`, `order.quantity`, `order.appUserId` and `order.purchaseType`
+  are OUR ASSUMPTION. The purchase list by appUserId (`purchases_by_user`) has an ASSUMED envelope.
 * V4 subscriptions return the V3 field set (`startTimeMillis`, `expiryTimeMillis`, `autoRenewing`,
   `priceAmountMicros`, `paymentState`, `cancelReason`, `orderId`, `acknowledgementState`,
   `purchaseType`) plus `developerPayload` (documented) and `externalAccountId`, `gracePeriodEnabled`,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from documents import ledger, purchase_effects
 from documents import purchases as purchases_doc
 from documents import webhook_events as events
@@ -14,6 +16,12 @@ from jobs import find_job
 from jobs.runner import run_job
 from rustore.emulator import EmulatorProduct
 from tests.handlers.test_webhooks import envelope, post_webhook, recorded, replay, settle_all, stored_events
+
+
+@pytest.fixture(params=["minimal", "rich"])
+def record_shape(request) -> str:
+    """The notification path runs against RuStore's published record and the emulator's richer one."""
+    return request.param
 
 
 async def balance_of(env, user) -> int:
