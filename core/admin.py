@@ -206,7 +206,8 @@ async def unowned(db: Any, limit: int) -> list[dict]:
     """Purchases no account could be bound to, whose RuStore checks stopped."""
     return [{"invoice_id": p.get("invoice_id"), "sandbox": bool(p.get("sandbox")), "product_id": p.get("product_id"),
              "state": p.get("state"), "rustore_status": p.get("rustore_status"), "checks": p.get("unowned_checks"),
-             "claimed_by": str(p["claimed_by"]) if p.get("claimed_by") else None,
+             # Claims are stored whole and bind nothing without evidence (documents.billing.decide_owner).
+             "claimed_by": ", ".join(dict.fromkeys(str(c["user_id"]) for c in p.get("claims") or [])) or None,
              "created_at": iso(p.get("created_at")), "stopped_at": iso(p.get("unowned_stopped_at"))}
             for p in await list_unowned_stopped(db, limit)]
 

@@ -133,12 +133,15 @@ class WebhookProcessor:
 
     async def _apply(self, event: dict) -> dict:
         kind, data = events.base_type(event["type"]), event.get("event") or {}
+        # The authenticated notification's purchase_id: evidence for confirming a hold and for possession.
+        notified = str(data["purchase_id"]) if data.get("purchase_id") else None
         if kind == "INVOICE_STATUS" and data.get("invoice_id") and self.client is not None and is_credited(
                 await find_purchase(self.db, str(data["invoice_id"]), bool(event.get("sandbox")))):
             # A purchase we credited: its refund comes back whatever today's catalog or sandbox setting says.
             return _purchase_summary(await verify_invoice(
                 self.db, self.client, str(data["invoice_id"]), sandbox=bool(event.get("sandbox")), claim=None,
-                products=self.products, policy=self.policy, now=self.clock(), source="webhook"))
+                products=self.products, policy=self.policy, now=self.clock(), source="webhook",
+                notified_purchase_id=notified))
         check_record(self.policy, app_id=event.get("app_id"), sandbox=bool(event.get("sandbox")))
         if self.client is None:
             raise ProcessingUnavailable("RuStore is not configured in this process")
@@ -154,7 +157,7 @@ class WebhookProcessor:
         outcome = await verify_invoice(
             self.db, self.client, str(data["invoice_id"]), sandbox=bool(event["sandbox"]), claim=None,
             products=self.products, policy=self.policy, now=self.clock(), source="webhook",
-            notified_purchase_id=str(data["purchase_id"]) if data.get("purchase_id") else None,
+            notified_purchase_id=notified,
         )
         return _purchase_summary(outcome)
 

@@ -42,7 +42,7 @@ async def crash(tmp_path: Path, rustore: RuStore, receiver: Receiver) -> AsyncIt
 async def killed_after_the_credit(crash: CrashHarness, rustore: RuStore) -> tuple[dict, dict]:  # noqa: F811
     api = await crash.serve(pause_before_entry="purchase:")
     user = await api.register()
-    sdk = rustore.buy("points_100")
+    sdk = rustore.buy("points_100", user)
     await killed_while_parked(crash, api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"]))
     stored = crash.stored()
     wallet = next(u for u in stored["users"] if str(u["_id"]) == user["userId"])["points"]

@@ -96,7 +96,7 @@ async def test_a_non_consumable_grants_its_entitlement_forever_until_refunded(em
     products = [*load_settings().extra["products"], NO_ADS]
     env = await emulated(extra={"products": products}, webhooks=False, entitlements_override="no_ads=no_ads")
     user = await env.api.register()
-    sdk = env.buy("no_ads")
+    sdk = env.buy("no_ads", user=user)
     assert (await env.api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"])).status == 200
     snapshot = (await customer(env, user)).json
     assert snapshot["entitlements"] == {"no_ads": {"active": True, "productId": "no_ads", "expiresAt": None,

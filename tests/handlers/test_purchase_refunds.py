@@ -80,7 +80,7 @@ async def test_refund_is_clawed_back_after_a_restart_with_another_catalog(emulat
     store = AsyncMongoMockClient(tz_aware=True)
     env = await emulated(mongo=store, webhooks=False, rustore_allow_sandbox=True, jwt_secret=SECRET)
     user = await env.api.register()
-    sdk = env.buy("points_100", sandbox=change == "sandbox_switched_off")
+    sdk = env.buy("points_100", user=user, sandbox=change == "sandbox_switched_off")
     assert (await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])).status == 200
     granted = (await find_purchase(env.service.ctx.db, sdk["invoiceId"], sdk["sandbox"]))["granted"]
     assert (granted["points"], granted["product_type"], granted["owned"]) == (100, "consumable", False)
@@ -106,7 +106,7 @@ async def test_non_consumable_refund_is_taken_back_after_the_product_left_the_ca
     products = [*env_products(), NO_ADS]
     env = await emulated(mongo=store, webhooks=False, extra={"products": products}, jwt_secret=SECRET)
     user = await env.api.register()
-    sdk = env.buy("no_ads")
+    sdk = env.buy("no_ads", user=user)
     assert (await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])).status == 200
     service, api = await restarted(env, start_server, store,
                                    extra=catalog_without(env.service.ctx.settings, "no_ads"))
@@ -118,7 +118,7 @@ async def test_non_consumable_refund_is_taken_back_after_the_product_left_the_ca
 async def test_a_purchase_credited_before_the_grant_record_existed_is_still_clawed_back(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     db = env.service.ctx.db
     # A document written by the previous release: no `granted` record; the ledger's credit entry is the fallback.
@@ -131,7 +131,7 @@ async def test_a_purchase_credited_before_the_grant_record_existed_is_still_claw
 async def test_refund_of_an_invoice_older_than_the_sweep_window_is_found_by_the_slow_pass(emulated):
     env = await emulated(webhooks=False, refund_slow_pass_per_run=2)
     user = await env.api.register()
-    bought = [env.buy("points_100") for _ in range(3)]
+    bought = [env.buy("points_100", user=user) for _ in range(3)]
     for sdk in bought:
         await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     await env.advance(timedelta(days=30))  # far outside REFUND_SWEEP_DAYS (14): RuStore's daily lists miss it
@@ -184,7 +184,7 @@ async def test_a_grant_racing_the_refund_and_dying_before_it_rereads_the_state_i
 
     env = await emulated(mongo=ParkingClient(hook), webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     # The verify parks right before its wallet update: the purchase is bound, nothing credited yet.
     plan["park"] = ("users", "find_one_and_update")
     verifying = asyncio.create_task(env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"]))
@@ -215,7 +215,7 @@ async def test_a_grant_racing_the_refund_and_dying_before_it_rereads_the_state_i
 async def test_shortfalls_are_counted_in_a_metric_and_listed_by_the_admin_command(emulated, capsys):
     env = await emulated(webhooks=False, metrics_token=TOKEN)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     await env.api.post("/api/points/spend", {"amount": 70}, token=user["accessToken"], headers={"Idempotency-Key": "s1"})
     scrape = {"headers": {"Authorization": f"Bearer {TOKEN}"}}

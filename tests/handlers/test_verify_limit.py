@@ -17,7 +17,7 @@ def rustore_calls(env) -> int:
 async def test_an_account_over_its_verify_budget_gets_429_and_another_account_does_not(emulated):
     env = await emulated(verify_rate_limit_per_minute=3, webhooks=False)  # only verify calls reach RuStore
     spammer, neighbour = await env.api.register(), await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=spammer)
     answers = [await env.api.post("/api/payments/verify", verify_body(sdk), token=spammer["accessToken"])
                for _ in range(3)]
     assert [a.json["status"] for a in answers] == ["credited", "already_credited", "already_credited"]
@@ -32,7 +32,7 @@ async def test_an_account_over_its_verify_budget_gets_429_and_another_account_do
     assert rustore_calls(env) == seen  # refused calls never reached RuStore
     # Reading is not limited, and another account verifies as usual.
     assert (await env.api.get("/api/points/balance", token=spammer["accessToken"])).json["balance"] == 100
-    own = env.buy("points_500")
+    own = env.buy("points_500", user=neighbour)
     ok = await env.api.post("/api/points/buy", verify_body(own), token=neighbour["accessToken"])
     assert ok.status == 200 and ok.json["balance"] == 500
 
@@ -40,7 +40,7 @@ async def test_an_account_over_its_verify_budget_gets_429_and_another_account_do
 async def test_points_buy_counts_once_though_it_runs_the_verify_path(emulated):
     env = await emulated(verify_rate_limit_per_minute=2)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     first = await env.api.post("/api/points/buy", verify_body(sdk), token=user["accessToken"])
     second = await env.api.post("/api/points/buy", verify_body(sdk), token=user["accessToken"])
     assert (first.status, second.status) == (200, 200)

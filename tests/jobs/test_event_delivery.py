@@ -65,7 +65,7 @@ async def test_a_verified_purchase_reaches_the_receiver_signed_as_purchase_credi
         emulated, receiver, tmp_path):
     env = await with_events(emulated, receiver, webhooks=False)
     user = await env.api.register()
-    sdk = env.buy("points_100")
+    sdk = env.buy("points_100", user=user)
     assert (await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])).status == 200
     assert (await deliver(env))["delivered"] == 2
     assert receiver.types() == ["purchase.credited", "points.changed"]
@@ -103,7 +103,7 @@ def test_signatures_older_than_five_minutes_or_with_another_secret_are_refused()
 async def test_a_webhook_only_purchase_emits_once_however_often_rustore_redelivers(emulated, receiver):
     env = await with_events(emulated, receiver)  # RuStore's notifications reach our webhook; no client verify
     user = await env.api.register()
-    env.buy("points_100", app_user_id=user["userId"])
+    await env.order_and_buy(user, "points_100")
     await env.settle()
     await deliver(env)
     assert receiver.types() == ["purchase.credited", "points.changed"]
@@ -121,7 +121,7 @@ async def test_a_receiver_answering_500_twice_gets_the_same_event_a_third_time(e
     env = await with_events(emulated, receiver, webhooks=False, events_retry_schedule_s=("0", "0"))
     user = await env.api.register()
     receiver.answers = [500, 500]
-    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100", user=user)), token=user["accessToken"])
     for expected in (1, 2):
         summary = await deliver(env)
         assert (summary["failed"], summary["delivered"]) == (1, 0)
@@ -138,7 +138,7 @@ async def test_after_the_schedule_an_event_is_dead_and_an_operator_replays_it(em
     env = await with_events(emulated, receiver, webhooks=False, events_retry_schedule_s=("0",))
     user = await env.api.register()
     receiver.answers = [503, 503, 503, 503]
-    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100", user=user)), token=user["accessToken"])
     await deliver(env)  # purchase.credited: first attempt fails
     summary = await deliver(env)  # its retry fails too: dead, and the user's next event may go (fails twice too)
     assert summary["dead"] >= 1
@@ -164,8 +164,8 @@ async def test_events_of_one_user_arrive_in_the_order_they_happened(emulated, re
     user, other = await env.api.register(), await env.api.register()
     receiver.answers = [500]
     for pack in ("points_100", "points_500"):
-        await env.api.post("/api/payments/verify", verify_body(env.buy(pack)), token=user["accessToken"])
-    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=other["accessToken"])
+        await env.api.post("/api/payments/verify", verify_body(env.buy(pack, user=user)), token=user["accessToken"])
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100", user=other)), token=other["accessToken"])
     await env.api.post("/api/points/spend", {"amount": 50}, token=user["accessToken"], headers={"Idempotency-Key": "k1"})
     await deliver(env)
     await deliver(env)
@@ -206,7 +206,7 @@ async def test_subscription_lifecycle_and_entitlement_changes_are_announced(emul
 async def test_without_a_url_nothing_is_stored_or_sent(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
-    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100", user=user)), token=user["accessToken"])
     assert await env.service.ctx.db[events_doc.COLLECTION].count_documents({}) == 0
     assert (await deliver(env)) == {"skipped": "EVENTS_WEBHOOK_URLS is not set"}
 
@@ -220,7 +220,7 @@ def metric(name: str, **labels) -> float:
 async def test_a_refund_is_announced_with_what_was_taken_back_and_the_shortfall(emulated, receiver):
     env = await with_events(emulated, receiver)
     user = await env.api.register()
-    sdk = env.buy("points_100", app_user_id=user["userId"])
+    sdk = await env.order_and_buy(user, "points_100")
     await env.settle()
     await env.api.post("/api/points/spend", {"amount": 60}, token=user["accessToken"], headers={"Idempotency-Key": "s"})
     env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
@@ -242,7 +242,7 @@ async def test_a_non_consumable_is_announced_with_its_entitlement_and_again_when
                                                                                     NO_ADS]},
                             entitlements_override="premium=premium_monthly;no_ads=no_ads")
     user = await env.api.register()
-    sdk = env.buy("no_ads")
+    sdk = env.buy("no_ads", user=user)
     await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     await deliver(env)
     assert receiver.types() == ["purchase.credited", "entitlement.changed"]
@@ -261,7 +261,7 @@ async def test_delivery_metrics_count_created_delivered_failed_and_the_oldest_un
     before = {name: metric(name) for name in ("events_delivered_total", "events_failed_attempts_total")}
     created = metric("events_created_total", type="points.changed")
     receiver.answers = [500]
-    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100")), token=user["accessToken"])
+    await env.api.post("/api/payments/verify", verify_body(env.buy("points_100", user=user)), token=user["accessToken"])
     assert metric("events_created_total", type="points.changed") == created + 1
     await deliver(env)
     env.clock.advance(30)
