@@ -49,9 +49,10 @@ async def note_purchase_id(db: Any, invoice_id: str, sandbox: bool, source: str,
                            now: datetime) -> dict:
     """Store a purchaseId RuStore reported for an invoice (creating the document if needed)."""
     assert source in REPORTED
+    insert = new_purchase(now) | {"next_check_at": now}
+    insert.pop("purchase_ids")  # written through the dotted path (the two would conflict)
     return await upsert_purchase(db, invoice_id, sandbox, {
-        "$setOnInsert": new_purchase(now) | {"next_check_at": now},
-        "$set": {f"purchase_ids.{source}": purchase_id, "updated_at": now},
+        "$setOnInsert": insert, "$set": {f"purchase_ids.{source}": purchase_id, "updated_at": now},
     })
 
 

@@ -51,6 +51,18 @@ def status_at_rustore(env, sdk: dict) -> str:
     return env.emulator.store.invoice(int(sdk["invoiceId"])).status
 
 
+async def claim_while_the_breaker_opens(env, thief, sdk: dict) -> None:
+    """RuStore fails; the thief claims the invoice with a guessed purchaseId and, by failing on a second
+    purchase too, opens our breaker (as any signed-in user could)."""
+    outage(env, "http_503")
+    decoy = env.buy("points_500")
+    for target in (sdk, decoy):
+        resp = await env.api.post("/api/payments/verify", verify_body(target, purchaseId=str(uuid.uuid4())),
+                                  token=thief["accessToken"])
+        assert_error_shape(resp, 503, "rustore_unavailable")
+    assert env.service.ctx.rustore.breaker_state == "open"
+
+
 async def test_rustore_record_has_no_purchase_id_in_the_default_shape(emulated):
     env = await emulated(webhooks=False)
     sdk = env.buy("points_100", purchase_type="TWO_STEP")
@@ -170,14 +182,7 @@ async def test_claims_during_an_outage_are_stored_whole_and_only_the_real_buyer_
     buyer, thief = await env.api.register(), await env.api.register()
     sdk = env.buy("points_100")
     await deliver(env, sdk["invoiceId"])  # RuStore told us its purchaseId before the outage
-    outage(env, "http_503")
-    for _ in range(5):
-        resp = await env.api.post("/api/payments/verify", verify_body(sdk, purchaseId=str(uuid.uuid4())),
-                                  token=thief["accessToken"])
-        assert_error_shape(resp, 503, "rustore_unavailable")
-        if env.service.ctx.rustore.breaker_state == "open":
-            break
-    assert env.service.ctx.rustore.breaker_state == "open"
+    await claim_while_the_breaker_opens(env, thief, sdk)
     resp = await env.api.post("/api/payments/verify", verify_body(sdk), token=buyer["accessToken"])
     assert_error_shape(resp, 503, "rustore_unavailable")
     doc = await stored(env, sdk)
@@ -195,12 +200,7 @@ async def test_an_outage_claim_by_another_account_binds_nothing_without_evidence
     env = await emulated(webhooks=False, **BREAKER)
     thief = await env.api.register()
     sdk = env.buy("points_100")
-    outage(env, "http_503")
-    for _ in range(5):
-        await env.api.post("/api/payments/verify", verify_body(sdk, purchaseId=str(uuid.uuid4())),
-                           token=thief["accessToken"])
-        if env.service.ctx.rustore.breaker_state == "open":
-            break
+    await claim_while_the_breaker_opens(env, thief, sdk)
     env.emulator.clear_faults()
     await asyncio.sleep(0.4)
     await env.advance(60)

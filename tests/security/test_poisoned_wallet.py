@@ -55,7 +55,7 @@ async def test_a_lone_surrogate_spend_changes_nothing_and_repair_jobs_skip_only_
     card = await generate(api, user, BIRTHDAY, "card-1")
     assert card.status == 200, card.text
     cost = service.ctx.settings.generation_cost_greeting
-    bought = await api.post("/api/points/buy", verify_body(env.buy("points_100")), token=user["accessToken"])
+    bought = await api.post("/api/points/buy", verify_body(env.buy("points_100", user=user)), token=user["accessToken"])
     assert bought.status == 200 and bought.json["balance"] == 128 - cost + 100
     history = (await api.get("/api/points/history", token=user["accessToken"])).json["items"]
     assert [(i["type"], i["amount"]) for i in history] == [("buy", 100), ("spend", -cost), ("spend", -2),
