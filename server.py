@@ -1,8 +1,9 @@
 """Composition root and command line: `python server.py [serve]` runs the API; other subcommands operate it.
 
 serve (default): load settings, refuse unsafe production settings (exit 2), create one MongoDB
-and one Redis client, ensure indexes, build the app, start the jobs, serve until SIGTERM/SIGINT,
-then stop accepting, drain, stop jobs and close clients.
+and one Redis client, wait for MongoDB (exit 1 with a one-line reason after MONGO_STARTUP_TIMEOUT_S),
+ensure indexes, build the app, start the jobs, serve until SIGTERM/SIGINT, then stop accepting,
+drain, stop jobs and close clients.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pymongo
 import tornado.httpserver
 import tornado.netutil
 from loguru import logger
@@ -27,6 +29,7 @@ from core.emulated import attach, build_emulator
 from core.entitlements import load_entitlements
 from core.events_admin import add_events_commands, run_events, verify_signature_command
 from core.logs import configure_logging
+from core.mongo_health import MongoUnavailable, is_unavailable, short_reason, wait_for_mongo
 from core.products import load_products
 from core.sentry import init_sentry
 from core.settings import Settings, SettingsError, load_settings
@@ -38,6 +41,8 @@ from jobs.runner import run_job
 from jobs.scheduler import start_scheduler
 
 EXIT_UNSAFE_SETTINGS = 2
+EXIT_NO_DATABASE = 1
+INDEX_BUILD_TIMEOUT_S = 600.0  # a new index on a big collection takes longer than one request's bound
 DRAIN_TIMEOUT_S = 10.0
 
 
@@ -55,7 +60,8 @@ class Service:
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         """Prepare the database and listen; return the bound port (0 picks a free one)."""
         s = self.ctx.settings
-        await ensure_indexes(self.ctx.db)
+        with pymongo.timeout(INDEX_BUILD_TIMEOUT_S):
+            await ensure_indexes(self.ctx.db)
         await self.ctx.passwords.warm_up()
         app = make_app(self.ctx)
         ssl_ctx = None
@@ -139,7 +145,15 @@ async def serve(settings: Settings) -> int:
     if emulator is not None:
         ctx.emulator = emulator
         service.on_stop.append(emulator.stop)
-    port = await service.start()
+    try:
+        await wait_for_database(ctx)
+        port = await service.start()
+    except MongoUnavailable as exc:
+        return await give_up(service.stop, str(exc))
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        return await give_up(service.stop, f"MongoDB stopped answering during start-up ({short_reason(exc)})")
     if emulator is not None:
         api = f"http://127.0.0.1:{port}"
         attach(app, api)
@@ -159,12 +173,35 @@ async def serve(settings: Settings) -> int:
     return 0
 
 
+async def wait_for_database(ctx: AppContext) -> None:
+    """Wait (with backoff, one log line per attempt) until MongoDB answers; MongoUnavailable after the timeout."""
+    s = ctx.settings
+    if ctx.embedded_mongo or not s.mongo_url:
+        return
+    await wait_for_mongo(ctx.db, s.mongo_url, s.mongo_startup_timeout_s,
+                         attempt_s=s.mongo_server_selection_timeout_ms / 1000)
+
+
+async def give_up(stop: Callable[[], Awaitable[Any]], reason: str) -> int:
+    """Exit code 1 with a one-line reason (log and stderr), no traceback."""
+    logger.error("cannot start: {}", reason)
+    print(f"cannot start: {reason}", file=sys.stderr, flush=True)
+    await stop()
+    return EXIT_NO_DATABASE
+
+
 async def with_context(settings: Settings, action: Callable[[AppContext], Awaitable[int]]) -> int:
     """Run a one-off command with the same clients and indexes the server uses."""
     ctx = create_context(settings)
     try:
-        await ensure_indexes(ctx.db)
+        await wait_for_database(ctx)
+        with pymongo.timeout(INDEX_BUILD_TIMEOUT_S):
+            await ensure_indexes(ctx.db)
         return await action(ctx)
+    except MongoUnavailable as exc:
+        logger.error("cannot start: {}", exc)
+        print(f"cannot start: {exc}", file=sys.stderr, flush=True)
+        return EXIT_NO_DATABASE
     finally:
         await ctx.close()
 

@@ -21,7 +21,8 @@ RUSTORE_FAILURE_RATE = Gauge("rustore_endpoint_failure_rate",
 RUSTORE_OUTAGE_TO_SETTLED = Histogram(
     "rustore_outage_to_settled_seconds", "From RuStore answering again after an outage to an item recorded during it settling",
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 300, 600))
-WEBHOOKS = Counter("webhooks_total", "RuStore notifications by outcome (received, duplicate, rejected, processed, failed)",
+WEBHOOKS = Counter("webhooks_total",
+                   "RuStore notifications by outcome (received, duplicate, rejected, store_failed, processed, failed)",
                    ["outcome"])
 WEBHOOK_LAG = Histogram("webhook_processing_lag_seconds", "Time from receiving a notification to applying it",
                         buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600))
@@ -49,3 +50,6 @@ EVENTS_FAILED_ATTEMPTS = Counter("events_failed_attempts_total", "Outbound event
 EVENTS_DEAD = Counter("events_dead_total", "Outbound event deliveries dead-lettered after the retry schedule")
 EVENTS_OLDEST_UNDELIVERED = Gauge("events_oldest_undelivered_age_seconds",
                                   "Age of the oldest event not yet delivered to some endpoint (0 when none)")
+MONGO_UNAVAILABLE = Counter("mongo_unavailable_total",
+                            "Work refused or skipped because MongoDB was unreachable or too slow, by component",
+                            ["component"])

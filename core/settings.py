@@ -55,6 +55,11 @@ class Settings:
 
     mongo_url: str | None = _env("MONGO_URL", "mongo.url")
     mongo_db: str = _env("MONGO_DB", "mongo.db", default="rustore_backend")
+    mongo_startup_timeout_s: float = _env("MONGO_STARTUP_TIMEOUT_S", "mongo.startup_timeout_s", default=60.0)
+    mongo_server_selection_timeout_ms: int = _env(
+        "MONGO_SERVER_SELECTION_TIMEOUT_MS", "mongo.server_selection_timeout_ms", default=3000
+    )
+    mongo_operation_timeout_ms: int = _env("MONGO_OPERATION_TIMEOUT_MS", "mongo.operation_timeout_ms", default=5000)
     redis_url: str | None = _env("REDIS_URL", "redis.url")
     redis_prefix: str = _env("REDIS_PREFIX", "redis.prefix", default="rsb:")
 

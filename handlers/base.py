@@ -28,11 +28,21 @@ from marshmallow import Schema, ValidationError
 from core import strict_json
 from core.context import AppContext
 from core.gate import GateResult
+from core.metrics import MONGO_UNAVAILABLE
+from core.mongo_health import is_unavailable, short_reason
 from core.ratelimit import Verdict
 from core.tokens import AccessClaims, InvalidToken
 from documents.errors import DomainError
 from handlers.docs import Operation, operation_of
-from handlers.errors import STATUS_REASON, ApiError, domain_error, expected_error, is_credentials_problem, is_expected
+from handlers.errors import (
+    STATUS_REASON,
+    ApiError,
+    database_unavailable,
+    domain_error,
+    expected_error,
+    is_credentials_problem,
+    is_expected,
+)
 from handlers.messages import localize
 from handlers.netinfo import client_address, request_scheme
 
@@ -158,6 +168,11 @@ class APIHandler(tornado.web.RequestHandler):
                 await self._authenticate(claims, gate)
         except tornado.web.HTTPError as exc:
             self._reject_after_body(exc)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self._note_database_unavailable(exc)  # the session check reached a MongoDB that is down
+            self._reject_after_body(database_unavailable())
 
     def _reject_after_body(self, exc: tornado.web.HTTPError) -> None:
         # An answer written before the request is fully read makes Tornado close the connection
@@ -385,12 +400,20 @@ class APIHandler(tornado.web.RequestHandler):
         if is_credentials_problem(value):
             logger.error("RuStore credentials problem: {}", value, request_id=self.request_id)
             return
+        if is_unavailable(value):
+            self._note_database_unavailable(value)
+            return
         if is_expected(value):
             return  # the access log line records the status
         logger.opt(exception=(typ, value, tb)).error(
             "unhandled error", request_id=self.request_id, method=self.request.method, path=self.request.path
         )
         sentry_sdk.capture_exception(value)  # a no-op unless SENTRY_DSN started the SDK
+
+    def _note_database_unavailable(self, exc: BaseException) -> None:
+        MONGO_UNAVAILABLE.labels("api").inc()
+        logger.warning("database unavailable: {}", short_reason(exc), request_id=self.request_id,
+                       method=self.request.method, path=self.request.path)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

@@ -93,4 +93,5 @@ def all_errors(op: Operation, *, public: bool, path_params: bool = False) -> dic
         add(404, ("not_found",))
     add(429, ("rate_limited",))
     add(500, ("internal_error",))
+    add(503, ("database_unavailable",))  # MongoDB down, hung or electing (handlers/errors.py)
     return dict(sorted(merged.items()))

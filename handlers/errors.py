@@ -1,4 +1,4 @@
-"""The shared error shape and how exceptions map onto it: ApiError, domain errors, capacity and RuStore failures."""
+"""The shared error shape and how exceptions map onto it: ApiError, domain errors, capacity, RuStore and MongoDB failures."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from http import HTTPStatus
 import tornado.web
 
 from core.cpu import CpuBusy
+from core.mongo_health import is_unavailable
 from documents.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreRejected, RuStoreUnavailable
 
@@ -23,6 +24,7 @@ STATUS_REASON = {
     429: "rate_limited", 500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
 }
 RUSTORE_RETRY_AFTER_S = 5  # RuStore failed this request but the breaker is closed: others get through, so retry soon
+DATABASE_RETRY_AFTER_S = 5  # an election takes about 10-12 s: two retries span it
 # Outcomes a handler expects: answered with their status, never logged as bugs.
 EXPECTED = (tornado.web.HTTPError, DomainError, CpuBusy, RuStoreUnavailable, RuStoreRejected)
 
@@ -56,6 +58,8 @@ def expected_error(exc: BaseException | None) -> ApiError | None:
         return domain_error(exc)
     if isinstance(exc, CpuBusy):
         return ApiError(503, "server_busy", "The server is busy; retry shortly.", headers={"Retry-After": "1"})
+    if is_unavailable(exc):
+        return database_unavailable()
     if isinstance(exc, RuStoreUnavailable):
         # While the circuit breaker is open, the time it has left; otherwise a short pause.
         retry_after = math.ceil(exc.retry_after_s) if exc.retry_after_s is not None else RUSTORE_RETRY_AFTER_S
@@ -69,6 +73,12 @@ def expected_error(exc: BaseException | None) -> ApiError | None:
     return None
 
 
+def database_unavailable() -> ApiError:
+    """503 database_unavailable: MongoDB is down, hung or electing a primary; the call may be retried."""
+    return ApiError(503, "database_unavailable", "The database is not reachable right now; retry shortly.",
+                    details={"retryable": True}, headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+
+
 def is_credentials_problem(exc: BaseException) -> bool:
     """True for failures that mean our RuStore key or settings are wrong (an operator must act)."""
     return isinstance(exc, (RuStoreAuthError, RuStoreConfigError))
@@ -76,4 +86,4 @@ def is_credentials_problem(exc: BaseException) -> bool:
 
 def is_expected(exc: BaseException) -> bool:
     """True for outcomes that are answered, not logged as bugs (a RuStore error we did not map is a bug)."""
-    return isinstance(exc, EXPECTED)
+    return isinstance(exc, EXPECTED) or is_unavailable(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pymongo
 from marshmallow import fields
 
 from handlers.base import APIHandler, public
@@ -27,7 +28,7 @@ class ReadySchema(CamelSchema):
 
 
 class HealthHandler(APIHandler):
-    """GET /api/health — the process is up (no I/O)."""
+    """GET /api/health — the process is up (no I/O: it stays 200 while MongoDB or Redis is down)."""
 
     @public
     @api("Liveness: the process is up (no I/O)", responses={200: HealthSchema})
@@ -55,7 +56,9 @@ class ReadyHandler(APIHandler):
             self.write_json(payload)
 
     async def _ping_mongo(self) -> None:
-        await self.db.command("ping")
+        # The driver's own deadline too, so a hung MongoDB leaves no ping running past the probe.
+        with pymongo.timeout(READY_TIMEOUT_S):
+            await self.db.command("ping")
 
     async def _ping_redis(self) -> None:
         await self.ctx.redis.ping()

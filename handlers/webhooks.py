@@ -20,6 +20,7 @@ from loguru import logger
 from marshmallow import INCLUDE, Schema, fields
 
 from core.metrics import WEBHOOKS
+from core.mongo_health import is_unavailable
 from core.webhook_wiring import webhook_processor
 from documents import webhook_events as events
 from documents.transactions import utc
@@ -182,7 +183,16 @@ class RuStoreWebhookHandler(APIHandler):
             logger.warning("webhook rejected: {}", exc, error=code, ip=self.client_ip, request_id=self.request_id)
             raise ApiError(400, "invalid_notification", "The notification could not be authenticated.",
                            details={"error": code}) from None
-        event, created = await events.record_event(self.db, note, ctx.now())
+        try:
+            event, created = await events.record_event(self.db, note, ctx.now())
+        except Exception as exc:
+            if is_unavailable(exc):
+                # Not stored, so not acknowledged: the 503 makes RuStore redeliver (for up to 36 h). If the
+                # insert did land before the connection broke, the redelivery is a duplicate and gets its 200.
+                WEBHOOKS.labels("store_failed").inc()
+                logger.warning("webhook not stored, MongoDB unavailable", notification_id=note.id,
+                               request_id=self.request_id)
+            raise
         if not created:
             WEBHOOKS.labels("duplicate").inc()
             self._nudge(event)

@@ -12,7 +12,8 @@ from typing import Any
 
 from loguru import logger
 
-from core.metrics import JOB_RUNS
+from core.metrics import JOB_RUNS, MONGO_UNAVAILABLE
+from core.mongo_health import is_unavailable, short_reason
 from documents.leases import acquire_lease, release_lease
 
 JobFn = Callable[[Any], Awaitable[dict]]
@@ -42,20 +43,46 @@ class JobOutcome:
 
 
 async def run_job(ctx: Any, job: Job) -> JobOutcome:
-    """Run `job` once if this process can take its lease; log and return the outcome."""
+    """Run `job` once if this process can take its lease; log and return the outcome.
+
+    While MongoDB is unreachable the run is skipped (one warning line, `mongo_unavailable_total{component="job"}`)
+    and the next scheduled run tries again; the lease, if taken, expires by itself.
+    """
     started = time.perf_counter()
-    if not await acquire_lease(ctx.db, f"job:{job.name}", OWNER, ctx.now(), timedelta(seconds=job.lease_s)):
-        outcome = JobOutcome(job.name, "skipped", {"reason": "lease held by another process"}, 0.0)
-    else:
-        try:
-            summary = await job.run(ctx)
-            outcome = JobOutcome(job.name, "ok", summary, time.perf_counter() - started)
-        except Exception as exc:  # noqa: BLE001 - a failing run must not stop the scheduler
-            logger.opt(exception=exc).error("job failed", job=job.name)
-            outcome = JobOutcome(job.name, "failed", {"error": type(exc).__name__}, time.perf_counter() - started)
-        finally:
-            await release_lease(ctx.db, f"job:{job.name}", OWNER)
-    logger.info("job {job} {outcome}", job=job.name, outcome=outcome.outcome,
+    try:
+        outcome = await _run_leased(ctx, job, started)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        outcome = _database_skip(job, exc, started)
+    level = "WARNING" if outcome.summary.get("reason") == "database_unavailable" else "INFO"
+    logger.log(level, "job {job} {outcome}", job=job.name, outcome=outcome.outcome,
                 duration_ms=round(outcome.duration_s * 1000, 1), **{f"summary_{k}": v for k, v in outcome.summary.items()})
     JOB_RUNS.labels(job.name, outcome.outcome).inc()
     return outcome
+
+
+async def _run_leased(ctx: Any, job: Job, started: float) -> JobOutcome:
+    if not await acquire_lease(ctx.db, f"job:{job.name}", OWNER, ctx.now(), timedelta(seconds=job.lease_s)):
+        return JobOutcome(job.name, "skipped", {"reason": "lease held by another process"}, 0.0)
+    try:
+        summary = await job.run(ctx)
+        outcome = JobOutcome(job.name, "ok", summary, time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - a failing run must not stop the scheduler
+        if is_unavailable(exc):
+            outcome = _database_skip(job, exc, started)
+        else:
+            logger.opt(exception=exc).error("job failed", job=job.name)
+            outcome = JobOutcome(job.name, "failed", {"error": type(exc).__name__}, time.perf_counter() - started)
+    try:
+        await release_lease(ctx.db, f"job:{job.name}", OWNER)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+    return outcome
+
+
+def _database_skip(job: Job, exc: BaseException, started: float) -> JobOutcome:
+    MONGO_UNAVAILABLE.labels("job").inc()  # run_job's one summary line says why, at warning level
+    return JobOutcome(job.name, "skipped", {"reason": "database_unavailable", "error": short_reason(exc)},
+                      time.perf_counter() - started)
