@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,11 +38,17 @@ class Fault:
     action: str = "step_down"
     times: int = 1
     election_s: float = 0.0  # step_down: how long hello reports no primary afterwards
+    where: Callable[[dict], bool] | None = None  # only commands whose document passes
     hits: int = 0
 
     def matches(self, name: str, doc: dict) -> bool:
         return self.hits < self.times and name == self.command and (
-            self.collection is None or doc.get(name) == self.collection)
+            self.collection is None or doc.get(name) == self.collection) and (self.where is None or self.where(doc))
+
+
+def moves_balance(doc: dict) -> bool:
+    """A findAndModify that changes a wallet balance: the ledger's one write per credit, spend or clawback."""
+    return "points.balance" in ((doc.get("update") or {}).get("$inc") or {})
 
 
 class WireMongo:
@@ -54,6 +61,7 @@ class WireMongo:
         self.hung = False  # True: accept connections, answer nothing (a hung or partitioned server)
         self.applied: dict[tuple[str, str], int] = {}  # (command, collection) -> writes applied
         self.received: dict[str, int] = {}
+        self.writes: list[tuple[str, str, dict]] = []  # writes that changed something: (command, collection, document)
         self._no_primary_until = NEVER
         self._txn_replies: dict[tuple[bytes, int], dict] = {}
         self._lock = threading.Lock()
@@ -87,6 +95,11 @@ class WireMongo:
     def count(self, command: str, collection: str) -> int:
         """How many times a write command on a collection was applied (retries answered from the record excluded)."""
         return self.applied.get((command, collection), 0)
+
+    def balance_changes(self) -> list[dict]:
+        """The applied findAndModify updates that moved a wallet balance (the ledger's step 2), oldest first."""
+        return [doc["update"] for name, coll, doc in self.writes
+                if name == "findAndModify" and coll == "users" and moves_balance(doc)]
 
     # ---- protocol ---------------------------------------------------------------------------
     def _hello(self) -> dict:
@@ -156,6 +169,8 @@ class WireMongo:
         if name in WRITES:
             key = (name, doc[name])
             self.applied[key] = self.applied.get(key, 0) + 1
+            if reply.get("n", (reply.get("lastErrorObject") or {}).get("n", 0)):
+                self.writes.append((name, doc[name], doc))
         return reply
 
     @staticmethod
