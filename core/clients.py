@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from loguru import logger
+from pymongo.errors import WaitQueueTimeoutError
 
 from core.settings import Settings
 
@@ -30,11 +34,49 @@ def mongo_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+class DeadlineExecutor(ThreadPoolExecutor):
+    """Motor's thread pool, refusing work that waited in its queue longer than one operation may take.
+
+    Motor runs each PyMongo call on a small pool of threads (5 per CPU), and PyMongo's timeoutMS
+    only starts when a thread picks the call up. With MongoDB hung, every thread is blocked for the
+    full timeout and the calls queued behind them would wait many timeouts. Refused instead, they fail
+    as "unavailable" at once, so under load a request still answers 503 within about twice
+    MONGO_OPERATION_TIMEOUT_MS (queue wait + its own operation).
+    """
+
+    def __init__(self, max_workers: int, max_wait_s: float) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="mongo")
+        self.max_wait_s = max_wait_s
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        queued = time.monotonic()
+
+        def run() -> Any:
+            waited = time.monotonic() - queued
+            if waited > self.max_wait_s:
+                raise WaitQueueTimeoutError(f"no MongoDB driver thread free for {waited:.1f} s")
+            return fn(*args, **kwargs)
+
+        return super().submit(run)
+
+
+def install_queue_deadline(max_wait_s: float) -> None:
+    """Replace Motor's module-wide executor (motor==3.7.1 looks it up per call) with a DeadlineExecutor."""
+    import motor.frameworks.asyncio as motor_asyncio
+
+    current = motor_asyncio._EXECUTOR
+    if isinstance(current, DeadlineExecutor) and current.max_wait_s == max_wait_s:
+        return
+    motor_asyncio._EXECUTOR = DeadlineExecutor(motor_asyncio.max_workers, max_wait_s)
+    # Motor re-creates a plain pool in a forked child; nothing here forks after start-up.
+
+
 def create_mongo(settings: Settings) -> tuple[Any, Any, bool]:
     """Return (client, database, embedded) — embedded is the mongomock store used without MONGO_URL."""
     if settings.mongo_url:
         from motor.motor_asyncio import AsyncIOMotorClient
 
+        install_queue_deadline(settings.mongo_operation_timeout_ms / 1000)
         client = AsyncIOMotorClient(settings.mongo_url, **mongo_options(settings))
         return client, client[settings.mongo_db], False
     from mongomock_motor import AsyncMongoMockClient

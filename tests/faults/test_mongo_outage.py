@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 
+import aiohttp
 from loguru import logger
 from prometheus_client import REGISTRY
 
@@ -20,6 +21,7 @@ from tests.support.wire_mongo import Fault
 
 BOUND_S = 1.5  # mongo_operation_timeout_ms of the over_the_wire fixture
 SLACK_S = 1.0  # what the event loop, the HTTP round trip and a loaded test machine may add
+LOAD = 60  # concurrent requests: several times Motor's driver threads (5 per CPU)
 
 
 def unavailable(component: str) -> float:
@@ -78,6 +80,26 @@ async def test_a_hung_store_answers_503_within_the_bound_ready_503_health_200_an
     resp = await until_ok(lambda: env.api.get("/api/points/balance", token=token))
     assert (resp.status, resp.json["balance"]) == (200, 0)
     assert (await env.api.get("/api/ready")).status == 200
+
+
+async def test_under_load_a_hung_store_still_answers_every_request_503_within_twice_the_bound(over_the_wire):
+    # Motor runs PyMongo on a few threads; calls queued behind blocked ones are refused, not left waiting.
+    env = await over_the_wire()
+    user = await env.api.register()
+    env.wire.hung = True
+    url = env.api.base_url + "/api/user/profile"
+
+    async def one(session: aiohttp.ClientSession) -> tuple[int, float]:
+        started = time.monotonic()
+        async with session.get(url, headers={"Authorization": f"Bearer {user['accessToken']}"}) as resp:
+            await resp.read()
+            return resp.status, time.monotonic() - started
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        results = await asyncio.gather(*(one(session) for _ in range(LOAD)))
+    assert {status for status, _ in results} == {503}
+    slowest = max(elapsed for _, elapsed in results)
+    assert slowest < 2 * BOUND_S + 2 * SLACK_S, slowest  # without the refusal: about LOAD / threads bounds
 
 
 async def test_a_stopped_store_answers_503_fast_and_the_same_process_resumes_when_it_is_back(over_the_wire):
