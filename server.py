@@ -199,11 +199,17 @@ async def with_context(settings: Settings, action: Callable[[AppContext], Awaita
             await ensure_indexes(ctx.db)
         return await action(ctx)
     except MongoUnavailable as exc:
-        logger.error("cannot start: {}", exc)
-        print(f"cannot start: {exc}", file=sys.stderr, flush=True)
-        return EXIT_NO_DATABASE
+        return await give_up(_nothing, str(exc))
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        return await give_up(_nothing, f"MongoDB stopped answering ({short_reason(exc)})")
     finally:
         await ctx.close()
+
+
+async def _nothing() -> None:
+    """Nothing to stop: `with_context` closes its context itself."""
 
 
 async def cmd_run_job(ctx: AppContext, name: str) -> int:

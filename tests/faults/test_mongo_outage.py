@@ -133,9 +133,11 @@ async def test_the_webhook_answers_5xx_while_the_store_is_down_and_is_stored_on_
     app, settings = webhook_settings()
     env = await over_the_wire(settings=settings)
     body = webhook_body(app, "note-1")
+    store_failed = REGISTRY.get_sample_value("webhooks_total", {"outcome": "store_failed"}) or 0.0
     env.wire.hung = True
     resp = await env.api.post("/api/webhooks/rustore", data=body)
     assert_database_unavailable(resp)  # RuStore redelivers for 36 h
+    assert REGISTRY.get_sample_value("webhooks_total", {"outcome": "store_failed"}) == store_failed + 1
     env.wire.hung = False
     resp = await until_ok(lambda: env.api.post("/api/webhooks/rustore", data=body))
     assert resp.json == {"status": "accepted", "id": "note-1"}
