@@ -112,7 +112,8 @@ async def test_a_step_down_during_a_purchase_credit_credits_once(over_the_wire):
     env, buy = await purchase_env(over_the_wire)
     user = await env.api.register()
     fault = env.wire.inject(Fault("findAndModify", "users", "step_down", election_s=ELECTION_S, where=moves_balance))
-    resp = await env.api.post("/api/points/buy", sdk_body(buy("points_100")), token=user["accessToken"])
+    body = sdk_body(buy("points_100", app_user_id=user["userId"]))  # the buyer's appUserId: RuStore's evidence of ownership
+    resp = await env.api.post("/api/points/buy", body, token=user["accessToken"])
     assert resp.status == 200, resp.text
     assert (resp.json["balance"], fault.hits) == (100, 1)
     assert len(env.wire.balance_changes()) == 1
@@ -123,7 +124,7 @@ async def test_a_step_down_during_a_purchase_credit_credits_once(over_the_wire):
 async def test_a_purchase_credit_whose_answer_was_lost_is_credited_once_on_retry(over_the_wire):
     env, buy = await purchase_env(over_the_wire)
     user = await env.api.register()
-    body = sdk_body(buy("points_100"))
+    body = sdk_body(buy("points_100", app_user_id=user["userId"]))
     fault = env.wire.inject(Fault("findAndModify", "users", "hang_up_after", times=1000, where=moves_balance))
     first = await env.api.post("/api/points/buy", body, token=user["accessToken"])
     assert_database_unavailable(first)
