@@ -227,12 +227,20 @@ def _sort_matches(index: Index, start: int, sort: list[tuple[str, int]], fields:
     return same or reverse
 
 
+def serving(indexes: list[Index], query: Mapping[str, Any] | None, sort: list[tuple[str, int]] | None) -> str | None:
+    """The name of the first index that serves the filter and sort alone, if any."""
+    fields, _ = _predicates(query or {})
+    for index in [Index("_id_", (("_id", 1),))] + list(indexes):
+        if _serves(index, fields, sort):
+            return index.name
+    return None
+
+
 def plan(indexes: list[Index], query: Mapping[str, Any] | None, sort: list[tuple[str, int]] | None) -> str | None:
     """None when some index serves the filter and sort; otherwise why MongoDB would scan."""
     query = query or {}
     fields, ors = _predicates(query)
-    candidates = [Index("_id_", (("_id", 1),))] + list(indexes)
-    if any(_serves(index, fields, sort) for index in candidates):
+    if serving(indexes, query, sort) is not None:
         return None
     for group in ors:  # index union: every branch (with the ANDed rest of the filter) needs its own index
         if all(plan(indexes, {**_without_or(query, group), **branch}, None) is None for branch in group) and not sort:
@@ -263,7 +271,7 @@ def _paths(update: Mapping[str, Any]) -> list[str]:
 
 
 def check_write(collection: str, update: Mapping[str, Any] | None = None, documents: Iterable[Mapping] = (),
-                query: Mapping[str, Any] | None = None) -> None:
+                query: Mapping[str, Any] | None = None, replacement: bool = False) -> None:
     """Refuse what MongoDB refuses and mongomock accepts: mixed update documents, `$`-prefixed update paths and
     replacement fields, conflicting update paths, text BSON cannot encode, documents over 16 MiB."""
     # Encoded as the driver would (it raises UnicodeEncodeError or InvalidDocument before anything is sent).
@@ -277,12 +285,13 @@ def check_write(collection: str, update: Mapping[str, Any] | None = None, docume
     if not isinstance(update, Mapping):
         return  # None, or an aggregation-pipeline update
     operators = [k for k in update if str(k).startswith("$")]
+    if replacement:
+        if operators:
+            raise WriteError(f"{collection}: a replacement document has $-prefixed top-level fields {operators}", 52)
+        return
     if operators and len(operators) != len(update):
         raise WriteError(f"{collection}: an update document mixes operators and plain fields: {list(update)}", 9)
     if not operators:
-        bad = [k for k in update if str(k).startswith("$")]
-        if bad:
-            raise WriteError(f"{collection}: a replacement document has $-prefixed top-level fields {bad}", 52)
         return
     paths = _paths(update)
     for path in paths:
@@ -298,8 +307,20 @@ def check_write(collection: str, update: Mapping[str, Any] | None = None, docume
 
 # ------------------------------------------------------------------------------------------------ wiring
 
+class checking:  # noqa: N801 - used as `with index_check.checking():`
+    """Check calls made by test code too (the checker's own tests)."""
+
+    def __enter__(self) -> None:
+        _state.force = True
+
+    def __exit__(self, *exc: object) -> None:
+        _state.force = False
+
+
 def _call_site() -> tuple[str, str, int] | None:
     """(path, function, line) of the first frame in this repository outside tests/support, or None for test code."""
+    if getattr(_state, "force", False):
+        return "tests", "checking", 0
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -325,6 +346,10 @@ def _check_query(coll: Collection, query: Any, sort: Any) -> None:
     why = plan(indexes, query, sort_list)
     if why is not None and sort_list and (path, function) in ALLOWED_SORTS and plan(indexes, query, None) is None:
         why = None
+    if why is None and os.environ.get("INDEX_USAGE_FILE"):
+        name = serving(indexes, query, sort_list) or serving(indexes, query, None) or "$or union"
+        with open(os.environ["INDEX_USAGE_FILE"], "a", encoding="utf-8") as out:
+            out.write(f"{coll.name}\t{name}\t{path}:{function}\n")
     if why is not None:
         message = f"collection scan on {coll.name}: {why} (at {path}:{line} in {function})"
         VIOLATIONS.append(message)
@@ -340,7 +365,7 @@ class _Quiet:
 
 
 def _wrap(name: str, filter_at: int | None, sort_kw: bool = False, update_at: int | None = None,
-          docs_at: int | None = None, filter_kw: str = "filter") -> None:
+          docs_at: int | None = None, filter_kw: str = "filter", replacement: bool = False) -> None:
     original = getattr(Collection, name)
 
     def wrapper(self: Collection, *args: Any, **kwargs: Any) -> Any:
@@ -350,10 +375,10 @@ def _wrap(name: str, filter_at: int | None, sort_kw: bool = False, update_at: in
             docs = args[docs_at] if docs_at is not None and len(args) > docs_at else kwargs.get("documents", ())
             if name == "insert_one":
                 docs = [docs]
-            if name == "replace_one":
-                update, docs = (args[1] if len(args) > 1 else kwargs.get("replacement")), ()
+            if replacement:
+                update = args[1] if len(args) > 1 else kwargs.get("replacement")
             check_write(self.name, update=update, documents=list(docs or ()),
-                        query=query if isinstance(query, Mapping) else None)
+                        query=query if isinstance(query, Mapping) else None, replacement=replacement)
             if filter_at is not None:
                 _check_query(self, query, kwargs.get("sort") if sort_kw else None)
         with _Quiet():
@@ -405,9 +430,9 @@ def install() -> None:
         _wrap(name, 0, sort_kw=name == "find_one")
     for name in ("update_one", "update_many"):
         _wrap(name, 0, update_at=1)
-    _wrap("replace_one", 0)
-    for name in ("find_one_and_update", "find_one_and_replace"):
-        _wrap(name, 0, sort_kw=True, update_at=1)
+    _wrap("replace_one", 0, replacement=True)
+    _wrap("find_one_and_update", 0, sort_kw=True, update_at=1)
+    _wrap("find_one_and_replace", 0, sort_kw=True, replacement=True)
     _wrap("find_one_and_delete", 0, sort_kw=True)
     _wrap("distinct", 1)
     _wrap("insert_one", None, docs_at=0)
