@@ -23,6 +23,7 @@ import tornado.httpserver
 import tornado.netutil
 from loguru import logger
 
+from core import loop_lag
 from core.admin import ADMIN_COMMANDS, add_admin_commands, run_admin
 from core.context import AppContext, create_context
 from core.emulated import attach, build_emulator
@@ -56,6 +57,7 @@ class Service:
         self.port: int | None = None
         self.metrics_port: int | None = None
         self.on_stop: list[Callable[[], Awaitable[Any] | Any]] = []
+        self._loop_lag: asyncio.Task | None = None
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         """Prepare the database and listen; return the bound port (0 picks a free one)."""
@@ -79,10 +81,14 @@ class Service:
             metric_sockets = tornado.netutil.bind_sockets(s.metrics_port, s.metrics_host)
             self.metrics_http.add_sockets(metric_sockets)
             self.metrics_port = metric_sockets[0].getsockname()[1]
+        self._loop_lag = asyncio.create_task(loop_lag.watch())
         return self.port
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish, stop jobs, close clients."""
+        if self._loop_lag is not None:
+            self._loop_lag.cancel()
+            self._loop_lag = None
         if self.http is not None:
             self.http.stop()
             try:

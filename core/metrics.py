@@ -53,3 +53,20 @@ EVENTS_OLDEST_UNDELIVERED = Gauge("events_oldest_undelivered_age_seconds",
 MONGO_UNAVAILABLE = Counter("mongo_unavailable_total",
                             "Work refused or skipped because MongoDB was unreachable or too slow, by component",
                             ["component"])
+# What the alerts and the dashboard need beyond the counters above (deploy/prometheus, deploy/grafana).
+JOB_LAST_SUCCESS = Gauge("job_last_success_timestamp_seconds", "Unix time of each job's last successful run", ["job"])
+BACKUP_LAST_SUCCESS = Gauge("backup_last_success_timestamp_seconds",
+                            "Unix time of the newest backup in BACKUP_DIR (set when the backup job runs)")
+DEPENDENCY_UP = Gauge("dependency_up", "1 when the dependency answered the last readiness check (GET /api/ready)",
+                      ["dependency"])
+WEBHOOK_BACKLOG = Gauge("webhook_events_backlog", "RuStore notifications waiting for another processing attempt")
+WEBHOOK_DEAD = Gauge("webhook_events_dead", "RuStore notifications dead-lettered and not yet replayed")
+EVENT_LOOP_LAG = Histogram("event_loop_lag_seconds", "How late a task woke on the event loop (what every request waits)",
+                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+PURCHASES_CREDITED = Counter("purchases_credited_total", "One-time purchases granted to an account, by product",
+                             ["product", "sandbox"])
+PURCHASE_REVENUE = Counter("purchase_revenue_minor_units_total",
+                           "Amount RuStore reported for granted one-time purchases, in minor units of the currency",
+                           ["product", "currency", "sandbox"])
+SUBSCRIPTION_STATUS_CHANGES = Counter("subscription_status_changes_total",
+                                      "Subscriptions entering a RuStore status (as we observed it), by status", ["status"])

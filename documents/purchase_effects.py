@@ -17,7 +17,7 @@ from typing import Any
 
 from loguru import logger
 
-from core.metrics import CLAWBACK_SHORTFALL, CLAWBACK_SHORTFALL_POINTS
+from core.metrics import CLAWBACK_SHORTFALL, CLAWBACK_SHORTFALL_POINTS, PURCHASE_REVENUE, PURCHASES_CREDITED
 from documents import ledger
 from documents.billing import PurchasePolicy
 
@@ -80,6 +80,8 @@ async def grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: d
             {"_id": doc["_id"], "credit_entry_id": None},
             {"$set": {"credit_entry_id": result.entry.id, "points": points,
                       "granted": grant_record(doc, product, points, now)}})
+        if not result.replayed:
+            _count_sale(doc, product)
         return not result.replayed, result.balance
     owned = {"product_id": product.id, "invoice_id": inv, "acquired_at": now, "sandbox": sandbox}
     # Recorded before the push: a revocation reading the record then finds the ownership to pull.
@@ -87,7 +89,16 @@ async def grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: d
                                     {"$set": {"granted": grant_record(doc, product, 0, now)}})
     pushed = await db["users"].update_one({"_id": user_id, "owned_products.invoice_id": {"$ne": inv}},
                                           {"$push": {"owned_products": owned}})
+    if pushed.modified_count == 1:
+        _count_sale(doc, product)
     return pushed.modified_count == 1, None
+
+
+def _count_sale(doc: dict, product: Any) -> None:
+    sandbox = str(bool(doc.get("sandbox"))).lower()
+    PURCHASES_CREDITED.labels(product.id, sandbox).inc()
+    if isinstance(doc.get("amount"), int) and doc.get("currency"):
+        PURCHASE_REVENUE.labels(product.id, str(doc["currency"]), sandbox).inc(doc["amount"])
 
 
 async def revoke(db: Any, doc: dict, policy: PurchasePolicy, now: datetime) -> tuple[bool, int | None]:

@@ -24,6 +24,7 @@ from loguru import logger
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from core.metrics import SUBSCRIPTION_STATUS_CHANGES
 from documents import ledger
 from documents.billing import (
     Claim,
@@ -161,6 +162,8 @@ async def _write_state(db: Any, doc: dict, sub: Subscription, now: datetime, sou
     if written is None:
         logger.info("stale subscription answer not applied", purchase_id=doc["purchase_id"], source=source)
         return await db[COLLECTION].find_one({"_id": doc["_id"]})
+    if doc.get("status") != state["status"]:
+        SUBSCRIPTION_STATUS_CHANGES.labels(state["status"]).inc()
     return written
 
 

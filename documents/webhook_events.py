@@ -227,6 +227,13 @@ async def find_event(db: Any, event_id: str) -> dict | None:
     return None
 
 
+async def backlog_counts(db: Any, now: datetime) -> tuple[int, int]:
+    """(notifications due for processing now, dead letters): two index counts, for the backlog metrics."""
+    due = await db[COLLECTION].count_documents({"next_attempt_at": {"$lte": now}})
+    dead = await db[COLLECTION].count_documents({"status": DEAD})
+    return due, dead
+
+
 async def list_dead_events(db: Any, limit: int) -> list[dict]:
     """Dead letters, most recently failed first."""
     cursor = db[COLLECTION].find({"status": DEAD}).sort("updated_at", DESCENDING).limit(limit)

@@ -7,6 +7,7 @@ import asyncio
 import pymongo
 from marshmallow import fields
 
+from core.metrics import DEPENDENCY_UP
 from handlers.base import APIHandler, public
 from handlers.docs import api
 from handlers.schemas import CamelSchema
@@ -46,6 +47,8 @@ class ReadyHandler(APIHandler):
         checks = {"mongo": self._ping_mongo(), "redis": self._ping_redis()}
         results = await asyncio.gather(*(self._probe(c) for c in checks.values()))
         status = dict(zip(checks, results, strict=True))
+        for name, ok in status.items():
+            DEPENDENCY_UP.labels(name).set(1 if ok else 0)
         down = sorted(name for name, ok in status.items() if not ok)
         payload = {"status": "ready" if not down else "unavailable",
                    "checks": {k: "ok" if v else "down" for k, v in status.items()}}

@@ -10,6 +10,7 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 
 from core.backups import BackupError, create_backup, latest_backup_time, prune_backups
+from core.metrics import BACKUP_LAST_SUCCESS
 from documents.leases import acquire_lease, release_lease
 from jobs.runner import OWNER, Job
 
@@ -61,8 +62,11 @@ async def run(ctx: Any) -> dict:
     # timer fires a little later would otherwise take a second backup of the same slot.
     latest = await asyncio.to_thread(latest_backup_time, backup_dir(ctx.settings))
     if latest is not None and latest >= current_slot(ctx.settings, ctx.now()):
+        BACKUP_LAST_SUCCESS.set(latest.timestamp())
         return {"skipped": "this slot already has a backup", "latest": latest.isoformat()}
-    return await backup_and_prune(ctx)
+    summary = await backup_and_prune(ctx)
+    BACKUP_LAST_SUCCESS.set(ctx.now().timestamp())
+    return summary
 
 
 async def backup_now(ctx: Any) -> dict:

@@ -12,7 +12,7 @@ from typing import Any
 
 from loguru import logger
 
-from core.metrics import JOB_RUNS, MONGO_UNAVAILABLE
+from core.metrics import JOB_LAST_SUCCESS, JOB_RUNS, MONGO_UNAVAILABLE
 from core.mongo_health import is_unavailable, short_reason
 from documents.leases import acquire_lease, release_lease
 
@@ -59,6 +59,8 @@ async def run_job(ctx: Any, job: Job) -> JobOutcome:
     logger.log(level, "job {job} {outcome}", job=job.name, outcome=outcome.outcome,
                 duration_ms=round(outcome.duration_s * 1000, 1), **{f"summary_{k}": v for k, v in outcome.summary.items()})
     JOB_RUNS.labels(job.name, outcome.outcome).inc()
+    if outcome.outcome == "ok":
+        JOB_LAST_SUCCESS.labels(job.name).set(time.time())
     return outcome
 
 
