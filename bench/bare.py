@@ -26,11 +26,11 @@ import bcrypt
 import redis.asyncio as redis
 import tornado.web
 from bson import ObjectId
-from mongomock_motor import AsyncMongoMockClient
 
 from bench.mix import PUBLIC
 from bench.replay import Substitution, Template, replay
 from bench.seed import PASSWORD, seed
+from bench.store import open_database
 from documents.sessions import find_active_session
 from documents.users import find_user
 
@@ -107,8 +107,9 @@ async def main() -> None:
     """Seed, serve the replaying routes until SIGTERM."""
     with open(os.environ["BENCH_TEMPLATES"], "rb") as f:
         templates: dict[str, Template] = pickle.load(f)
-    db = AsyncMongoMockClient(tz_aware=True)["bench"]
-    await seed(db, int(os.environ["BENCH_USERS"]), int(os.environ["BENCH_ENTRIES"]))
+    db = open_database()  # its own database on MONGO_URL (bench/store.py), else an embedded store
+    if os.environ.get("BENCH_SEED", "1") == "1":
+        await seed(db, int(os.environ["BENCH_USERS"]), int(os.environ["BENCH_ENTRIES"]))
     password_hash = (await db["users"].find_one({}, {"password_hash": 1}))["password_hash"].encode()
     cache = redis.Redis.from_url(os.environ["REDIS_URL"])
     shared = Shared(db, cache, os.environ["REDIS_PREFIX"], password_hash)

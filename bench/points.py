@@ -32,6 +32,7 @@ from mongomock_motor import AsyncMongoMockClient
 from pymongo import ReturnDocument
 
 from bench.common import DEFAULT_REDIS, ROOT, Samples, redis_reachable, running_server
+from bench.store import drop_database, open_database, server_env
 from core.context import create_context
 from core.logs import configure_logging
 from core.settings import load_settings
@@ -132,7 +133,7 @@ def bare_routes(db) -> list:
 
 async def serve_bare(out: Path) -> None:
     """Child process: the bare handlers on a store seeded like the app's."""
-    db = AsyncMongoMockClient(tz_aware=True)["bench"]
+    db = open_database()  # its own database on MONGO_URL (bench/store.py), else an embedded store
     await ensure_indexes(db)
     ids = await seed(db, int(os.environ["BENCH_USERS"]))
     out.write_text(json.dumps([{"X-User-Id": str(uid)} for uid in ids]))
@@ -187,25 +188,30 @@ async def started(role: str, env: dict[str, str], clients: int) -> AsyncIterator
     """Run one server role in its own process; yield its request senders by endpoint."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "identities.json"
-        child_env = {**env, "BENCH_ROLE": role, "BENCH_OUT": str(out), "BENCH_USERS": str(clients)}
-        async with running_server(child_env, script=str(ROOT / "bench" / "points.py")) as base:
-            for _ in range(100):
-                if out.exists() and out.stat().st_size:
-                    break
-                await asyncio.sleep(0.05)
-            who = json.loads(out.read_text())
-            prefix = base + ("/api/points" if role == "app" else "/bare")
+        store = server_env(int(time.time()), f"points_{role}")  # a database of its own on MONGO_URL
+        child_env = {**env, **store, "BENCH_ROLE": role, "BENCH_OUT": str(out), "BENCH_USERS": str(clients)}
+        try:
+            async with running_server(child_env, script=str(ROOT / "bench" / "points.py")) as base:
+                for _ in range(100):
+                    if out.exists() and out.stat().st_size:
+                        break
+                    await asyncio.sleep(0.05)
+                who = json.loads(out.read_text())
+                prefix = base + ("/api/points" if role == "app" else "/bare")
 
-            def call(method: str, url: str, body: dict | None = None) -> Send:
-                async def send(session: aiohttp.ClientSession, n: int) -> int:
-                    headers = {**who[n % len(who)], "Idempotency-Key": f"{role}-{n}"}
-                    async with session.request(method, url, json=body, headers=headers) as resp:
-                        await resp.read()
-                        return resp.status
-                return send
+                def call(method: str, url: str, body: dict | None = None) -> Send:
+                    async def send(session: aiohttp.ClientSession, n: int) -> int:
+                        headers = {**who[n % len(who)], "Idempotency-Key": f"{role}-{n}"}
+                        async with session.request(method, url, json=body, headers=headers) as resp:
+                            await resp.read()
+                            return resp.status
+                    return send
 
-            yield {"spend": call("POST", prefix + "/spend", {"amount": 1}), "balance": call("GET", prefix + "/balance"),
-                   "health": call("GET", base + "/api/health")}
+                yield {"spend": call("POST", prefix + "/spend", {"amount": 1}), "balance": call("GET", prefix + "/balance"),
+                       "health": call("GET", base + "/api/health")}
+        finally:
+            if store:
+                await drop_database(store["MONGO_URL"], store["MONGO_DB"])
 
 
 async def measure(env: dict[str, str], clients: int, totals: dict[str, int], rounds: int) -> dict[str, Samples]:

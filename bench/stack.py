@@ -14,6 +14,7 @@ import aiohttp
 
 from bench.common import ROOT, free_port
 from bench.procs import Child, child
+from bench.store import drop_database, server_env
 from rustore.emulator import generate_key_pair
 
 APP_ID, PACKAGE, KEY_ID, PRODUCT = 3399750, "com.example.bench", "1001", "points_100"
@@ -79,14 +80,22 @@ async def start_role(stack: AsyncExitStack, setup: Setup, name: str, processes: 
     setup.runs += 1
     prefix = f"bench:load:{os.getpid()}:{setup.runs}:{name}:"
     script = "bench/seeded_server.py" if name.startswith("ours") else "bench/bare.py"
+    store = server_env(setup.runs, name)
+    if store:  # registered first, so it runs after the servers stopped
+        stack.push_async_callback(drop_database, store["MONGO_URL"], store["MONGO_DB"])
     specs, outputs = [], []
     for i in range(processes):
         out = setup.work / f"{name}-{setup.runs}-{i}.json"
         outputs.append(out)
-        env = {**setup.env, "REDIS_PREFIX": prefix, "BENCH_USERS": str(users), "BENCH_ENTRIES": str(entries),
-               "BENCH_OUT": str(out), "BENCH_TEMPLATES": str(templates or "")}
+        # On a shared MongoDB the first process seeds and the others serve the same data.
+        env = {**setup.env, **store, "REDIS_PREFIX": prefix, "BENCH_USERS": str(users), "BENCH_ENTRIES": str(entries),
+               "BENCH_OUT": str(out), "BENCH_TEMPLATES": str(templates or ""),
+               "BENCH_SEED": "1" if not store or i == 0 else "0"}
         specs.append(child(f"{name}-{i}", [script], env))
-    servers = list(await asyncio.gather(*(stack.enter_async_context(spec) for spec in specs)))
+    if store:  # one after another: the first is ready only once it has seeded
+        servers = [await stack.enter_async_context(spec) for spec in specs]
+    else:
+        servers = list(await asyncio.gather(*(stack.enter_async_context(spec) for spec in specs)))
     if processes == 1:
         return Role(name, servers, servers[0].base, outputs=outputs)
     port = free_port()
