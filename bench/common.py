@@ -15,6 +15,8 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.store import drop_database, server_env
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -69,9 +71,16 @@ async def running_server(env: dict[str, str], script: str = "server.py") -> Asyn
     """Run `python server.py` with env in a child process; yield its base URL; stop it with SIGTERM."""
     port = free_port()
     full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", **env}
+    # On a real MongoDB each server gets a database of its own, dropped afterwards (bench/store.py).
+    own = server_env(port, Path(script).stem, full_env) if "MONGO_DB" not in env else {}
+    full_env.update(own)
     base = f"http://127.0.0.1:{port}"
-    async with running_child([sys.executable, script], base + "/api/health", full_env):
-        yield base
+    try:
+        async with running_child([sys.executable, script], base + "/api/health", full_env):
+            yield base
+    finally:
+        if own:
+            await drop_database(own["MONGO_URL"], own["MONGO_DB"])
 
 
 @dataclass

@@ -32,7 +32,7 @@ from mongomock_motor import AsyncMongoMockClient
 from pymongo import ReturnDocument
 
 from bench.common import DEFAULT_REDIS, ROOT, Samples, redis_reachable, running_server
-from bench.store import drop_database, open_database, server_env
+from bench.store import open_database
 from core.context import create_context
 from core.logs import configure_logging
 from core.settings import load_settings
@@ -188,30 +188,25 @@ async def started(role: str, env: dict[str, str], clients: int) -> AsyncIterator
     """Run one server role in its own process; yield its request senders by endpoint."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "identities.json"
-        store = server_env(int(time.time()), f"points_{role}")  # a database of its own on MONGO_URL
-        child_env = {**env, **store, "BENCH_ROLE": role, "BENCH_OUT": str(out), "BENCH_USERS": str(clients)}
-        try:
-            async with running_server(child_env, script=str(ROOT / "bench" / "points.py")) as base:
-                for _ in range(100):
-                    if out.exists() and out.stat().st_size:
-                        break
-                    await asyncio.sleep(0.05)
-                who = json.loads(out.read_text())
-                prefix = base + ("/api/points" if role == "app" else "/bare")
+        child_env = {**env, "BENCH_ROLE": role, "BENCH_OUT": str(out), "BENCH_USERS": str(clients)}
+        async with running_server(child_env, script=str(ROOT / "bench" / "points.py")) as base:
+            for _ in range(100):
+                if out.exists() and out.stat().st_size:
+                    break
+                await asyncio.sleep(0.05)
+            who = json.loads(out.read_text())
+            prefix = base + ("/api/points" if role == "app" else "/bare")
 
-                def call(method: str, url: str, body: dict | None = None) -> Send:
-                    async def send(session: aiohttp.ClientSession, n: int) -> int:
-                        headers = {**who[n % len(who)], "Idempotency-Key": f"{role}-{n}"}
-                        async with session.request(method, url, json=body, headers=headers) as resp:
-                            await resp.read()
-                            return resp.status
-                    return send
+            def call(method: str, url: str, body: dict | None = None) -> Send:
+                async def send(session: aiohttp.ClientSession, n: int) -> int:
+                    headers = {**who[n % len(who)], "Idempotency-Key": f"{role}-{n}"}
+                    async with session.request(method, url, json=body, headers=headers) as resp:
+                        await resp.read()
+                        return resp.status
+                return send
 
-                yield {"spend": call("POST", prefix + "/spend", {"amount": 1}), "balance": call("GET", prefix + "/balance"),
-                       "health": call("GET", base + "/api/health")}
-        finally:
-            if store:
-                await drop_database(store["MONGO_URL"], store["MONGO_DB"])
+            yield {"spend": call("POST", prefix + "/spend", {"amount": 1}), "balance": call("GET", prefix + "/balance"),
+                   "health": call("GET", base + "/api/health")}
 
 
 async def measure(env: dict[str, str], clients: int, totals: dict[str, int], rounds: int) -> dict[str, Samples]:

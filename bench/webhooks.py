@@ -14,7 +14,7 @@ acknowledgement latency includes that competition. The steady-state row leaves o
 2 x concurrency answers (50 connections opened at once, cold code paths). Target: ack p99 < 100 ms.
 Verify: `--verify-clients` users each verify their own fresh purchases back to back. Target: p99 < 100 ms.
 The embedded store scans whole collections per query, so both grow slower as it fills; set
-MONGO_URL (passed through to the server) to measure against a real MongoDB.
+MONGO_URL to measure against a real MongoDB (each server gets a database of its own, dropped afterwards).
 """
 
 from __future__ import annotations
