@@ -69,7 +69,12 @@ INDEXES = {
         IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="user_purchase_history"),
         IndexModel([("purchase_id", ASCENDING)], sparse=True, name="purchase_id"),
         IndexModel([("purchase_ids.notification", ASCENDING)], sparse=True, name="notified_purchase_id"),
+        # `reported_elsewhere` looks a purchaseId up in every source RuStore reported it by (an $or, one index each).
+        IndexModel([("purchase_ids.rustore", ASCENDING)], sparse=True, name="rustore_purchase_id"),
+        IndexModel([("purchase_ids.purchase_list", ASCENDING)], sparse=True, name="listed_purchase_id"),
         IndexModel([("needs_confirmation", ASCENDING), ("held_since", ASCENDING)], sparse=True, name="holds"),
+        # The event job's pass over purchases changed since its last run (non-consumables move no points).
+        IndexModel([("updated_at", ASCENDING)], name="updated"),
     ]
 }
 

@@ -67,6 +67,9 @@ INDEXES = {
         IndexModel([("user_id", ASCENDING), ("end_date", DESCENDING)], name="user_subscriptions"),
         IndexModel([("granted_periods.invoice_id", ASCENDING)], sparse=True, name="granted_invoice"),
         IndexModel([("refund_due_at", ASCENDING)], sparse=True, name="refund_due"),
+        # The event job's pass over what changed since its last run (an $or: one index per branch).
+        IndexModel([("updated_at", ASCENDING)], name="updated"),
+        IndexModel([("end_date", ASCENDING)], name="end_date"),
     ]
 }
 ENTITLED = ("ACTIVE", "GRACE", "CANCELLED")  # access until end_date

@@ -31,7 +31,8 @@ HISTORY = [Index("user_seq", (("user_id", 1), ("seq", -1))), Index("user_type_se
     (HISTORY, {"user_id": 1, "type": "spend"}, [("seq", -1)]),
     (HISTORY, {"user_id": {"$in": [1, 2]}}, [("seq", -1)]),  # one scan per value, merged
     (EVENTS, {"pending": "k"}, [("order", 1)]),
-    (EVENTS, {"dead": {"$exists": True, "$ne": []}}, None),
+    (EVENTS, {"dead": {"$exists": True, "$ne": []}}, None),  # a sparse index holds exactly those
+    (EVENTS, {"dead": {"$ne": None}}, None),
     (EVENTS, {"type": "clawback", "meta.shortfall": {"$gt": 0}}, [("created_at", -1)]),  # partial index walked
     (USERS, {"$or": [{"email": "a@b.c"}, {"_id": 2}]}, None),
     (USERS, {}, [("_id", 1)]),
@@ -51,6 +52,9 @@ def test_queries_an_index_serves_pass(indexes, query, sort):
     (EVENTS, {"pending.0": {"$exists": True}}, None, "no declared index"),
     (USERS, {"$or": [{"email": "a@b.c"}, {"nickname": "x"}]}, None, "no declared index"),
     (USERS, {"$where": "true"}, None, "no filter"),
+    (USERS, {"_id": {"$ne": 1}}, None, "no declared index"),  # "everything but" is the whole index
+    (USERS, {"email": {"$nin": ["a@b.c"]}}, None, "no declared index"),
+    (USERS, {"email": {"$exists": True}}, None, "no declared index"),  # a full index holds missing fields too
 ])
 def test_queries_that_would_scan_are_named(indexes, query, sort, why):
     assert why in plan(indexes, query, sort)

@@ -59,8 +59,10 @@ ALLOWED_SORTS: dict[tuple[str, str], str] = {
         "only generations with a refund due match (sparse index); paged by _id so refunds kept due cannot trap it",
 }
 
-EQ, RANGE, EXISTS, UNUSABLE = "eq", "range", "exists", "unusable"
-_RANGE_OPS = {"$gt", "$gte", "$lt", "$lte", "$ne", "$nin", "$regex", "$type", "$all", "$elemMatch", "$not"}
+EQ, RANGE, EXISTS, NEG, UNUSABLE = "eq", "range", "exists", "neg", "unusable"
+_RANGE_OPS = {"$gt", "$gte", "$lt", "$lte", "$regex", "$type", "$all", "$elemMatch"}
+# $ne/$nin/$not bound an index only to "everything but": MongoDB scans [MinKey, x) and (x, MaxKey], the whole index.
+_NEG_OPS = {"$ne", "$nin", "$not"}
 _CODEC = CodecOptions(tz_aware=True)
 
 VIOLATIONS: list[str] = []
@@ -132,13 +134,22 @@ def _classify(value: Any) -> list[tuple[str, Any]]:
             kinds.append((EXISTS, bool(arg)))
         elif op in _RANGE_OPS:
             kinds.append((RANGE, (op, arg)))
+        elif op in _NEG_OPS:
+            kinds.append((NEG, (op, arg)))
         else:
             kinds.append((UNUSABLE, op))  # $size, $mod, $options alone, ...
     return kinds
 
 
-def _bounded(preds: list[tuple[str, Any]]) -> bool:
-    return any(kind in (EQ, RANGE, EXISTS) for kind, _ in preds)
+def _bounded(preds: list[tuple[str, Any]], sparse: bool = False) -> bool:
+    """Whether the predicates narrow an index on this key to less than all of it.
+
+    On a sparse index `$exists: true` and `$ne: null` select exactly the documents the index holds (what a sparse
+    index is for); on a full index they, like the other negations, cover the whole index.
+    """
+    if any(kind in (EQ, RANGE) for kind, _ in preds):
+        return True
+    return sparse and any((kind == EXISTS and value) or (kind == NEG and value == ("$ne", None)) for kind, value in preds)
 
 
 def _single_equality(preds: list[tuple[str, Any]]) -> bool:
@@ -156,7 +167,7 @@ def _excludes_missing(preds: list[tuple[str, Any]]) -> bool:
                 return True
         if kind == EXISTS and value:
             return True
-        if kind == RANGE and value == ("$ne", None):
+        if kind == NEG and value == ("$ne", None):
             return True
         if kind == RANGE and value[0] in ("$gt", "$gte", "$lt", "$lte", "$regex", "$type", "$all", "$elemMatch"):
             return True
@@ -206,7 +217,7 @@ def _serves(index: Index, fields: dict[str, list[tuple[str, Any]]], sort: list[t
     # Walking a whole index for its order is no scan when the filter is empty or the index is partial (it holds
     # only what the filter wants).
     walk = sort and (not fields or index.partial is not None) and _sort_matches(index, 0, sort, fields)
-    if not _bounded(fields.get(leading, [])) and not walk:
+    if not _bounded(fields.get(leading, []), index.sparse) and not walk:
         return False
     if not sort:
         return True
@@ -347,9 +358,12 @@ def _check_query(coll: Collection, query: Any, sort: Any) -> None:
     if why is not None and sort_list and (path, function) in ALLOWED_SORTS and plan(indexes, query, None) is None:
         why = None
     if why is None and os.environ.get("INDEX_USAGE_FILE"):
-        name = serving(indexes, query, sort_list) or serving(indexes, query, None) or "$or union"
+        names = [serving(indexes, query, sort_list) or serving(indexes, query, None)]
+        if names[0] is None:  # an $or: each branch on its own index
+            rest = {k: v for k, v in query.items() if k != "$or"}
+            names = [serving(indexes, {**rest, **branch}, None) for branch in query.get("$or", [])]
         with open(os.environ["INDEX_USAGE_FILE"], "a", encoding="utf-8") as out:
-            out.write(f"{coll.name}\t{name}\t{path}:{function}\n")
+            out.writelines(f"{coll.name}\t{name}\t{path}:{function}\n" for name in names if name)
     if why is not None:
         message = f"collection scan on {coll.name}: {why} (at {path}:{line} in {function})"
         VIOLATIONS.append(message)
