@@ -111,7 +111,7 @@ async def test_a_real_prometheus_scrapes_the_server_and_finds_every_metric_the_a
     # Traffic and one run of each job, so the labelled series exist as they would in production.
     user = await api.register()
     await api.get("/api/ready")
-    assert (await api.post("/api/payments/verify", verify_body(env.buy("points_100")),
+    assert (await api.post("/api/payments/verify", verify_body(env.buy("points_100", user=user)),
                            token=user["accessToken"])).status == 200
     await env.settle()
     for job in ALL_JOBS:
