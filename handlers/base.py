@@ -264,11 +264,15 @@ class APIHandler(tornado.web.RequestHandler):
 
     def _verify_token(self) -> AccessClaims | ApiError:
         """Check the bearer token's signature and claims (no I/O); an ApiError describes a bad one."""
-        header = self.request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        header = self.request.headers.get("Authorization")
+        if header is None or not header.strip():
             return ApiError(401, "missing_token", "An access token is required.",
                             headers={"WWW-Authenticate": 'Bearer realm="api"'})
+        # A header that is there but is not `Bearer <token>` (garbage, another scheme, no token) is a bad token.
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return ApiError(401, "invalid_token", "The access token is invalid or expired.",
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         try:
             return self.ctx.tokens.verify(token.strip())
         except InvalidToken:

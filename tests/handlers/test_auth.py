@@ -236,8 +236,20 @@ async def test_tampered_or_missing_access_token_is_401(api):
     assert_error_shape(await api.get("/api/user/profile", token=forged), 401, "invalid_token")
     assert_error_shape(await api.get("/api/user/profile"), 401, "missing_token")
     resp = await api.get("/api/user/profile", headers={"Authorization": f"Basic {user['accessToken']}"})
-    assert_error_shape(resp, 401, "missing_token")
+    assert_error_shape(resp, 401, "invalid_token")
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_malformed_authorization_header_is_invalid_token_and_only_a_missing_one_is_missing_token(api):
+    user = await api.register()
+    for header in ("garbage", "Bearer", "Bearer    ", "Token abc", user["accessToken"], "Bearerabc"):
+        resp = await api.get("/api/user/profile", headers={"Authorization": header})
+        assert_error_shape(resp, 401, "invalid_token")
+        assert resp.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"', header
+    for headers in ({}, {"Authorization": ""}, {"Authorization": "   "}):
+        assert_error_shape(await api.get("/api/user/profile", headers=headers), 401, "missing_token")
+    ok = await api.get("/api/user/profile", headers={"Authorization": f"bearer {user['accessToken']}"})
+    assert ok.status == 200
 
 
 async def test_auth_endpoints_have_a_stricter_per_ip_budget(start_server):
