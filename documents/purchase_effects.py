@@ -20,6 +20,7 @@ from loguru import logger
 from core.metrics import CLAWBACK_SHORTFALL, CLAWBACK_SHORTFALL_POINTS, PURCHASE_REVENUE, PURCHASES_CREDITED
 from documents import ledger
 from documents.billing import PurchasePolicy
+from documents.credit_origin import origin_of, recorded_origin
 
 COLLECTION = "purchases"
 REVOKED = ("reversed", "refunded")
@@ -59,15 +60,17 @@ def note_shortfall(kind: str, result: ledger.LedgerResult, **context: Any) -> No
         logger.warning("refund clawback short: points were already spent", kind=kind, shortfall=shortfall, **context)
 
 
-async def grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: datetime) -> tuple[bool, int | None]:
+async def grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: datetime,
+                source: str | None = None) -> tuple[bool, int | None]:
     """Credit points (packs) or record ownership (non-consumables) exactly once; True if this call did it."""
     user_id, inv, sandbox = doc["user_id"], doc["invoice_id"], doc["sandbox"]
+    origin = origin_of(source)
     if product.points > 0:
         points = doc.get("points") or product.points * max(1, int(doc.get("quantity") or 1))
         try:
             result = await ledger.credit(
                 db, user_id, points, "buy", credit_key(inv, sandbox), reference=f"invoice:{inv}",
-                meta={"invoice_id": inv, "product_id": product.id, "sandbox": sandbox}, now=now,
+                meta={"invoice_id": inv, "product_id": product.id, "sandbox": sandbox, "credited_by": origin}, now=now,
             )
         except ledger.IdempotencyKeyMismatch as exc:
             # Credited before with another amount (the pack's points changed in settings since):
@@ -79,6 +82,7 @@ async def grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: d
         await db[COLLECTION].update_one(
             {"_id": doc["_id"], "credit_entry_id": None},
             {"$set": {"credit_entry_id": result.entry.id, "points": points,
+                      "credited_by": recorded_origin(result.entry.meta, source),
                       "granted": grant_record(doc, product, points, now)}})
         if not result.replayed:
             _count_sale(doc, product)
@@ -86,7 +90,7 @@ async def grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: d
     owned = {"product_id": product.id, "invoice_id": inv, "acquired_at": now, "sandbox": sandbox}
     # Recorded before the push: a revocation reading the record then finds the ownership to pull.
     await db[COLLECTION].update_one({"_id": doc["_id"], "granted": None},
-                                    {"$set": {"granted": grant_record(doc, product, 0, now)}})
+                                    {"$set": {"granted": grant_record(doc, product, 0, now), "credited_by": origin}})
     pushed = await db["users"].update_one({"_id": user_id, "owned_products.invoice_id": {"$ne": inv}},
                                           {"$push": {"owned_products": owned}})
     if pushed.modified_count == 1:

@@ -23,7 +23,7 @@ Document shape (admins read it in Compass)::
     {_id, invoice_id, sandbox, purchase_id, purchase_id_source, purchase_ids: {rustore, notification,
      purchase_list}, wrong_purchase_ids, listed_app_user_id, order_id, product_id, product_type,
      user_id | null, claims: [{user_id, purchase_id, product_id, order_id, at}], state,
-     rustore_status, amount, currency, quantity, points, credit_entry_id, clawback_entry_id,
+     rustore_status, amount, currency, quantity, points, credit_entry_id, credited_by, clawback_entry_id,
      needs_confirmation, held_since, next_check_at, check_attempts, last_error,
      history: [{at, state, rustore_status, source}], created_at, updated_at}
 
@@ -233,7 +233,7 @@ async def apply_payment(
         balance = await settle_revocation(db, doc, policy, now)
         return PurchaseOutcome(doc, False, balance)
     if target in GRANTED:
-        credited_now, balance = await grant(db, doc, product, policy, now)
+        credited_now, balance = await grant(db, doc, product, policy, now, source)
     if target != doc["state"]:
         doc = await _advance(db, doc, target, payment.status.value, source, now)
     if doc["state"] in REVOKED:  # a refund landed while we were granting: undo our grant now

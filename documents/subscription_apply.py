@@ -36,6 +36,7 @@ from documents.billing import (
     decide_owner,
     store_claim,
 )
+from documents.credit_origin import origin_of, recorded_origin
 from documents.orders import mark_order_used
 from documents.subscription_refunds import invoice_of_order, settle_refunds
 from documents.subscriptions import (
@@ -103,7 +104,8 @@ async def _bind_owner(db: Any, doc: dict, owner: ObjectId, claim: Claim | None) 
     return bound
 
 
-async def _grant(db: Any, doc: dict, sub: Subscription, product: Any, now: datetime) -> tuple[int, int | None]:
+async def _grant(db: Any, doc: dict, sub: Subscription, product: Any, now: datetime,
+                 source: str | None = None) -> tuple[int, int | None]:
     """Credit the paid period's points; (points credited by this call, balance after it or None)."""
     points = int(product.points_per_period or 0)
     if points <= 0:
@@ -120,13 +122,14 @@ async def _grant(db: Any, doc: dict, sub: Subscription, product: Any, now: datet
         result = await ledger.credit(
             db, doc["user_id"], points, "subscription_grant", key, reference=f"subscription:{doc['purchase_id']}",
             meta={"purchase_id": doc["purchase_id"], "product_id": product.id, "period_end": end,
-                  "sandbox": doc["sandbox"]}, now=now,
+                  "sandbox": doc["sandbox"], "credited_by": origin_of(source)}, now=now,
         )
     except ledger.IdempotencyKeyMismatch as exc:  # granted earlier under another points_per_period setting: still once
         result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)
     await db[COLLECTION].update_one(
         {"_id": doc["_id"], "granted_periods": {"$elemMatch": {"key": key, "entry_id": None}}},
-        {"$set": {"granted_periods.$.entry_id": result.entry.id}},
+        {"$set": {"granted_periods.$.entry_id": result.entry.id,
+                  "granted_periods.$.credited_by": recorded_origin(result.entry.meta, source)}},
     )
     return (0, None) if result.replayed else (points, result.balance)
 
@@ -197,7 +200,7 @@ async def apply_subscription(
             await mark_order_used(db, order["_id"], purchase_id=key)
     granted, balance, taken = 0, None, 0
     if doc.get("user_id") and is_paid_period(sub):
-        granted, balance = await _grant(db, doc, sub, product, now)
+        granted, balance = await _grant(db, doc, sub, product, now, source)
         # Re-read the refunds after crediting: one recorded while we credited is ours to take back.
         taken, clawed_balance = await settle_refunds(db, doc["_id"], policy, now)
         balance = balance if clawed_balance is None else clawed_balance

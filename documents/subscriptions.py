@@ -38,7 +38,7 @@ Document shape (Compass)::
      status (RuStore's normalised SubscriptionStatus), auto_renewing, start_date, end_date, payment_state,
      rustore_order_id, acknowledged, ack_attempts, observed_at, last_checked_at, next_check_at,
      check_attempts, last_error, revision, history: [{at, status, end_date, auto_renewing, source}],
-     granted_periods: [{key, end_date, points, entry_id, at, order_id, invoice_id, refunded_at, refund_status,
+     granted_periods: [{key, end_date, points, entry_id, credited_by, at, order_id, invoice_id, refunded_at, refund_status,
      clawback_entry_id}], refunds: [...], refund_due_at (refunds: see `subscription_refunds`), created_at, updated_at}
 """
 

@@ -12,6 +12,7 @@ from documents import ledger
 from documents import orders as orders_doc
 from documents import purchases as purchases_doc
 from documents.billing import Claim
+from documents.credit_origin import purchase_credited_by
 from documents.purchase_sync import verify_invoice
 from documents.users import parse_id
 from handlers.base import ApiError, APIHandler
@@ -55,7 +56,12 @@ class PurchaseViewSchema(CamelSchema):
     purchase_id = fields.String(allow_none=True)
     product_id = fields.String(allow_none=True)
     status = fields.String(required=True)
-    points_granted = Int(required=True)
+    points_granted = Int(required=True, metadata={
+        "description": "Points this purchase credited (by any path); 0 before it is credited"})
+    credited_by = fields.String(required=True, allow_none=True, metadata={
+        "enum": ["verify", "webhook", "job", None],
+        "description": "Who credited it first: the app's verify call, RuStore's webhook or a background job; "
+                       "null while not credited (and for purchases credited before this field existed, when unknown)"})
     sandbox = fields.Boolean(required=True)
     created_at = fields.String()
 
@@ -72,9 +78,15 @@ class OrderResultSchema(CamelSchema):
 class VerifyResultSchema(CamelSchema):
     """The outcome of a verification."""
 
-    status = fields.String(required=True, metadata={"enum": ["credited", "already_credited", "pending"]})
+    status = fields.String(required=True, metadata={
+        "enum": ["credited", "already_credited", "pending"],
+        "description": "credited: this call credited it; already_credited: an earlier call, the webhook or a job did "
+                       "(see creditedBy); pending: RuStore has not settled it yet"})
     purchase = fields.Nested(PurchaseViewSchema, required=True)
-    balance = fields.Integer(metadata={"description": "Points balance after the purchase (absent while pending)"})
+    points_granted = Int(required=True, metadata={"description": "What this purchase granted, whichever path credited it"})
+    credited_by = fields.String(required=True, allow_none=True, metadata={
+        "enum": ["verify", "webhook", "job", None], "description": "Who credited it first (null while pending)"})
+    balance = Int(required=True, metadata={"description": "The wallet's current balance, read after this call"})
 
 
 class PurchaseListSchema(CamelSchema):
@@ -98,7 +110,7 @@ def purchase_view(doc: dict) -> dict:
     return {
         "invoiceId": doc["invoice_id"], "purchaseId": doc.get("purchase_id"), "productId": doc.get("product_id"),
         "status": doc["state"], "pointsGranted": int(doc.get("points") or 0) if doc.get("credit_entry_id") else 0,
-        "sandbox": bool(doc.get("sandbox")), "createdAt": iso(doc.get("created_at")),
+        "creditedBy": purchase_credited_by(doc), "sandbox": bool(doc.get("sandbox")), "createdAt": iso(doc.get("created_at")),
     }
 
 
@@ -155,18 +167,24 @@ class VerifyHandler(APIHandler):
             self.write_json({"status": "pending", "purchase": claimed_view(doc, body)}, 202)
             return
         if state == "pending":
-            self.write_json({"status": "pending", "purchase": purchase_view(doc)}, 202)
+            self.write_json(await self.answer("pending", doc), 202)
             return
         if state == "refunded":
             raise ApiError(400, "purchase_refunded", "This purchase was refunded.")
         if state in ("failed", "reversed"):
             raise ApiError(400, "purchase_not_paid", "This purchase was not paid.",
                            details={"rustoreStatus": doc.get("rustore_status")})
-        balance = outcome.balance
-        if balance is None:
-            balance = (await ledger.get_balance(self.db, doc["user_id"])).balance
-        self.write_json({"status": "credited" if outcome.credited_now else "already_credited",
-                         "purchase": purchase_view(doc), "balance": balance})
+        # Re-read: the grant records pointsGranted and creditedBy after the document the outcome carries was read.
+        doc = await purchases_doc.find_purchase(self.db, doc["invoice_id"], doc["sandbox"]) or doc
+        self.write_json(await self.answer("credited" if outcome.credited_now else "already_credited", doc))
+
+    async def answer(self, status: str, doc: dict) -> dict:
+        """The verify answer: the purchase, what it granted and who credited it, and the wallet's balance now."""
+        view = purchase_view(doc)
+        # Read after the call, never the balance right after the credit: an app sets its wallet from this.
+        balance = (await ledger.get_balance(self.db, self.user_id)).balance
+        return {"status": status, "purchase": view, "pointsGranted": view["pointsGranted"],
+                "creditedBy": view["creditedBy"], "balance": balance}
 
 
 class BuyPointsHandler(VerifyHandler):

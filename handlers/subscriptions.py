@@ -10,13 +10,14 @@ from marshmallow import ValidationError, fields, validates_schema
 from documents import ledger
 from documents import orders as orders_doc
 from documents.billing import Claim
+from documents.credit_origin import period_view
 from documents.subscription_sync import (
     cancel_subscription,
     refresh_current,
     verify_legacy_subscription,
     verify_subscription,
 )
-from documents.subscriptions import UNSETTLED, display_status
+from documents.subscriptions import COLLECTION, UNSETTLED, display_status
 from documents.users import parse_id
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
@@ -69,10 +70,17 @@ class SubscriptionStatusSchema(CamelSchema):
 
 
 class SubscriptionVerifyResultSchema(SubscriptionStatusSchema):
-    """A verified subscription, the points its paid period granted by this call, and the balance after."""
+    """A verified subscription, what its current paid period granted and who credited it, and the balance now."""
 
-    points_granted = fields.Integer(required=True)
-    balance = fields.Integer(required=True)
+    points_granted = fields.Integer(required=True, metadata={
+        "description": "Points the current paid period (the one ending at endDate) granted, whichever path credited "
+                       "it; 0 when it granted nothing (no points per period, grace, trial)"})
+    credited_by = fields.String(required=True, allow_none=True, metadata={
+        "enum": ["verify", "webhook", "job", None],
+        "description": "Who credited the current period first; null when it granted nothing or was credited before "
+                       "this field existed"})
+    credited_now = fields.Boolean(required=True, metadata={"description": "True if this call credited it"})
+    balance = fields.Integer(required=True, metadata={"description": "The wallet's current balance, read after this call"})
 
 
 class PendingSchema(CamelSchema):
@@ -88,6 +96,11 @@ RECORD_ERRORS = ["purchase_not_found", "purchase_mismatch", "product_mismatch", 
 VERIFY_ERRORS = {**RUSTORE_ERRORS, 400: [*RECORD_ERRORS, "order_required"], 409: ["purchase_belongs_to_another_user"]}
 CANCEL_ERRORS = {**RUSTORE_ERRORS, 400: RECORD_ERRORS, 404: ["subscription_not_found"],
                  409: ["cancel_not_supported", "subscription_not_active"]}
+
+
+async def find_subscription_doc(db: Any, doc: dict) -> dict | None:
+    """The subscription as stored now (its period records are written after the outcome's copy was read)."""
+    return await db[COLLECTION].find_one({"_id": doc["_id"]})
 
 
 def status_view(summary: dict | None, now: datetime) -> dict:
@@ -163,10 +176,11 @@ class SubscriptionVerifyHandler(SubscriptionHandler):
         if doc.get("status") in UNSETTLED:
             self.write_json({"status": "pending"}, 202)
             return
-        balance = outcome.balance
-        if balance is None:
-            balance = (await ledger.get_balance(self.db, user_id)).balance
-        self.write_json(status_view(doc, now) | {"pointsGranted": outcome.points_granted, "balance": balance})
+        points, credited_by = period_view(await find_subscription_doc(self.db, doc) or doc)
+        # Read after the call, never the balance right after the credit: an app sets its wallet from this.
+        balance = (await ledger.get_balance(self.db, user_id)).balance
+        self.write_json(status_view(doc, now) | {"pointsGranted": points, "creditedBy": credited_by,
+                                                 "creditedNow": outcome.points_granted > 0, "balance": balance})
 
 
 class SubscriptionRenewHandler(SubscriptionVerifyHandler):

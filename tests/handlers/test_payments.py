@@ -44,9 +44,12 @@ async def test_one_step_points_pack_is_credited_once(emulated):
     assert first.json["status"] == "credited" and first.json["balance"] == 100
     assert first.json["purchase"] == {
         "invoiceId": sdk["invoiceId"], "purchaseId": sdk["purchaseId"], "productId": "points_100",
-        "status": "confirmed", "pointsGranted": 100, "sandbox": False, "createdAt": first.json["purchase"]["createdAt"]}
+        "status": "confirmed", "pointsGranted": 100, "creditedBy": "verify", "sandbox": False,
+        "createdAt": first.json["purchase"]["createdAt"]}
+    assert (first.json["pointsGranted"], first.json["creditedBy"]) == (100, "verify")
     again = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     assert again.status == 200 and again.json["status"] == "already_credited" and again.json["balance"] == 100
+    assert (again.json["pointsGranted"], again.json["creditedBy"]) == (100, "verify")
     history = (await env.api.get("/api/points/history", token=user["accessToken"])).json["items"]
     assert [(i["type"], i["amount"]) for i in history] == [("buy", 100)]
     await assert_ledger_clean(env)

@@ -96,10 +96,13 @@ async def test_lifecycle_grants_each_paid_period_once_and_a_cancelled_one_expire
     record = env.emulator.store.subscription(sdk["purchaseId"])
     assert first.json == {"status": "active", "plan": "monthly", "productId": "premium_monthly",
                           "startDate": first.json["startDate"], "endDate": first.json["endDate"],
-                          "autoRenewing": True, "sandbox": False, "pointsGranted": 300, "balance": 300}
+                          "autoRenewing": True, "sandbox": False, "pointsGranted": 300, "creditedBy": "verify",
+                          "creditedNow": True, "balance": 300}
     assert record.acknowledged  # S7 reached RuStore
     again = await verify(env, user, sdk)
-    assert (again.json["pointsGranted"], again.json["balance"]) == (0, 300)
+    # Again: the same period, what it granted and who credited it; nothing new (creditedNow false).
+    assert (again.json["pointsGranted"], again.json["creditedBy"], again.json["creditedNow"], again.json["balance"]) \
+        == (300, "verify", False, 300)
 
     await env.advance(MONTH + timedelta(hours=1))  # RuStore charges the second period
     assert record.charges == 2
@@ -200,7 +203,8 @@ async def test_legacy_billing_client_token_is_verified_and_cannot_be_cancelled_b
     resp = await env.api.post("/api/subscriptions/verify", body, token=user["accessToken"])
     assert resp.status == 200, resp.text
     assert (resp.json["status"], resp.json["pointsGranted"]) == ("active", 300)
-    assert (await env.api.post("/api/subscriptions/verify", body, token=user["accessToken"])).json["pointsGranted"] == 0
+    again = (await env.api.post("/api/subscriptions/verify", body, token=user["accessToken"])).json
+    assert (again["pointsGranted"], again["creditedBy"], again["creditedNow"]) == (300, "verify", False)
     assert_error_shape(await env.api.post("/api/subscriptions/cancel", {}, token=user["accessToken"]),
                        409, "cancel_not_supported")
     both = {**body, "purchaseId": sdk["purchaseId"]}
@@ -221,7 +225,8 @@ async def test_rustore_down_during_verify_is_503_and_the_job_completes_it(emulat
     assert (await run_reconcile(env))["points_granted"] == 300
     assert (await status_of(env, user))["status"] == "active"
     assert env.emulator.store.subscription(sdk["purchaseId"]).acknowledged
-    assert (await verify(env, user, sdk)).json["pointsGranted"] == 0
+    after = (await verify(env, user, sdk)).json
+    assert (after["pointsGranted"], after["creditedBy"], after["creditedNow"], after["balance"]) == (300, "job", False, 300)
     await assert_ledger_clean(env)
 
 
@@ -265,7 +270,8 @@ async def test_renew_verifies_a_new_purchase_after_expiry_and_extends_access(emu
     assert renewed.status == 200, renewed.text
     assert (renewed.json["status"], renewed.json["pointsGranted"], renewed.json["balance"]) == ("active", 300, 600)
     current = await status_of(env, user)
-    assert current == {k: v for k, v in renewed.json.items() if k not in ("pointsGranted", "balance")}
+    verify_only = ("pointsGranted", "creditedBy", "creditedNow", "balance")
+    assert current == {k: v for k, v in renewed.json.items() if k not in verify_only}
     profile = await env.api.get("/api/user/profile", token=user["accessToken"])
     assert profile.json["subscription"] == current
     await assert_ledger_clean(env)
