@@ -113,6 +113,7 @@ class Settings:
     ai_timeout_s: float = _env("AI_TIMEOUT_S", "ai.timeout_s", default=20.0)
     generation_cost_greeting: int = _env("GENERATION_COST_GREETING", "ai.cost_greeting", default=1)
     generation_cost_card: int = _env("GENERATION_COST_CARD", "ai.cost_card", default=3)
+    image_url_ttl_s: int = _env("IMAGE_URL_TTL_S", "ai.image_url_ttl_s", default=3600)
 
     clawback_allow_negative: bool = _env("CLAWBACK_ALLOW_NEGATIVE", "points.clawback_allow_negative", default=False)
 

@@ -9,6 +9,7 @@ kind of token can ever be presented as the other.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from collections import OrderedDict
@@ -112,3 +113,7 @@ class TokenService:
         if claims.get("typ") != "device" or not isinstance(claims["sub"], str):
             return None
         return claims["sub"]
+
+    def derived_key(self, label: bytes) -> bytes:
+        """A key for another purpose (signed image URLs) derived from the token secret, never the secret itself."""
+        return hmac.new(self._secret.encode(), label, hashlib.sha256).digest()

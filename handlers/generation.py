@@ -3,7 +3,8 @@
 `tone` is free text of up to 30 characters: the generation package maps the names of TONES and
 their Russian and English synonyms ("тёплый", "official", ...) to a tone and treats anything else
 as "warm", so apps may pass what their users pick without a fixed list.  `imageUrl` is always
-present: the card's image path, or null for a greeting.  The rules (states, keys, refunds) live
+present: the card's absolute image URL (bearer token) next to `signedImageUrl` (no header until it
+expires, see `handlers.image_links`), both null for a greeting.  The rules (states, keys, refunds) live
 in `documents.generations`; this module only orders the steps around the provider and renderer.
 """
 
@@ -23,14 +24,16 @@ from documents import users as users_doc
 from generation import KINDS, LANGUAGES, GenerationFailed, GenerationRequest, GenerationResult, render_postcard
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
+from handlers.generation_image import SignedImageHandler
 from handlers.generation_views import (
     GenerationPageSchema,
     GenerationResultSchema,
     GenerationViewSchema,
     generation_view,
-    image_url,
+    has_image,
     result_view,
 )
+from handlers.image_links import links_for
 from handlers.points import CHARGE_ERRORS, PageQuery, decode_cursor, encode_cursor, idempotency_key, ledger_error
 from handlers.schemas import CamelSchema, Text
 
@@ -156,12 +159,12 @@ class RequestHandler(APIHandler):
             if isinstance(exc, ledger.InsufficientPoints):
                 GENERATIONS.labels(self.ctx.generator.name, "insufficient_points").inc()
             raise ledger_error(exc, cost) from None
-        self.write_json(result_view(await generate(self.ctx, gen, spend)))
+        self.write_json(result_view(await generate(self.ctx, gen, spend), links_for(self)))
 
     async def replay(self, gen: dict) -> None:
         """Answer a repeated key from the stored generation, never charging again."""
         if gen["status"] == gens.COMPLETED:
-            return self.write_json(result_view(gen))
+            return self.write_json(result_view(gen, links_for(self)))
         if gen["status"] == gens.FAILED:
             raise await failed_error(self.ctx, gen)
         raise ApiError(409, "generation_in_progress", "This generation is still running; retry shortly.",
@@ -174,7 +177,7 @@ class GenerationHandler(APIHandler):
     @api("One of your generations", responses={200: GenerationViewSchema}, errors={404: ["generation_not_found"]})
     async def get(self, generation_id: str) -> None:
         gen = await self.run(gens.get_generation(self.db, users_doc.parse_id(self.user_id), generation_id))
-        self.write_json(generation_view(gen))
+        self.write_json(generation_view(gen, links_for(self)))
 
 
 class ImageHandler(APIHandler):
@@ -185,7 +188,7 @@ class ImageHandler(APIHandler):
     async def get(self, generation_id: str) -> None:
         user_id = users_doc.parse_id(self.user_id)
         gen = await self.run(gens.get_generation(self.db, user_id, generation_id))
-        png = await gens.find_image(self.db, user_id, gen["_id"]) if image_url(gen) else None
+        png = await gens.find_image(self.db, user_id, gen["_id"]) if has_image(gen) else None
         if png is None:
             raise ApiError(404, "image_not_found", "This generation has no image.")
         self.set_header("Content-Type", "image/png")
@@ -208,7 +211,8 @@ class GenerationHistoryHandler(APIHandler):
         limit = query["limit"]
         found = await gens.list_generations(self.db, users_doc.parse_id(self.user_id), limit=limit + 1, before_id=before)
         page = found[:limit]
-        self.write_json({"items": [generation_view(gen) for gen in page],
+        links = links_for(self)
+        self.write_json({"items": [generation_view(gen, links) for gen in page],
                          "nextCursor": encode_cursor("gen", page[-1]["_id"]) if len(found) > limit else None})
 
 
@@ -216,5 +220,6 @@ default_handlers = [
     (r"/api/generation/request", RequestHandler),
     (r"/api/generation/history", GenerationHistoryHandler),
     (r"/api/generation/([^/]+)/image", ImageHandler),
+    (r"/api/generation/([^/]+)/image/signed", SignedImageHandler),
     (r"/api/generation/([^/]+)", GenerationHandler),
 ]

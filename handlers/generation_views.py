@@ -6,6 +6,7 @@ from marshmallow import fields
 
 from documents import generations as gens
 from generation import KINDS, LANGUAGES
+from handlers.image_links import ImageLinks
 from handlers.schemas import CamelSchema, iso
 
 
@@ -15,7 +16,10 @@ class GenerationResultSchema(CamelSchema):
     generation_id = fields.String(required=True)
     kind = fields.String(required=True, metadata={"enum": list(KINDS)})
     text = fields.String(required=True)
-    image_url = fields.String(required=True, allow_none=True, metadata={"description": "The card's PNG; null for a greeting."})
+    image_url = fields.String(required=True, allow_none=True, metadata={
+        "description": "Absolute URL of the card's PNG (needs the bearer token); null for a greeting."})
+    signed_image_url = fields.String(required=True, allow_none=True, metadata={
+        "description": "The same PNG, loadable without any header until it expires (IMAGE_URL_TTL_S); null for a greeting."})
     cost = fields.Integer(required=True)
     balance = fields.Integer(required=True, metadata={"description": "Points balance after the charge."})
 
@@ -40,7 +44,10 @@ class GenerationViewSchema(CamelSchema):
     details = fields.String(required=True, allow_none=True)
     text = fields.String(required=True, allow_none=True)
     title = fields.String(required=True, allow_none=True)
-    image_url = fields.String(required=True, allow_none=True)
+    image_url = fields.String(required=True, allow_none=True, metadata={
+        "description": "Absolute URL of the card's PNG (needs the bearer token); null without an image."})
+    signed_image_url = fields.String(required=True, allow_none=True, metadata={
+        "description": "The same PNG, loadable without any header until it expires (IMAGE_URL_TTL_S)."})
     cost = fields.Integer(required=True)
     refunded = fields.Integer(required=True)
     failure = fields.Nested(FailureSchema, required=True, allow_none=True)
@@ -55,24 +62,32 @@ class GenerationPageSchema(CamelSchema):
     next_cursor = fields.String(required=True, allow_none=True)
 
 
-def image_url(gen: dict) -> str | None:
-    """Where a completed card's PNG is served, or None."""
-    return f"/api/generation/{gen['_id']}/image" if (gen.get("result") or {}).get("image") else None
+def has_image(gen: dict) -> bool:
+    """True when a completed card has a stored PNG."""
+    return bool((gen.get("result") or {}).get("image"))
 
 
-def result_view(gen: dict) -> dict:
-    """The 200 answer of a completed generation (identical on every replay)."""
+def image_urls(gen: dict, links: ImageLinks) -> dict:
+    """`imageUrl` (bearer) and `signedImageUrl` (no header, expires) of a generation; both null without an image."""
+    if not has_image(gen):
+        return {"imageUrl": None, "signedImageUrl": None}
+    gen_id = str(gen["_id"])
+    return {"imageUrl": links.plain(gen_id), "signedImageUrl": links.signed(gen_id, str(gen["user_id"]))}
+
+
+def result_view(gen: dict, links: ImageLinks) -> dict:
+    """The 200 answer of a completed generation (identical on every replay but for the signed URL's expiry)."""
     return {"generationId": str(gen["_id"]), "kind": gen["kind"], "text": gen["result"]["text"],
-            "imageUrl": image_url(gen), "cost": gen["cost"], "balance": gen["spend"]["balance_after"]}
+            **image_urls(gen, links), "cost": gen["cost"], "balance": gen["spend"]["balance_after"]}
 
 
-def generation_view(gen: dict) -> dict:
+def generation_view(gen: dict, links: ImageLinks) -> dict:
     """A generation as listed to its owner."""
     request, result, failure = gen["request"], gen.get("result") or {}, gen.get("failure")
     return {"generationId": str(gen["_id"]), "kind": gen["kind"], "status": gen["status"],
             "occasion": request["occasion"], "recipientName": request.get("recipient_name"),
             "tone": request.get("tone"), "language": request["language"], "details": request.get("details"),
-            "text": result.get("text"), "title": result.get("title"), "imageUrl": image_url(gen),
+            "text": result.get("text"), "title": result.get("title"), **image_urls(gen, links),
             "cost": gen["cost"], "refunded": gens.answered_refund(gen)["amount"],
             "failure": {"reason": failure["reason"], "retryable": failure["retryable"]} if failure else None,
             "createdAt": iso(gen["created_at"]), "updatedAt": iso(gen["updated_at"])}

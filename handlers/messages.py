@@ -123,6 +123,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "generation_in_progress": ("This generation is still running.", "Эта генерация ещё выполняется."),
     "generation_not_found": ("No such generation.", "Такой генерации нет."),
     "image_not_found": ("No such image.", "Такого изображения нет."),
+    "invalid_image_signature": ("This image link is not valid.", "Ссылка на изображение недействительна."),
+    "image_url_expired": ("This image link has expired; read the generation again for a new one.",
+                          "Срок действия ссылки на изображение истёк; запросите генерацию снова."),
 }
 
 

@@ -23,6 +23,11 @@ def _peer(request: HTTPServerRequest) -> str:
     return request.remote_ip or "unknown"
 
 
+def is_trusted_peer(request: HTTPServerRequest, networks: tuple[Network, ...]) -> bool:
+    """True when the socket peer is one of the trusted proxies (its forwarded headers may be believed)."""
+    return bool(networks) and _is_trusted(_peer(request), networks)
+
+
 def client_address(request: HTTPServerRequest, networks: tuple[Network, ...]) -> str:
     """The first untrusted address walking X-Forwarded-For right to left from a trusted peer."""
     peer = _peer(request)

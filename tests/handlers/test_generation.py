@@ -30,8 +30,8 @@ async def test_greeting_is_charged_and_returned(api, service):
     user = await funded_user(service, api, 5)
     resp = await generate(api, user, BIRTHDAY, "g-1")
     assert resp.status == 200, resp.text
-    assert set(resp.json) == {"generationId", "kind", "text", "imageUrl", "cost", "balance"}
-    assert resp.json["kind"] == "greeting" and resp.json["imageUrl"] is None
+    assert set(resp.json) == {"generationId", "kind", "text", "imageUrl", "signedImageUrl", "cost", "balance"}
+    assert resp.json["kind"] == "greeting" and resp.json["imageUrl"] is None and resp.json["signedImageUrl"] is None
     assert resp.json["cost"] == 1 and resp.json["balance"] == 4
     assert "Анна" in resp.json["text"]
     assert await balance_of(api, user) == 4
@@ -91,14 +91,14 @@ async def test_card_image_is_a_png_served_to_its_owner_only(api, service):
     resp = await generate(api, owner, {"kind": "card", "occasion": "день учителя", "language": "ru"}, "card")
     assert resp.status == 200, resp.text
     url = resp.json["imageUrl"]
-    assert url == f"/api/generation/{resp.json['generationId']}/image"
-    async with api.session.get(api.base_url + url, headers={"Authorization": f"Bearer {owner['accessToken']}"}) as r:
+    assert url == f"{api.base_url}/api/generation/{resp.json['generationId']}/image"
+    async with api.session.get(url, headers={"Authorization": f"Bearer {owner['accessToken']}"}) as r:
         assert r.status == 200
         assert r.headers["Content-Type"] == "image/png"
         assert r.headers["Cache-Control"] == "private, max-age=86400"
         image = Image.open(io.BytesIO(await r.read()))
     assert image.format == "PNG" and image.size == (1200, 800)
-    assert_error_shape(await api.get(url, token=other["accessToken"]), 404, "generation_not_found")
+    assert_error_shape(await api.get(url.removeprefix(api.base_url), token=other["accessToken"]), 404, "generation_not_found")
     foreign = await api.get(f"/api/generation/{resp.json['generationId']}", token=other["accessToken"])
     malformed = await api.get("/api/generation/not-an-id", token=other["accessToken"])
     assert_error_shape(foreign, 404, "generation_not_found")

@@ -42,7 +42,7 @@ async def test_remote_card_is_rendered_from_the_model_text(remote):
     resp = await generate(api, user, {"kind": "card", "occasion": "день рождения"}, "card")
     assert resp.status == 200 and resp.json["cost"] == 3 and resp.json["balance"] == 0
     headers = {"Authorization": f"Bearer {user['accessToken']}"}
-    async with api.session.get(api.base_url + resp.json["imageUrl"], headers=headers) as image:
+    async with api.session.get(resp.json["imageUrl"], headers=headers) as image:
         assert Image.open(io.BytesIO(await image.read())).size == (1200, 800)
     await assert_ledger_clean(service)
 
