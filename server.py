@@ -34,6 +34,7 @@ from core.mongo_health import MongoUnavailable, is_unavailable, short_reason, wa
 from core.products import load_products
 from core.sentry import init_sentry
 from core.settings import Settings, SettingsError, load_settings
+from core.startup import announce, startup_info
 from documents import ensure_indexes
 from handlers import make_app
 from handlers.metrics import make_metrics_app
@@ -118,29 +119,6 @@ async def start_dev_emulator(settings: Settings) -> tuple[Any, Any, Settings]:
     return emulator, app, dataclasses.replace(settings, rustore_api_url=url)
 
 
-def dev_hints(api: str, emulator_url: str, app_id: int) -> str:
-    """Ready-to-paste commands that buy points and a subscription through the emulator."""
-    j = "-H 'Content-Type: application/json'"
-    return f"""
-RuStore emulator (development mode, no RuStore credentials set): {emulator_url}
-Try the whole flow (copy and paste into a shell):
-
-  PICK='import sys,json; d=json.load(sys.stdin); print(json.dumps({{k: d[k] for k in sys.argv[1:]}}))'
-  TOKEN=$(curl -s {j} -d '{{"email":"demo-'$RANDOM'@example.com","password":"demo password"}}' \\
-      {api}/api/auth/register | python3 -c "$PICK" accessToken | cut -d'"' -f4)
-  # The user buys 100 points in the app; the emulator answers what the Pay SDK gives the app:
-  SDK=$(curl -s {j} -d '{{"productId":"points_100"}}' {emulator_url}/_emulator/apps/{app_id}/purchases \\
-      | python3 -c "$PICK" invoiceId purchaseId productId orderId sandbox)
-  # The app sends it to this backend, which asks RuStore and credits exactly once:
-  curl -s {j} -H "Authorization: Bearer $TOKEN" -d "$SDK" {api}/api/points/buy; echo
-  # A monthly subscription:
-  SUB=$(curl -s {j} -d '{{"productId":"premium_monthly"}}' {emulator_url}/_emulator/apps/{app_id}/subscriptions \\
-      | python3 -c "$PICK" purchaseId productId orderId sandbox)
-  curl -s {j} -H "Authorization: Bearer $TOKEN" -d "$SUB" {api}/api/subscriptions/verify; echo
-  curl -s -H "Authorization: Bearer $TOKEN" {api}/api/user/profile; echo
-"""
-
-
 async def serve(settings: Settings) -> int:
     """Run the API until SIGTERM or SIGINT."""
     emulator = app = None
@@ -161,14 +139,13 @@ async def serve(settings: Settings) -> int:
             raise
         return await give_up(service.stop, f"MongoDB stopped answering during start-up ({short_reason(exc)})")
     if emulator is not None:
-        api = f"http://127.0.0.1:{port}"
-        attach(app, api)
-        print(dev_hints(api, settings.rustore_api_url, app.app_id), flush=True)
+        attach(app, f"http://127.0.0.1:{port}")
+    jobs = 0
     if settings.jobs_enabled:
         scheduler = start_scheduler(ctx, ALL_JOBS)
         service.on_stop.append(lambda: scheduler.shutdown(wait=False))
-    scheme = "https" if settings.tls_enabled else "http"
-    logger.info("listening", url=f"{scheme}://{settings.host}:{port}", env=settings.app_env)
+        jobs = len(scheduler.get_jobs())
+    announce(startup_info(settings, service, emulator_app=app, jobs=jobs), settings.json_logs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -124,3 +124,6 @@ def configure_logging(level: str = "INFO", json_lines: bool = False, sink: Any =
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.INFO, force=True)
     # Tornado logs each request itself; our access log replaces it.
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    # APScheduler says "Added job ..." per job at start-up and two lines per run; the start-up summary
+    # (core.startup) and the job runner's one line per run (jobs.runner) say it better. Its warnings stay.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
