@@ -255,6 +255,32 @@ async def cmd_restore(ctx: AppContext, path: str, drop: bool) -> int:
     return 0
 
 
+async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """`demo`: the whole app flow against a running development server, or (--start) one started here."""
+    from pathlib import Path
+
+    from core.demo import run_demo
+
+    if not args.start:
+        emulator_url = args.emulator or f"http://127.0.0.1:{settings.emulator_port}"
+        return await run_demo(args.url, emulator_url, Path(args.out))
+    if settings.is_production:
+        print("demo --start runs a development server; not with APP_ENV=production", file=sys.stderr)
+        return EXIT_UNSAFE_SETTINGS
+    # Its own in-memory stores and emulator on free ports: nothing of a real deployment is touched.
+    local = dataclasses.replace(settings, mongo_url=None, redis_url=None, jobs_enabled=False, emulator_port=0,
+                                metrics_port=None, public_url=None, public_base_url=None)
+    emulator, app, local = await start_dev_emulator(local)
+    service = Service(create_context(local))
+    service.on_stop.append(emulator.stop)
+    try:
+        port = await service.start(host="127.0.0.1", port=0)
+        attach(app, f"http://127.0.0.1:{port}")
+        return await run_demo(f"http://127.0.0.1:{port}", local.rustore_api_url, Path(args.out))
+    finally:
+        await service.stop()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="server.py", description="RuStore backend")
@@ -267,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="verify a backup folder and restore it into the database")
     restore.add_argument("path", help="a backup folder, e.g. backups/2026-11-26T030000Z")
     restore.add_argument("--drop", action="store_true", help="drop every collection first (else the database must be empty)")
+    demo = sub.add_parser("demo", help="run the whole app flow against a development server, printing each step")
+    demo.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default http://127.0.0.1:8000)")
+    demo.add_argument("--emulator", default=None, help="its RuStore emulator (default http://127.0.0.1:EMULATOR_PORT)")
+    demo.add_argument("--start", action="store_true", help="start a server and emulator in this process on free ports")
+    demo.add_argument("--out", default=".", help="where the postcard PNG is saved (default: this folder)")
     add_admin_commands(sub)
     add_events_commands(sub)
     return parser
@@ -295,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNSAFE_SETTINGS
     if command == "serve":
         return asyncio.run(serve(settings))
+    if command == "demo":
+        if args.start:  # the demo prints its own story; the in-process server only reports errors
+            configure_logging("ERROR", settings.json_logs)
+        return asyncio.run(cmd_demo(settings, args))
     if command == "run-job":
         return asyncio.run(with_context(settings, lambda ctx: cmd_run_job(ctx, args.name)))
     if command == "audit-ledger":
