@@ -63,7 +63,9 @@ async def test_a_refunded_first_charge_takes_back_its_period_by_webhook_once_and
     assert (await sweep(env))["points_clawed_back"] == 0
     assert (await run_reconcile(env))["points_clawed_back"] == 0
     again = await verify(env, user, sdk)
-    assert (again.status, again.json["pointsGranted"], again.json["balance"]) == (200, 0, 0)
+    # The current (second, renewed) period: what it granted and who credited it; nothing new; the wallet now.
+    assert (again.status, again.json["pointsGranted"], again.json["creditedBy"], again.json["creditedNow"],
+            again.json["balance"]) == (200, 300, "webhook", False, 0)
     assert len(await clawbacks(env, user)) == 1
     await assert_ledger_clean(env)
 
