@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import fields
-
 from documents import generations as gens
 from documents.users import parse_id
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
 from handlers.image_links import KEY_LABEL, check
-from handlers.schemas import CamelSchema
+from handlers.schemas import CamelSchema, Text
 
 CACHE = "private, max-age=300"
 
@@ -17,9 +15,11 @@ CACHE = "private, max-age=300"
 class SignedImageQuery(CamelSchema):
     """The query of a `signedImageUrl`: owner, expiry (Unix seconds) and signature, exactly as answered."""
 
-    u = fields.String(load_default="", metadata={"description": "The owner's user id"})
-    e = fields.String(load_default="", metadata={"description": "Expiry, Unix seconds"})
-    s = fields.String(load_default="", metadata={"description": "HMAC-SHA256 signature (URL-safe Base64)"})
+    # Lenient on purpose: anything but the exact answered values is 403 invalid_image_signature, not a 400.
+    u = Text(max_length=64, strip=False, load_default="", metadata={"description": "The owner's user id"})
+    e = Text(max_length=16, strip=False, load_default="", metadata={"description": "Expiry, Unix seconds"})
+    s = Text(max_length=64, strip=False, load_default="",
+             metadata={"description": "HMAC-SHA256 signature (URL-safe Base64)"})
 
 
 class SignedImageHandler(APIHandler):

@@ -73,7 +73,8 @@ async def test_subscription_verify_during_outage_is_503_and_the_job_grants_the_p
     await env.advance(timedelta(minutes=2))
     assert (await job(env, "subscription-reconcile"))["points_granted"] == 300
     again = await env.api.post("/api/subscriptions/verify", subscription_body(sdk), token=user["accessToken"])
-    assert again.status == 200 and again.json["pointsGranted"] == 0
+    assert again.status == 200 and (again.json["pointsGranted"], again.json["creditedBy"]) == (300, "job")
+    assert again.json["creditedNow"] is False
     await assert_wallet(env, user, [("subscription_grant", 300)])
 
 
