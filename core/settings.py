@@ -364,6 +364,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         parse_smtp_url(settings.smtp_url)
     if settings.backup_keep < 1:
         raise SettingsError("BACKUP_KEEP: must be at least 1")
+    if not 1 <= settings.image_url_ttl_s <= 7 * 86400:
+        raise SettingsError("IMAGE_URL_TTL_S: between 1 second and 7 days")
     _check_server_api(settings)
     return settings
 

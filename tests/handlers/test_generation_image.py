@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
+import pytest
 from PIL import Image
 
+from core.settings import SettingsError
+from tests.conftest import make_settings
 from tests.handlers.test_conventions import assert_error_shape
 from tests.handlers.test_generation import generate
 from tests.handlers.test_points import funded_user
@@ -109,3 +112,9 @@ async def test_tampered_signed_urls_are_refused(start_server):
         assert_error_shape(resp, 403, "invalid_image_signature")
     # A valid link of one card never opens another, and the bearer route is unaffected by query strings.
     assert (await fetch(url()))[0] == 200
+
+
+@pytest.mark.parametrize("ttl", [0, -5, 8 * 86400])
+def test_image_url_ttl_outside_one_second_to_a_week_is_refused(ttl):
+    with pytest.raises(SettingsError, match="IMAGE_URL_TTL_S"):
+        make_settings(image_url_ttl_s=ttl)

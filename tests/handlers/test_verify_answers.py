@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from core.settings import load_settings
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_conventions import assert_error_shape
-from tests.handlers.test_payments import balance_of, verify_body
+from tests.handlers.test_payments import NO_ADS, balance_of, verify_body
 from tests.handlers.test_subscriptions import verify_body as subscription_body
 
 
@@ -106,3 +107,14 @@ async def test_subscription_webhook_first_then_verify_names_the_webhook_and_the_
     answer = await verify(env, user, sdk, "/api/subscriptions/verify")
     assert (answer["status"], answer["pointsGranted"], answer["creditedBy"], answer["creditedNow"], answer["balance"]) \
         == ("active", 300, "webhook", False, 400)
+
+
+async def test_a_non_consumable_names_who_granted_it_and_grants_no_points(emulated):
+    products = [*load_settings().extra["products"], NO_ADS]
+    env = await emulated(extra={"products": products})
+    user = await env.api.register()
+    sdk = await ordered_purchase(env, user, "no_ads")
+    await env.settle()  # the webhook records the ownership first
+    assert summary(await verify(env, user, sdk)) == ("already_credited", 0, "webhook", 0)
+    profile = (await env.api.get("/api/user/profile", token=user["accessToken"])).json
+    assert [o["productId"] for o in profile["ownedProducts"]] == ["no_ads"]
