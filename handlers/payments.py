@@ -110,14 +110,15 @@ def purchase_view(doc: dict) -> dict:
     return {
         "invoiceId": doc["invoice_id"], "purchaseId": doc.get("purchase_id"), "productId": doc.get("product_id"),
         "status": doc["state"], "pointsGranted": int(doc.get("points") or 0) if doc.get("credit_entry_id") else 0,
-        "creditedBy": purchase_credited_by(doc), "sandbox": bool(doc.get("sandbox")), "createdAt": iso(doc.get("created_at")),
+        "creditedBy": purchase_credited_by(doc), "sandbox": bool(doc.get("sandbox")),
+        "createdAt": iso(doc.get("created_at")),
     }
 
 
 def claimed_view(doc: dict, body: dict) -> dict:
     """A claim still waiting for evidence: what the app sent, nothing learned from RuStore."""
     return {"invoiceId": doc["invoice_id"], "purchaseId": body["purchase_id"], "productId": body["product_id"],
-            "status": "pending", "pointsGranted": 0, "sandbox": bool(doc.get("sandbox")),
+            "status": "pending", "pointsGranted": 0, "creditedBy": None, "sandbox": bool(doc.get("sandbox")),
             "createdAt": iso(doc.get("created_at"))}
 
 
@@ -164,7 +165,9 @@ class VerifyHandler(APIHandler):
         if doc.get("user_id") is None:
             # Order-less and no evidence of possession yet: the claim is stored and completed when a
             # notification or the purchase list confirms its purchaseId. Show only what the app sent.
-            self.write_json({"status": "pending", "purchase": claimed_view(doc, body)}, 202)
+            balance = (await ledger.get_balance(self.db, self.user_id)).balance
+            self.write_json({"status": "pending", "purchase": claimed_view(doc, body), "pointsGranted": 0,
+                             "creditedBy": None, "balance": balance}, 202)
             return
         if state == "pending":
             self.write_json(await self.answer("pending", doc), 202)
