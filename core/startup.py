@@ -1,6 +1,6 @@
 """The one start-up summary a server prints: mode, stores, RuStore target, emulator, URLs, jobs, and what to try next.
 
-In text logging it is a short block on stdout; with JSON_LOGS it is one structured `started` record
+In text logging it is a short block on stdout; with JSON logs (LOG_FORMAT=json, the production default) it is one `started` record
 (a block of text would break a JSON-lines collector).
 """
 

@@ -87,6 +87,7 @@ class PendingSchema(CamelSchema):
     """RuStore has not settled the payment yet; the server re-checks it and the profile shows it once paid."""
 
     status = fields.String(required=True, metadata={"enum": ["pending"]})
+    balance = fields.Integer(required=True, metadata={"description": "The wallet's current balance"})
 
 
 RUSTORE_ERRORS = {502: ["rustore_rejected"], 503: ["rustore_unavailable", "rustore_misconfigured", "rustore_not_configured"]}
@@ -174,7 +175,7 @@ class SubscriptionVerifyHandler(SubscriptionHandler):
         ))
         doc = outcome.subscription
         if doc.get("status") in UNSETTLED:
-            self.write_json({"status": "pending"}, 202)
+            self.write_json({"status": "pending", "balance": (await ledger.get_balance(self.db, user_id)).balance}, 202)
             return
         points, credited_by = period_view(await find_subscription_doc(self.db, doc) or doc)
         # Read after the call, never the balance right after the credit: an app sets its wallet from this.

@@ -64,3 +64,27 @@ def test_summary_never_shows_store_credentials():
     assert "hunter2" not in block and "s3cret" not in block and "admin:" not in block
     assert "mongodb://db.internal:27017" in block and "redis://cache.internal:6379" in block
     assert "RuStore API: https://public-api.rustore.ru" in block and "demo" not in block
+
+
+async def test_with_json_logs_the_summary_is_one_started_record():
+    import json
+
+    port, emulator_port = _free_port(), _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "server.py", cwd=ROOT,
+        env=_clean_env(PORT=str(port), HOST="127.0.0.1", EMULATOR_PORT=str(emulator_port), LOG_FORMAT="json"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    records: list[dict] = []
+    try:
+        while not any(r.get("message") == "started" for r in records):
+            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+            assert line, "server exited early"
+            records.append(json.loads(line))  # every line is JSON: no text block on stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 60)
+    started = records[-1]
+    assert started["api_url"] == f"http://127.0.0.1:{port}" and started["emulator_url"] == f"http://127.0.0.1:{emulator_port}"
+    assert started["mode"] == "development" and started["jobs"] > 0 and "in-memory" in started["mongo"]
+    assert not any("apscheduler" in json.dumps(r).lower() for r in records)

@@ -235,7 +235,7 @@ async def test_pending_first_payment_answers_202_and_is_granted_once_paid(emulat
     user = await env.api.register()
     sdk = await subscribe(env, user, outcome="pending")
     resp = await verify(env, user, sdk)
-    assert resp.status == 202 and resp.json == {"status": "pending"}
+    assert resp.status == 202 and resp.json == {"status": "pending", "balance": 0}
     assert (await status_of(env, user))["status"] == "none"
     env.emulator.invoice_action(int(sdk["invoiceId"]), "pay")
     await env.advance(timedelta(minutes=5))
