@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.settings import load_settings
+from documents import ledger
+from documents.purchase_effects import credit_key
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_conventions import assert_error_shape
@@ -118,3 +120,16 @@ async def test_a_non_consumable_names_who_granted_it_and_grants_no_points(emulat
     assert summary(await verify(env, user, sdk)) == ("already_credited", 0, "webhook", 0)
     profile = (await env.api.get("/api/user/profile", token=user["accessToken"])).json
     assert [o["productId"] for o in profile["ownedProducts"]] == ["no_ads"]
+
+
+async def test_a_credit_whose_process_died_before_recording_it_keeps_its_first_origin(emulated):
+    """The webhook's process credited the wallet, then died before writing the purchase; verify finishes it."""
+    env = await emulated(webhooks=False)
+    user = await env.api.register()
+    sdk = await ordered_purchase(env, user, "points_100")
+    inv = sdk["invoiceId"]
+    await ledger.credit(env.service.ctx.db, user["userId"], 100, "buy", credit_key(inv, False), reference=f"invoice:{inv}",
+                        meta={"invoice_id": inv, "product_id": "points_100", "sandbox": False, "credited_by": "webhook"})
+    assert summary(await verify(env, user, sdk)) == ("already_credited", 100, "webhook", 100)
+    stored = await env.service.ctx.db["purchases"].find_one({"invoice_id": inv})
+    assert stored["credited_by"] == "webhook"
