@@ -177,15 +177,19 @@ class VerifyHandler(APIHandler):
         if state in ("failed", "reversed"):
             raise ApiError(400, "purchase_not_paid", "This purchase was not paid.",
                            details={"rustoreStatus": doc.get("rustore_status")})
-        # Re-read: the grant records pointsGranted and creditedBy after the document the outcome carries was read.
-        doc = await purchases_doc.find_purchase(self.db, doc["invoice_id"], doc["sandbox"]) or doc
-        self.write_json(await self.answer("credited" if outcome.credited_now else "already_credited", doc))
+        if not (doc.get("credit_entry_id") or doc.get("granted")):
+            # Granted by this call after the copy the outcome carries was read (no state change re-read it).
+            doc = await purchases_doc.find_purchase(self.db, doc["invoice_id"], doc["sandbox"]) or doc
+        # This call's own credit answers the balance it wrote; anything else reads the wallet now (never the
+        # balance right after an older credit, which a replayed grant would report).
+        balance = outcome.balance if outcome.credited_now else None
+        self.write_json(await self.answer("credited" if outcome.credited_now else "already_credited", doc, balance))
 
-    async def answer(self, status: str, doc: dict) -> dict:
+    async def answer(self, status: str, doc: dict, balance: int | None = None) -> dict:
         """The verify answer: the purchase, what it granted and who credited it, and the wallet's balance now."""
         view = purchase_view(doc)
-        # Read after the call, never the balance right after the credit: an app sets its wallet from this.
-        balance = (await ledger.get_balance(self.db, self.user_id)).balance
+        if balance is None:
+            balance = (await ledger.get_balance(self.db, self.user_id)).balance
         return {"status": status, "purchase": view, "pointsGranted": view["pointsGranted"],
                 "creditedBy": view["creditedBy"], "balance": balance}
 

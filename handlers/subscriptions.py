@@ -17,7 +17,7 @@ from documents.subscription_sync import (
     verify_legacy_subscription,
     verify_subscription,
 )
-from documents.subscriptions import COLLECTION, UNSETTLED, display_status
+from documents.subscriptions import UNSETTLED, display_status
 from documents.users import parse_id
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
@@ -99,11 +99,6 @@ CANCEL_ERRORS = {**RUSTORE_ERRORS, 400: RECORD_ERRORS, 404: ["subscription_not_f
                  409: ["cancel_not_supported", "subscription_not_active"]}
 
 
-async def find_subscription_doc(db: Any, doc: dict) -> dict | None:
-    """The subscription as stored now (its period records are written after the outcome's copy was read)."""
-    return await db[COLLECTION].find_one({"_id": doc["_id"]})
-
-
 def status_view(summary: dict | None, now: datetime) -> dict:
     """The public shape of a subscription (a stored document or `users.subscription`); status `none` without one."""
     if summary is None:
@@ -177,9 +172,13 @@ class SubscriptionVerifyHandler(SubscriptionHandler):
         if doc.get("status") in UNSETTLED:
             self.write_json({"status": "pending", "balance": (await ledger.get_balance(self.db, user_id)).balance}, 202)
             return
-        points, credited_by = period_view(await find_subscription_doc(self.db, doc) or doc)
-        # Read after the call, never the balance right after the credit: an app sets its wallet from this.
-        balance = (await ledger.get_balance(self.db, user_id)).balance
+        # The document was written after the grant, so its period records are current.
+        points, credited_by = period_view(doc)
+        # This call's own credit answers the balance it wrote; anything else reads the wallet now (never the
+        # balance right after an older credit).
+        balance = outcome.balance if outcome.points_granted > 0 else None
+        if balance is None:
+            balance = (await ledger.get_balance(self.db, user_id)).balance
         self.write_json(status_view(doc, now) | {"pointsGranted": points, "creditedBy": credited_by,
                                                  "creditedNow": outcome.points_granted > 0, "balance": balance})
 
