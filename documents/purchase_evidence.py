@@ -83,7 +83,9 @@ def candidates(doc: dict) -> list[tuple[str, str]]:
     seen: set[str] = set()
     best = []
     for pid, source in found:
-        if pid not in wrong and pid not in seen:
+        # Only a claim can be wrong: an id RuStore itself reported for this invoice stays a candidate even after a
+        # 404 or a confirm that has not shown yet (transient answers must not strand a paid hold).
+        if pid not in seen and (source in REPORTED or pid not in wrong):
             seen.add(pid)
             best.append((pid, source))
     return best

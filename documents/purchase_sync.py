@@ -129,9 +129,11 @@ async def confirm_held(
 ) -> PurchaseOutcome:
     """Confirm a PAID hold at RuStore (points are already credited) with the best purchaseId we have.
 
-    A purchaseId RuStore refuses as not found, or whose confirm leaves this invoice PAID, is marked
-    wrong and the next best is tried; with none left the hold waits for evidence (a notification,
-    the purchase list) and the job looks again within minutes, well inside RuStore's 6-hour hold.
+    A claimed purchaseId RuStore refuses as not found, or whose confirm leaves this invoice PAID, is
+    marked wrong and the next best is tried; an id RuStore itself reported for the invoice is never
+    marked wrong (a 404 may be transient, a confirm may show late) and is tried again on the next
+    check. With none left the hold waits for evidence (a notification, the purchase list) and the
+    job looks again within minutes, well inside RuStore's 6-hour hold.
     """
     doc = outcome.purchase
     for purchase_id, origin in candidates(doc):
@@ -145,7 +147,8 @@ async def confirm_held(
         except RuStoreNotFound:
             logger.warning("confirm: RuStore does not know this purchaseId", invoice_id=doc["invoice_id"],
                            source=origin)
-            doc = await mark_wrong(db, doc, purchase_id, now)
+            if origin == "claim":  # an id RuStore reported for this invoice is tried again on the next check
+                doc = await mark_wrong(db, doc, purchase_id, now)
             continue
         except RuStoreRejected as exc:
             # Usually "Purchase status must be PAID": confirmed elsewhere or reversed. RuStore's record decides.
@@ -163,10 +166,10 @@ async def confirm_held(
                          balance=again.balance if again.balance is not None else outcome.balance)
         if payment.status is not InvoiceStatus.PAID:
             return merged
-        # Still held after "confirming" with this id: it was not this invoice's purchaseId.
-        logger.warning("confirm left the invoice PAID; purchaseId marked wrong", invoice_id=doc["invoice_id"],
-                       source=origin)
-        doc = await mark_wrong(db, again.purchase, purchase_id, now)
+        # Still held after "confirming" with this id: a claimed id was not this invoice's purchaseId; one RuStore
+        # reported may only not show yet (API.md does not say a confirm shows at once), so it is tried again later.
+        logger.warning("confirm left the invoice PAID", invoice_id=doc["invoice_id"], source=origin)
+        doc = await mark_wrong(db, again.purchase, purchase_id, now) if origin == "claim" else again.purchase
         outcome = replace(merged, purchase=doc)
     logger.warning("held purchase has no usable purchaseId yet; waiting for evidence", invoice_id=doc["invoice_id"])
     await note_check_failure(db, doc, now, "no purchaseId to confirm with")

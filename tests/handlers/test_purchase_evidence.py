@@ -223,3 +223,19 @@ async def test_holds_unconfirmed_for_over_3_hours_raise_the_metric(emulated):
     await deliver(env, sdk["invoiceId"])
     outcome = await run_job(env.service.ctx, find_job("purchase-reconcile"))
     assert outcome.summary["holds_unconfirmed_over_3h"] == 0 and status_at_rustore(env, sdk) == "CONFIRMED"
+
+
+async def test_a_transient_404_on_confirm_never_strands_a_hold_confirmed_with_rustores_own_purchase_id(emulated):
+    env = await emulated()
+    user = await env.api.register()
+    ordered = (await env.api.post("/api/payments/orders", {"productId": "points_100"}, token=user["accessToken"])).json
+    env.emulator.set_fault("purchase_confirm", "error", status=404, count=1)  # one gateway 404, then RuStore is fine
+    sdk = env.buy("points_100", order_id=ordered["orderId"], developer_payload=ordered["developerPayload"],
+                  app_user_id=user["userId"], purchase_type="TWO_STEP")
+    await env.settle()  # the notification credits and tries to confirm: the 404, then the next check
+    await env.advance(5 * 60)
+    await run_job(env.service.ctx, find_job("purchase-reconcile"))
+    assert env.emulator.store.invoice(int(sdk["invoiceId"])).status == "CONFIRMED"
+    doc = await env.service.ctx.db["purchases"].find_one({"invoice_id": sdk["invoiceId"]})
+    assert sdk["purchaseId"] not in (doc.get("wrong_purchase_ids") or [])
+    assert (await env.api.get("/api/points/balance", token=user["accessToken"])).json["balance"] == 100
