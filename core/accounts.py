@@ -24,7 +24,7 @@ from documents.account_erasure import erase_personal_data
 from documents.identities import has_real_email
 from documents.subscription_sync import cancel_subscription
 from documents.subscriptions import COLLECTION as SUBSCRIPTIONS
-from documents.subscriptions import ENTITLED, SubscriptionNotActive, SubscriptionNotFound
+from documents.subscriptions import ENTITLED, UNSETTLED, SubscriptionNotActive, SubscriptionNotFound
 
 RESET_PAGE = "/auth/reset-password"
 VERIFY_PAGE = "/auth/verify-email"
@@ -123,8 +123,11 @@ async def cancel_renewals(ctx: Any, user_id: ObjectId) -> list[str]:
     RuStore being unreachable raises (RuStoreUnavailable): the deletion stops before erasing anything,
     so it can be retried and no deleted account is charged again.
     """
+    # Every one RuStore may still charge: on hold it keeps retrying the renewal, and a copy that shows it ended may
+    # be stale (RuStore renewed since), so RuStore is asked for each.
+    may_renew = [*ENTITLED, "PAUSED", *UNSETTLED]
     cursor = ctx.db[SUBSCRIPTIONS].find(
-        {"user_id": user_id, "source": "pay", "auto_renewing": True, "status": {"$in": list(ENTITLED)}},
+        {"user_id": user_id, "source": "pay", "auto_renewing": {"$ne": False}, "status": {"$in": may_renew}},
         {"purchase_id": 1})
     cancelled = []
     async for doc in cursor:
@@ -134,7 +137,7 @@ async def cancel_renewals(ctx: Any, user_id: ObjectId) -> list[str]:
             continue
         try:
             await cancel_subscription(ctx.db, ctx.rustore, user_id, doc["purchase_id"], products=ctx.products,
-                                      policy=ctx.purchase_policy, now=ctx.now())
+                                      policy=ctx.purchase_policy, now=ctx.now(), even_if_ended=True)
         except (SubscriptionNotActive, SubscriptionNotFound):
             continue  # ended meanwhile, or RuStore never had it: nothing will renew
         cancelled.append(doc["purchase_id"])

@@ -142,9 +142,12 @@ async def _acknowledge(db: Any, client: Any, outcome: SubscriptionOutcome, now: 
 
 async def cancel_subscription(
     db: Any, client: Any, user_id: ObjectId, key: str | None, *, products: Mapping[str, Any], policy: PurchasePolicy,
-    now: datetime,
+    now: datetime, even_if_ended: bool = False,
 ) -> SubscriptionOutcome:
-    """Developer cancel (S8) of one of the user's subscriptions (default: the current one), then apply RuStore's record."""
+    """Developer cancel (S8) of one of the user's subscriptions (default: the current one), then apply RuStore's record.
+
+    `even_if_ended` asks RuStore even when our copy says it ended (account deletion: RuStore may have renewed since).
+    """
     if key is None:
         current = await find_current(db, user_id)
         if current is None:
@@ -154,7 +157,8 @@ async def cancel_subscription(
         doc = await get_user_subscription(db, user_id, key)
     if doc.get("source") != "pay":
         raise CancelNotSupported("BillingClient subscriptions can only be cancelled by the user in the RuStore app.")
-    if display_status(doc.get("status"), doc.get("end_date"), now, doc.get("auto_renewing")) in ("expired", "none"):
+    if not even_if_ended and display_status(doc.get("status"), doc.get("end_date"), now,
+                                            doc.get("auto_renewing")) in ("expired", "none"):
         raise SubscriptionNotActive("This subscription is not running.")
     refused: RuStoreRejected | None = None
     try:

@@ -11,7 +11,7 @@ from documents.generations import IMAGES
 from server import build_parser
 from tests.handlers.test_auth import PASSWORD
 from tests.handlers.test_conventions import assert_error_shape
-from tests.handlers.test_subscriptions import subscribe, verify
+from tests.handlers.test_subscriptions import MONTH, status_of, subscribe, verify, with_grace_and_hold
 from tests.oauth.fake_vk import oauth_settings
 
 
@@ -106,3 +106,18 @@ async def test_admin_command_deletes_with_the_same_effects(emulated, capsys):
         raise AssertionError("a deleted account was deleted twice")
     except AdminRefused as exc:
         assert "already deleted" in str(exc)
+
+
+async def test_deletion_cancels_a_subscription_on_hold_so_a_later_retry_never_charges_the_deleted_account(emulated):
+    env = await emulated(webhooks=False)
+    with_grace_and_hold(env)
+    user = await env.api.register(password=PASSWORD)
+    sdk = await subscribe(env, user, renewal="fail")
+    assert (await verify(env, user, sdk)).status == 200
+    await env.advance(MONTH + timedelta(hours=1))
+    await status_of(env, user)
+    await env.advance(timedelta(days=3))
+    assert (await status_of(env, user))["status"] == "paused"  # RuStore keeps retrying the charge while on hold
+    done = await env.api.delete("/api/user", json_body={"password": PASSWORD}, token=user["accessToken"])
+    assert done.status == 204, done.text
+    assert env.emulator.store.subscription(sdk["purchaseId"]).auto_renewing is False
