@@ -196,8 +196,6 @@ async def apply_payment(
     product = _one_time_product(products, payment, claim)
     doc = await _upsert_record(db, payment, product, now)
     _check_claimed_purchase_id(doc, claim)
-    if claim is not None and doc.get("user_id") is None:
-        await store_claim(db, COLLECTION, doc["_id"], claim, now)
     app_user_ids = tuple(x for x in (payment.app_user_id, doc.get("listed_app_user_id")) if x)
     evidence = Ownership(order_id=payment.order_id, developer_payload=payment.developer_payload,
                          app_user_ids=app_user_ids, product_id=payment.product_id,
@@ -205,6 +203,10 @@ async def apply_payment(
     decision = await decide_owner(db, evidence, claim=claim, stored_claims=doc.get("claims") or [],
                                   bound_to=doc.get("user_id"), policy=policy)
     owner, order = decision.owner, decision.order
+    if claim is not None and doc.get("user_id") is None:
+        # Stored only once the rule accepted it: a refused claim (409, product mismatch) writes nothing.
+        await store_claim(db, COLLECTION, doc["_id"], claim, now)
+        doc = await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc
     if owner is None:
         # Unowned until evidence names its owner: a notification, the purchase list, or the buyer's verify.
         await db[COLLECTION].update_one({"_id": doc["_id"], "user_id": None}, {"$set": {"next_check_at": None}})

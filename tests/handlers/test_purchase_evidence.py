@@ -239,3 +239,14 @@ async def test_a_transient_404_on_confirm_never_strands_a_hold_confirmed_with_ru
     doc = await env.service.ctx.db["purchases"].find_one({"invoice_id": sdk["invoiceId"]})
     assert sdk["purchaseId"] not in (doc.get("wrong_purchase_ids") or [])
     assert (await env.api.get("/api/points/balance", token=user["accessToken"])).json["balance"] == 100
+
+
+async def test_a_refused_claim_on_someone_elses_purchase_writes_nothing(emulated):
+    env = await emulated(webhooks=False)
+    owner, intruder = await env.api.register(), await env.api.register()
+    sdk = await env.order_and_buy(owner, "points_100")  # the owner has not verified yet
+    stolen = await env.api.post("/api/payments/verify", verify_body(sdk), token=intruder["accessToken"])
+    assert_error_shape(stolen, 409, "purchase_belongs_to_another_user")
+    doc = await env.service.ctx.db["purchases"].find_one({"invoice_id": sdk["invoiceId"]})
+    assert not doc.get("claims")  # the refused claim is not kept (claims are capped: it could push out real ones)
+    assert (await env.api.post("/api/payments/verify", verify_body(sdk), token=owner["accessToken"])).status == 200
