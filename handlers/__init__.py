@@ -15,6 +15,7 @@ from handlers import account as account_routes
 from handlers import account_pages as account_page_routes
 from handlers import apidocs, auth, generation, metrics, oauth, payments, points, products, service, subscriptions, user, webhooks
 from handlers import customer as customer_handlers
+from handlers import demo as demo_routes
 from handlers.base import APIHandler
 from handlers.openapi import spec_for
 from handlers.routing import NotFoundHandler, check_routes
@@ -22,12 +23,14 @@ from handlers.routing import NotFoundHandler, check_routes
 HANDLER_MODULES = [service, apidocs, metrics, auth, oauth, user, products, points, generation, payments, webhooks, subscriptions]
 HANDLER_MODULES.append(customer_handlers)
 HANDLER_MODULES += [account_routes, account_page_routes]
+# Registered outside production only: the web reference client at /demo/ (handlers/demo.py).
+DEVELOPMENT_MODULES = [demo_routes]
 
 
-def all_routes() -> list[tuple]:
-    """Every route of the API in registration order, the 404 catch-all last."""
+def all_routes(development: bool = False) -> list[tuple]:
+    """Every route of the API in registration order (plus the development-only ones if asked), the 404 catch-all last."""
     routes: list[tuple[str, type]] = []
-    for module in HANDLER_MODULES:
+    for module in HANDLER_MODULES + (DEVELOPMENT_MODULES if development else []):
         routes.extend(module.default_handlers)
     routes.append((r".*", NotFoundHandler))
     return routes
@@ -64,7 +67,7 @@ def access_log(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(ctx: AppContext, **overrides: Any) -> tornado.web.Application:
     """Build the Tornado application; refuses routes that are not authenticated or public, or lack an @api declaration."""
-    routes = all_routes()
+    routes = all_routes(development=not ctx.settings.is_production)
     openapi = spec_for(routes)  # raises on a route verb without a declaration: such an app never starts
     templates = {rule[1]: rule[0] for rule in routes if rule[0] != r".*"}
     app = tornado.web.Application(
