@@ -236,7 +236,7 @@ class APIHandler(tornado.web.RequestHandler):
             self.set_sticky_header("Access-Control-Allow-Origin", origin)
             self.set_sticky_header(
                 "Access-Control-Expose-Headers",
-                "X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset",
+                "X-Request-ID, Retry-After, ETag, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset",
             )
         elif self.request.method == "OPTIONS":
             raise ApiError(403, "cors_origin_not_allowed", "This origin may not call the API.")
@@ -372,7 +372,7 @@ class APIHandler(tornado.web.RequestHandler):
         if self.request.headers.get("Origin"):
             self.set_header("Access-Control-Allow-Methods", ", ".join(self.allowed_methods()))
             self.set_header("Access-Control-Allow-Headers",
-                            "Authorization, Content-Type, Idempotency-Key, X-Request-ID")
+                            "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-ID")
             self.set_header("Access-Control-Max-Age", "600")
         self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.write_no_content()
