@@ -118,6 +118,11 @@ async def test_the_emulator_relay_answers_what_the_pay_sdk_would(emulated):
     assert sdk.status == 201 and {"invoiceId", "purchaseId", "productId"} <= set(sdk.json)
     config = await env.api.get("/demo/config.json")
     assert config.json["emulator"]["appId"] == env.app_id
+    for body in ("not json", "[1, 2]"):
+        refused = await env.api.post("/demo/emulator/purchases", data=body)
+        assert refused.status == 400 and refused.json["reason"] == "invalid_json"
+    wrong = await env.api.post("/demo/emulator/purchases", {"productId": "premium_monthly"})
+    assert wrong.status == 400 and "subscription" in wrong.text  # the emulator's own refusal, passed through
 
 
 def test_demo_routes_are_not_registered_in_production(service):
