@@ -55,7 +55,7 @@ STALE_TEMP = timedelta(days=1)
 FIRST_CHUNK_DOCS = 100
 # Without a snapshot, collections are read one after another. The ledger's entries are read last but one
 # and the wallets right after them: an operation landing between those reads is then still in its wallet's
-# outbox in the backup, and `ledger-repair` writes its entry after a restore (see README, "Backups").
+# outbox in the backup, and `ledger-repair` writes its entry after a restore (see docs/backups.md).
 LEDGER_LAST = ("transactions", "users")
 
 

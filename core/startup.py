@@ -57,6 +57,7 @@ def render(info: StartupInfo) -> str:
     if info.metrics_url:
         lines.append(f"  Metrics    {info.metrics_url}")
     if info.emulator_url:
+        lines.append(f"  Web demo   {info.api_url}/demo/   (the web reference client, development only)")
         lines.append(f"  Try it     python server.py demo --url {info.api_url} --emulator {info.emulator_url}"
                      "   (the whole app flow, step by step)")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from documents.leases import acquire_lease, release_lease
 from jobs.runner import OWNER, Job
 
 # Long enough for a large database (a crashed run blocks on-demand backups this long, never the next day's);
-# beyond a few hours `mongodump` or managed backups are the better tool anyway (see README).
+# beyond a few hours `mongodump` or managed backups are the better tool anyway (see docs/backups.md).
 LEASE_S = 3 * 3600
 
 

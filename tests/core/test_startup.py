@@ -43,7 +43,8 @@ async def test_development_start_prints_one_short_summary_and_each_job_run_is_on
     for expected in ("rustore-backend started (development)", f"API        http://127.0.0.1:{port}",
                      "MongoDB    in-memory", "Redis      in-memory",
                      f"RuStore emulator (development, no RuStore credentials): http://127.0.0.1:{emulator_port}",
-                     "Jobs       ", f"python server.py demo --url http://127.0.0.1:{port}"):
+                     "Jobs       ", f"python server.py demo --url http://127.0.0.1:{port}",
+                     f"Web demo   http://127.0.0.1:{port}/demo/"):
         assert expected in text, (expected, text)
     runs = [line for line in later if "ledger-repair" in line]
     assert runs and all(re.search(r"job ledger-repair ok .*summary_", line) for line in runs), "".join(later)
