@@ -205,8 +205,7 @@ async def apply_payment(
     owner, order = decision.owner, decision.order
     if claim is not None and doc.get("user_id") is None:
         # Stored only once the rule accepted it: a refused claim (409, product mismatch) writes nothing.
-        await store_claim(db, COLLECTION, doc["_id"], claim, now)
-        doc = await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc
+        await store_claim(db, COLLECTION, doc["_id"], claim, now)  # binding below re-reads the document
     if owner is None:
         # Unowned until evidence names its owner: a notification, the purchase list, or the buyer's verify.
         await db[COLLECTION].update_one({"_id": doc["_id"], "user_id": None}, {"$set": {"next_check_at": None}})
