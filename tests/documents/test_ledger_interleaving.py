@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
+import pytest
+
 from documents import ledger, ledger_apply
 
 
@@ -54,14 +56,16 @@ async def test_key_in_a_crashed_outbox_stops_a_parked_duplicate_and_is_flushed(d
     slow, parked = await run_parked(
         db, lambda d: ledger.credit(d, user, 5, "buy", "order-1"))
 
+    crashes = {"n": 0}
+
     def crash(collection: str, method: str) -> None:
         if (collection, method) == ("transactions", "insert_one"):
+            crashes["n"] += 1
             raise RuntimeError("process died")
 
-    try:
-        await ledger.credit(db.with_hook(crash), user, 5, "buy", "order-1")
-    except RuntimeError:
-        pass
+    await crashed(ledger.credit(db.with_hook(crash), user, 5, "buy", "order-1"))
+    assert crashes["n"] == 1  # the fast caller really died with its key in the outbox
+    assert len((await db.users.find_one({"_id": user}))["points"]["outbox"]) == 1
     parked.release.set()
     result = await slow
     assert result.replayed and result.balance == 5 and result.entry.seq == 1
@@ -120,11 +124,9 @@ def always_crash_inserts(collection: str, method: str) -> None:
 
 
 async def crashed(call) -> None:
-    """Await a call that is expected to die with the simulated crash."""
-    try:
+    """Await a call that must die with the simulated crash (fails if it does not)."""
+    with pytest.raises(RuntimeError, match="process died"):
         await call
-    except RuntimeError:
-        pass
 
 
 async def test_key_still_in_the_outbox_but_aged_out_of_recent_is_not_reapplied(
@@ -137,6 +139,10 @@ async def test_key_still_in_the_outbox_but_aged_out_of_recent_is_not_reapplied(
     await crashed(ledger.credit(broken, user, 5, "buy", "order-1"))
     for i in range(3):
         await crashed(ledger.credit(broken, user, 1, "buy", f"other-{i}"))
+    points = (await db.users.find_one({"_id": user}))["points"]
+    # The premise: order-1 is still in the outbox but no longer in `recent`.
+    assert "order-1" in [op["idempotency_key"] for op in points["outbox"]]
+    assert ledger_apply.key_hash("order-1") not in [r["k"] for r in points["recent"]]
     retry = await ledger.credit(db, user, 5, "buy", "order-1")
     assert retry.replayed and retry.entry.seq == 1
     assert (await ledger.get_balance(db, user)).balance == 8
