@@ -11,6 +11,7 @@ from documents.users import parse_id
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_conventions import assert_error_shape
+from tests.support.barrier import Barrier, HookedClient
 
 
 @pytest.fixture(params=["minimal", "rich"])
@@ -97,13 +98,17 @@ async def test_two_step_confirmation_failure_is_retried_by_the_job_before_the_ho
 
 
 async def test_concurrent_verifies_and_the_job_credit_a_purchase_exactly_once(emulated):
-    env = await emulated(webhooks=False)
+    mongo = HookedClient()
+    env = await emulated(mongo=mongo, webhooks=False)
     user = await env.api.register()
     sdk = env.buy("points_100", user=user)
+    # Two crediting callers meet right before the ledger's update (see tests/support/barrier.py).
+    mongo.hook = barrier = Barrier(2)
     results = await asyncio.gather(
         *(env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"]) for _ in range(6)),
         run_job(env.service.ctx, find_job("purchase-reconcile")),
     )
+    assert barrier.met
     statuses = [r.json["status"] for r in results[:6]]
     assert statuses.count("credited") == 1 and statuses.count("already_credited") == 5
     assert await balance_of(env, user) == 100

@@ -10,6 +10,7 @@ from mongomock_motor import AsyncMongoMockClient
 
 from documents import ledger
 from tests.handlers.test_conventions import assert_error_shape
+from tests.support.barrier import Barrier, HookedClient
 from tests.support.yielding import YieldingDatabase
 
 
@@ -193,9 +194,14 @@ async def test_concurrent_spends_never_overdraw(start_server):
 
 
 async def test_concurrent_replays_of_one_key_charge_once(start_server):
-    service, api = await start_server(mongo=YieldingClient())
+    mongo = HookedClient()
+    service, api = await start_server(mongo=mongo)
     user = await funded_user(service, api, 10)
+    # The first two requests past their pre-check wait for each other right before the
+    # ledger's update: only its idempotency filter can stop the second charge.
+    mongo.hook = barrier = Barrier(2)
     results = await asyncio.gather(*(spend(api, user, 3, "one-key") for _ in range(20)))
+    assert barrier.met  # two requests really were in flight at the write at once
     assert {r.status for r in results} == {200}
     assert len({r.json["transaction"]["id"] for r in results}) == 1 and {r.json["balance"] for r in results} == {7}
     assert await balance_of(api, user) == 7
