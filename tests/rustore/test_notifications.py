@@ -115,6 +115,21 @@ async def test_tampered_ciphertext_is_rejected(
         decode_notification(json.dumps(envelope), key_b64=notification_keys.real)
 
 
+@pytest.mark.parametrize("tag_byte", [-16, -1])
+def test_one_flipped_gcm_tag_byte_is_rejected_as_failed_authentication(
+    tag_byte: int, notification_keys: NotificationKeys
+) -> None:
+    # Ciphertext untouched: without the tag check the plaintext would decrypt intact and be
+    # accepted, so only the authentication failure (not a parsing error) can reject this.
+    payload = seal(content("TEST_EVENT", {"test": "TEST"}), notification_keys.real)
+    assert decode_notification(body(payload), key_b64=notification_keys.real).notification_type == "TEST_EVENT"
+    blob = bytearray(base64.b64decode(payload))
+    blob[tag_byte] ^= 0x01
+    with pytest.raises(NotificationDecryptError, match="failed AES-GCM authentication") as caught:
+        decode_notification(body(base64.b64encode(bytes(blob)).decode()), key_b64=notification_keys.real)
+    assert type(caught.value) is NotificationDecryptError
+
+
 def test_wrong_key_is_rejected_like_tampering(notification_keys: NotificationKeys) -> None:
     payload = seal(content("TEST_EVENT", {"test": "TEST"}), NotificationKeys().real)
     with pytest.raises(NotificationDecryptError, match="another key"):
