@@ -47,6 +47,21 @@ async def test_a_stale_answer_never_moves_a_purchase_backwards(db, make_user):
     assert (await ledger.verify_ledger(db)).ok
 
 
+async def test_a_stale_confirmed_answer_for_a_refunded_never_credited_purchase_credits_nothing(db, make_user):
+    # RuStore refunded the purchase before we ever credited it; an older CONFIRMED answer arrives
+    # last.  The purchase stays refunded, no +100 credit / -100 clawback pair is written, and the
+    # caller is not told it credited anything (documents/purchases.py: a stale answer keeps what we know).
+    user = await make_user()
+    refunded = await apply(db, payment(InvoiceStatus.REFUNDED), user)
+    assert refunded.purchase["state"] == "refunded" and not refunded.credited_now
+    late = await apply(db, payment(InvoiceStatus.CONFIRMED), user)
+    assert late.purchase["state"] == "refunded" and not late.credited_now
+    entries = await ledger.list_entries(db, user, limit=10)
+    assert entries == []
+    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await ledger.verify_ledger(db)).ok
+
+
 async def test_racing_applications_credit_once(db, make_user):
     user = await make_user()
     outcomes = await asyncio.gather(*(apply(db, payment(), user) for _ in range(12)))
