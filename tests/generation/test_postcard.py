@@ -110,4 +110,7 @@ def test_invalid_size_is_rejected(size):
 
 def test_any_string_input_renders():
     for value in ["", "\x00\ud800", "{" * 100, "\n" * 50, "‮" * 10, "ё" * 5000]:
-        _decode(render_postcard(value, title=value, occasion=value, language=value, size=(300, 200)))
+        image = _decode(render_postcard(value, title=value, occasion=value, language=value, size=(300, 200)))
+        assert image.size == (300, 200) and image.mode in ("RGB", "RGBA")
+        # A real card, not a blank canvas: the background and decoration draw several colours.
+        assert len(image.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 1

@@ -105,8 +105,14 @@ async def test_refresh_rotates_the_refresh_token(api):
     assert first.json["refreshToken"] != user["refreshToken"]
     assert first.json["accessToken"] != user["accessToken"]
     second = await api.post("/api/auth/refresh", {"refreshToken": first.json["refreshToken"]})
-    assert second.status == 200
-    assert (await api.get("/api/user/profile", token=second.json["accessToken"])).status == 200
+    assert second.status == 200 and second.json["refreshToken"] not in (first.json["refreshToken"], user["refreshToken"])
+    profile = await api.get("/api/user/profile", token=second.json["accessToken"])
+    assert profile.status == 200 and profile.json["email"] == user["email"]
+    assert first.json["userId"] == second.json["userId"] == user["userId"]
+    # The fate of a rotated token: presented again once its successor was itself rotated,
+    # it is reuse, never a fresh pair.
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]}),
+                       401, "refresh_token_reused")
 
 
 async def test_reusing_a_rotated_refresh_token_revokes_the_session(start_server):
@@ -185,7 +191,7 @@ async def test_logout_all_ends_every_session_of_the_user(api):
     stranger = await api.register()
     assert (await api.post("/api/auth/logout", {"all": True}, token=user["accessToken"])).status == 204
     for token in (user["accessToken"], other["accessToken"]):
-        assert (await api.get("/api/user/profile", token=token)).status == 401
+        assert_error_shape(await api.get("/api/user/profile", token=token), 401, "session_ended")
     assert (await api.get("/api/user/profile", token=stranger["accessToken"])).status == 200
 
 
@@ -194,7 +200,7 @@ async def test_logout_with_refresh_token_ends_that_session_only(api):
     phone = (await api.post("/api/auth/login", {"email": user["email"], "password": PASSWORD})).json
     resp = await api.post("/api/auth/logout", {"refreshToken": phone["refreshToken"]}, token=user["accessToken"])
     assert resp.status == 204
-    assert (await api.get("/api/user/profile", token=phone["accessToken"])).status == 401
+    assert_error_shape(await api.get("/api/user/profile", token=phone["accessToken"]), 401, "session_ended")
     assert (await api.get("/api/user/profile", token=user["accessToken"])).status == 200
     stranger = await api.register()
     resp = await api.post("/api/auth/logout", {"refreshToken": stranger["refreshToken"]}, token=user["accessToken"])
@@ -213,7 +219,7 @@ async def test_sessions_are_listed_and_can_be_ended_one_by_one(api):
     assert set(sessions[0]) == {"id", "deviceId", "createdAt", "lastUsedAt", "current"}
     tablet_id = next(s["id"] for s in sessions if s["deviceId"] == "tab-2")
     assert (await api.delete(f"/api/auth/sessions/{tablet_id}", token=user["accessToken"])).status == 204
-    assert (await api.get("/api/user/profile", token=tablet["accessToken"])).status == 401
+    assert_error_shape(await api.get("/api/user/profile", token=tablet["accessToken"]), 401, "session_ended")
     remaining = (await api.get("/api/auth/sessions", token=user["accessToken"])).json["sessions"]
     assert [s["deviceId"] for s in remaining] == ["phone-1"]
 

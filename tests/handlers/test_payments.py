@@ -130,6 +130,7 @@ async def test_another_users_purchase_is_refused_with_409(emulated):
     loose = env.buy("points_100")
     await env.settle()
     assert (await env.api.post("/api/payments/verify", verify_body(loose), token=owner["accessToken"])).status == 200
+    assert await balance_of(env, owner) == 200
     again = await env.api.post("/api/payments/verify", verify_body(loose), token=intruder["accessToken"])
     assert_error_shape(again, 409, "purchase_belongs_to_another_user")
     await assert_ledger_clean(env)
@@ -156,6 +157,7 @@ async def test_required_orders_refuse_purchases_without_one(emulated):
     order = (await env.api.post("/api/payments/orders", {"productId": "points_100"}, token=user["accessToken"])).json
     sdk = env.buy("points_100", order_id=order["orderId"], developer_payload=order["developerPayload"])
     assert (await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])).status == 200
+    assert await balance_of(env, user) == 100
 
 
 async def test_client_product_id_is_never_the_source_of_the_grant(emulated):
@@ -222,7 +224,7 @@ async def test_refund_claws_back_down_to_zero_and_records_the_shortfall(emulated
     await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     spend = await env.api.post("/api/points/spend", {"amount": 70}, token=user["accessToken"],
                                headers={"Idempotency-Key": "spend-before-refund"})
-    assert spend.status == 200
+    assert spend.status == 200 and spend.json["balance"] == 30
     env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
     again = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
     assert_error_shape(again, 400, "purchase_refunded")

@@ -63,8 +63,9 @@ async def test_email_is_used_only_when_verified(google, http):
 
 async def test_both_google_issuers_and_every_configured_audience_are_accepted(google, http):
     verifier = make_verifier(http, google.jwks_url)
-    await verifier.verify(google.id_token(iss="accounts.google.com"))
-    await verifier.verify(google.id_token(aud="second-client"))
+    for token in (google.id_token(iss="accounts.google.com"), google.id_token(aud="second-client")):
+        identity = await verifier.verify(token)
+        assert (identity.provider, identity.subject, identity.email) == ("google", "110169484474386276334", "ann@gmail.com")
 
 
 @pytest.mark.parametrize("claims", [
@@ -81,7 +82,8 @@ async def test_bad_claims_are_refused(google, http, claims):
 
 
 async def test_expiry_has_a_small_leeway(google, http):
-    await make_verifier(http, google.jwks_url).verify(google.id_token(exp=int(time.time()) - 10))
+    identity = await make_verifier(http, google.jwks_url).verify(google.id_token(exp=int(time.time()) - 10))
+    assert (identity.provider, identity.subject) == ("google", "110169484474386276334")
 
 
 async def test_forged_signature_is_refused(google, http):
