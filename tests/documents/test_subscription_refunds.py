@@ -16,10 +16,9 @@ from mongomock_motor import AsyncMongoMockClient
 
 from core.products import Product
 from documents import ledger, orders, subscriptions
-from documents.billing import Claim, PurchaseMismatch, PurchasePolicy
+from documents.billing import Claim, PurchasePolicy
 from documents.subscription_apply import apply_subscription
 from documents.subscription_refunds import apply_charge, clawback_key, settle_due
-from documents.subscription_sync import verify_subscription
 from documents.subscriptions import grant_key
 from rustore import InvoiceStatus, Payment, Subscription, SubscriptionStatus
 from tests.support.yielding import YieldingDatabase
@@ -238,31 +237,4 @@ async def test_a_refund_whose_process_died_is_finished_by_the_next_look(db, user
     assert doc["granted_periods"][0]["clawback_entry_id"] == doc["refunds"][0]["clawback_entry_id"]
     assert await settle_due(db, FLOOR, later, 10) == (0, 0)
     assert await balance(db, user_id) == 0 and len(await clawbacks(db, user_id)) == 1
-    assert (await ledger.verify_ledger(db)).ok
-
-
-class OneSubscriptionRuStore:
-    """RuStore answering S5 with period 1 of p1 and P3 with one given charge."""
-
-    def __init__(self, payment: Payment) -> None:
-        self.payment = payment
-
-    async def get_subscription(self, product_id: str, purchase_id: str, *, sandbox: bool) -> Subscription:
-        return answer(1)
-
-    async def get_payment(self, invoice_id: str, *, sandbox: bool) -> Payment:
-        return self.payment
-
-
-async def test_a_notified_charge_of_another_subscription_changes_nothing(db, user_id):
-    await grant(db, user_id, 1)
-    client = OneSubscriptionRuStore(refund("100009", T0, purchase_id="another-subscription"))
-    with pytest.raises(PurchaseMismatch):
-        await verify_subscription(db, client, "p1", "premium_monthly", sandbox=False, claim=None, products=PRODUCTS,
-                                  policy=FLOOR, now=T0 + timedelta(days=1), source="webhook", invoice_id="100009")
-    client.payment = refund("100001", T0)
-    done = await verify_subscription(db, client, "p1", "premium_monthly", sandbox=False, claim=None, products=PRODUCTS,
-                                     policy=FLOOR, now=T0 + timedelta(days=1), source="webhook", invoice_id="100001")
-    assert (done.points_clawed_back, done.balance) == (300, 0)
-    assert done.subscription["refunds"][0]["invoice_id"] == "100001"
     assert (await ledger.verify_ledger(db)).ok

@@ -8,6 +8,8 @@ import pytest
 from bson import ObjectId
 
 from documents import ledger
+from documents.billing import PurchaseMismatch
+from documents.subscription_sync import verify_subscription
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_subscriptions import MONTH, assert_ledger_clean, balance_of, run_reconcile, status_of, subscribe, verify
@@ -42,7 +44,7 @@ async def test_a_refunded_first_charge_takes_back_its_period_by_webhook_once_and
     await env.settle()
     assert (await verify(env, user, sdk)).json["balance"] == 300
     await env.advance(MONTH + timedelta(minutes=5))  # the renewal charge: a second invoice, a second period
-    assert await balance_of(env, user) == 600
+    assert await balance_of(env, user) == 4300
     await spend(env, user, 400, "before-the-refund")
 
     env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")  # P7 of the first charge, from the console
@@ -95,4 +97,34 @@ async def test_a_refunded_renewal_found_by_the_sweep_takes_back_only_its_period_
     assert (await sweep(env))["subscription_refunds"] == 0  # recorded: the next sweep skips it
     assert (await run_reconcile(env))["points_clawed_back"] == 0
     assert len(await clawbacks(env, user)) == 1 and (await status_of(env, user))["status"] == "active"
+    await assert_ledger_clean(env)
+
+
+async def test_a_notified_charge_of_another_subscription_changes_nothing(emulated):
+    # A notification naming subscription A with the invoice of subscription B's charge (RuStore's
+    # P3 answer over HTTP from the emulator shows B's purchaseId): refused, nothing taken back.
+    env = await emulated(webhooks=False)
+    user = await env.api.register()
+    first, other = await subscribe(env, user), await subscribe(env, user, "premium_yearly")
+    for sdk in (first, other):
+        assert (await verify(env, user, sdk)).status == 200
+    assert await balance_of(env, user) == 4300
+    env.emulator.invoice_action(int(other["invoiceId"]), "refund")
+    ctx = env.service.ctx
+
+    async def notified(invoice_id: str):
+        return await verify_subscription(
+            ctx.db, ctx.rustore, first["purchaseId"], "premium_monthly", sandbox=False, claim=None,
+            products=ctx.products, policy=ctx.purchase_policy, now=ctx.clock(), source="webhook",
+            invoice_id=invoice_id)
+
+    with pytest.raises(PurchaseMismatch):
+        await notified(other["invoiceId"])
+    assert await balance_of(env, user) == 4300 and await clawbacks(env, user) == []
+    doc = await ctx.db.subscriptions.find_one({"purchase_id": first["purchaseId"]})
+    assert not doc.get("refunds")
+    env.emulator.invoice_action(int(first["invoiceId"]), "refund")
+    done = await notified(first["invoiceId"])
+    assert (done.points_clawed_back, done.balance) == (300, 4000)
+    assert done.subscription["refunds"][0]["invoice_id"] == first["invoiceId"]
     await assert_ledger_clean(env)
