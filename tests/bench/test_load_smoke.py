@@ -7,16 +7,24 @@ probe and the login storm reported.
 
 from __future__ import annotations
 
+import os
+
 from bench.load import parse, run
 from bench.mix import WEIGHTS
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, _delete_prefix
 
 
 async def test_load_benchmark_runs_every_endpoint_against_both_servers(tmp_path, redis_client):
     args = parse(["--rates", "30", "--seconds", "4", "--users", "50", "--entries", "500", "--uniform-mix",
                   "--storm-seconds", "1", "--storm-clients", "2", "--storm-users", "50", "--redis", TEST_REDIS_URL,
                   "--out", str(tmp_path / "load.json")])
-    result = await run(args)
+    prefix = f"bench:load:{os.getpid()}:"  # bench/stack.py's per-run prefix, under this process's id
+    try:
+        result = await run(args)
+    finally:
+        # The servers keep a few keys without expiry (the catalog's last good copy): not left behind.
+        await _delete_prefix(redis_client, prefix)
+    assert [k async for k in redis_client.scan_iter(match=prefix + "*")] == []
 
     assert set(result["store_calls"]) == set(WEIGHTS)
     [rate] = result["rates"]

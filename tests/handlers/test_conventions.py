@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 
 import aiohttp
 import pytest
@@ -13,6 +14,7 @@ from handlers import all_routes, make_app
 from handlers.base import APIHandler
 from handlers.routing import check_routes
 from tests.support.faults import FaultyClient
+from tests.support.minute_window import same_window
 
 
 def assert_error_shape(resp, status: int, reason: str) -> None:
@@ -110,6 +112,7 @@ async def test_cors_allows_listed_origins_only(start_server):
 
 async def test_rate_limit_per_ip_returns_429_with_headers(start_server):
     _, api = await start_server(rate_limit_per_minute=5)
+    await same_window()  # the budget is a fixed minute window: all 7 requests must fall in one
     statuses = []
     for _ in range(7):
         resp = await api.get("/api/health")
@@ -123,17 +126,21 @@ async def test_rate_limit_per_ip_returns_429_with_headers(start_server):
 
 
 async def test_rate_limit_is_shared_across_processes_through_redis(start_server):
-    _, first = await start_server(rate_limit_per_minute=4, redis_prefix="test:shared-rl:")
-    _, second = await start_server(rate_limit_per_minute=4, redis_prefix="test:shared-rl:")
+    shared = f"test:shared-rl:{uuid.uuid4().hex[:12]}:"  # shared by these two servers only, not by reruns
+    _, first = await start_server(rate_limit_per_minute=4, redis_prefix=shared)
+    _, second = await start_server(rate_limit_per_minute=4, redis_prefix=shared)
+    await same_window()
     statuses = [(await (first if i % 2 else second).get("/api/health")).status for i in range(6)]
     assert statuses == [200, 200, 200, 200, 429, 429]
 
 
 async def test_forwarded_for_is_ignored_unless_peer_is_trusted(start_server):
     _, untrusted = await start_server(rate_limit_per_minute=2)
+    await same_window()
     spoofed = [(await untrusted.get("/api/health", headers={"X-Forwarded-For": f"10.0.0.{i}"})).status for i in range(3)]
     assert spoofed == [200, 200, 429]
     _, trusted = await start_server(rate_limit_per_minute=2, trusted_proxies=("127.0.0.1/32",))
+    await same_window()
     distinct = [(await trusted.get("/api/health", headers={"X-Forwarded-For": f"10.0.0.{i}"})).status for i in range(3)]
     assert distinct == [200, 200, 200]
 

@@ -6,22 +6,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import time
 import uuid
 from collections import Counter
 
 import aiohttp
 
 from tests.handlers.test_conventions import assert_error_shape
+from tests.support.minute_window import same_window
 
 ALLOWED = "https://app.example.com"
-
-
-async def same_window() -> None:
-    """Wait out the end of a minute: the per-address budget is a fixed window, and a burst must fit in one."""
-    into = time.time() % 60
-    if into > 55:
-        await asyncio.sleep(60.2 - into)
 
 
 async def burst(api, n: int, path: str = "/api/health", headers=None, **kw) -> Counter:
