@@ -1,0 +1,299 @@
+"""Mutation testing of the money path: mutate one module at a time, run only the tests that cover it.
+
+    python -m bench.mutation                       # every module in MODULES (tens of minutes)
+    python -m bench.mutation documents/ledger_apply.py --limit 20 --out mutation.json
+
+Each mutant is one small change to the module's syntax tree (a comparison or arithmetic operator
+swapped, `and`/`or` exchanged, a `not` dropped, a boolean or integer constant changed, a returned
+value replaced by None, a `raise` or an awaited call removed).  The repository's tracked files are
+copied to a scratch directory once; each mutant is written there and the module's tests run against
+it (`pytest -x`, killed = the tests fail or time out).  Docstrings, logging calls and lines marked
+`# pragma: no mutate` are left alone.  Mutants listed in EQUIVALENT (same behaviour as the original,
+with the reason) are reported but not counted.  Why not mutmut 3: its trampolines need the package
+importable from a `mutants/` copy and run pytest in-process, which our fixtures (servers, loopback
+emulator, the index check) do not survive; this tool changes nothing but the file under test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Money-path module -> the tests that cover it (run with -x, so a kill is usually found fast).
+MODULES: dict[str, list[str]] = {
+    "documents/ledger_apply.py": ["tests/documents/test_ledger_idempotency.py", "tests/documents/test_ledger_interleaving.py",
+                                  "tests/documents/test_ledger_concurrency.py", "tests/documents/test_ledger_crash.py",
+                                  "tests/documents/test_ledger_clawback.py"],
+    "documents/ledger_outbox.py": ["tests/documents/test_ledger_crash.py", "tests/documents/test_ledger_interleaving.py",
+                                   "tests/documents/test_ledger_unwritable.py", "tests/documents/test_ledger_idempotency.py"],
+    "documents/ledger.py": ["tests/documents/test_ledger_idempotency.py", "tests/documents/test_ledger_clawback.py",
+                            "tests/documents/test_ledger_history.py", "tests/documents/test_ledger_concurrency.py",
+                            "tests/documents/test_ledger_crash.py", "tests/documents/test_ledger_audit.py"],
+    "documents/ledger_audit.py": ["tests/documents/test_ledger_audit.py", "tests/documents/test_ledger_crash.py"],
+    "documents/purchase_effects.py": ["tests/documents/test_purchases.py", "tests/handlers/test_purchase_refunds.py"],
+    "documents/purchases.py": ["tests/documents/test_purchases.py", "tests/handlers/test_payments.py",
+                               "tests/handlers/test_purchase_evidence.py"],
+    "documents/subscription_refunds.py": ["tests/documents/test_subscription_refunds.py",
+                                          "tests/handlers/test_subscription_refunds.py"],
+    "documents/subscriptions.py": ["tests/documents/test_subscriptions.py", "tests/handlers/test_subscriptions.py"],
+    "documents/sessions.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
+    "rustore/notifications.py": ["tests/rustore/test_notifications.py"],
+    "documents/webhook_processing.py": ["tests/handlers/test_webhooks_processing.py", "tests/jobs/test_webhook_retry.py"],
+}
+
+# (module, mutant id) -> why the mutant cannot change behaviour; reported, not counted.
+EQUIVALENT: dict[tuple[str, str], str] = {}
+
+SWAP_COMPARE = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
+                ast.GtE: ast.Gt, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
+SWAP_BINOP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.FloorDiv: ast.Mult, ast.Mod: ast.Mult}
+LOG_NAMES = {"log", "logger", "logging", "warnings"}
+
+
+@dataclass
+class Mutant:
+    """One mutation: a stable id (line, kind, n-th of that kind on the line), its line and description."""
+
+    id: str
+    line: int
+    kind: str
+    source: str
+    diff: str = ""
+    outcome: str = ""  # killed, survived, timeout, equivalent
+    seconds: float = 0.0
+
+
+def _skipped_lines(source: str) -> set[int]:
+    return {i for i, text in enumerate(source.splitlines(), 1) if "pragma: no mutate" in text}
+
+
+def _is_docstring(node: ast.AST, parent: ast.AST | None) -> bool:
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            and parent is not None and getattr(parent, "body", [None])[0] is node)
+
+
+def _is_log_call(node: ast.AST) -> bool:
+    call = node.value if isinstance(node, ast.Expr) else node
+    if isinstance(call, ast.Await):
+        call = call.value
+    if not isinstance(call, ast.Call):
+        return False
+    func = call.func
+    while isinstance(func, ast.Attribute):
+        func = func.value
+    return isinstance(func, ast.Name) and func.id in LOG_NAMES
+
+
+def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str, object]]:
+    """Yield (node, kind, replacement-spec) for every mutation site inside functions."""
+    parents: dict[ast.AST, ast.AST] = {}
+    for parent in ast.walk(tree):
+        for child in ast.iter_child_nodes(parent):
+            parents[child] = parent
+
+    def inside_function(node: ast.AST) -> bool:
+        p = parents.get(node)
+        while p is not None:
+            if isinstance(p, ast.FunctionDef | ast.AsyncFunctionDef):
+                return True
+            p = parents.get(p)
+        return False
+
+    def in_log_call(node: ast.AST) -> bool:
+        p: ast.AST | None = node
+        while p is not None:
+            if isinstance(p, ast.Call) and _is_log_call(p):
+                return True
+            p = parents.get(p)
+        return False
+
+    for node in ast.walk(tree):
+        if not inside_function(node) or in_log_call(node) or _is_docstring(node, parents.get(node)):
+            continue
+        if isinstance(node, ast.Compare):
+            for i, op in enumerate(node.ops):
+                if type(op) in SWAP_COMPARE:
+                    yield node, f"compare{i}:{type(op).__name__}->{SWAP_COMPARE[type(op)].__name__}", ("compare", i)
+        elif isinstance(node, ast.BinOp) and type(node.op) in SWAP_BINOP:
+            yield node, f"binop:{type(node.op).__name__}->{SWAP_BINOP[type(node.op)].__name__}", ("binop",)
+        elif isinstance(node, ast.BoolOp):
+            yield node, f"boolop:{type(node.op).__name__}", ("boolop",)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            yield node, "drop-not", ("not",)
+        elif isinstance(node, ast.Constant) and type(node.value) is bool:
+            yield node, f"const:{node.value}->{not node.value}", ("bool",)
+        elif isinstance(node, ast.Constant) and type(node.value) is int:
+            yield node, f"const:{node.value}->{node.value + 1}", ("int",)
+        elif isinstance(node, ast.Return) and node.value is not None and not (
+                isinstance(node.value, ast.Constant) and node.value.value is None):
+            yield node, "return-None", ("return",)
+        elif isinstance(node, ast.Raise):
+            yield node, "drop-raise", ("stmt",)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Await) and not _is_log_call(node):
+            yield node, "drop-await-call", ("stmt",)
+        elif isinstance(node, ast.Dict) and len(node.keys) > 1:
+            # A MongoDB filter or update (keys like "_id", "points.seq", "$set"): drop one condition or change.
+            for i, key in enumerate(node.keys):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str) and (
+                        key.value.startswith(("$", "_id")) or "." in key.value):
+                    yield node, f"drop-key:{key.value}", ("dropkey", i)
+
+
+def _apply(node: ast.AST, spec: tuple) -> None:
+    kind = spec[0]
+    if kind == "compare":
+        node.ops[spec[1]] = SWAP_COMPARE[type(node.ops[spec[1]])]()  # type: ignore[attr-defined]
+    elif kind == "binop":
+        node.op = SWAP_BINOP[type(node.op)]()  # type: ignore[attr-defined]
+    elif kind == "boolop":
+        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()  # type: ignore[attr-defined]
+    elif kind == "bool":
+        node.value = not node.value  # type: ignore[attr-defined]
+    elif kind == "int":
+        node.value = node.value + 1  # type: ignore[attr-defined]
+    elif kind == "dropkey":
+        del node.keys[spec[1]], node.values[spec[1]]  # type: ignore[attr-defined]
+    elif kind == "return":
+        node.value = ast.Constant(None)  # type: ignore[attr-defined]
+
+
+class _Replace(ast.NodeTransformer):
+    def __init__(self, target: ast.AST, spec: tuple) -> None:
+        self.target, self.spec = target, spec
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if node is self.target:
+            if self.spec[0] == "not":
+                return node.operand  # type: ignore[attr-defined]
+            if self.spec[0] == "stmt":
+                return ast.copy_location(ast.Pass(), node)
+            _apply(node, self.spec)
+            return node
+        return self.generic_visit(node)
+
+
+def mutants_of(source: str) -> Iterator[tuple[Mutant, str]]:
+    """Every mutant of a module's source, with the mutated source (unparsed)."""
+    skipped = _skipped_lines(source)
+    base_tree = ast.parse(source)
+    baseline = ast.unparse(base_tree).splitlines()
+    count: dict[tuple[int, str], int] = {}
+    for index, (node, kind, spec) in enumerate(list(_sites(base_tree))):
+        line = getattr(node, "lineno", 0)
+        if line in skipped:
+            continue
+        n = count[(line, kind)] = count.get((line, kind), 0) + 1
+        tree = copy.deepcopy(base_tree)
+        target = list(_sites(tree))[index][0]
+        mutated = ast.unparse(ast.fix_missing_locations(_Replace(target, spec).visit(tree)))
+        diff = "\n".join(line_ for line_ in difflib.unified_diff(baseline, mutated.splitlines(), lineterm="", n=0)
+                         if not line_.startswith(("---", "+++", "@@")))
+        yield Mutant(f"L{line}:{kind}#{n}", line, kind, source.splitlines()[line - 1].strip(), diff), mutated
+
+
+def _copy_tree(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    for name in filter(None, files):
+        src = ROOT / name.decode()
+        if src.is_file():
+            target = dest / name.decode()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+
+
+def _pytest(work: Path, tests: list[str], timeout: float) -> tuple[bool, float]:
+    """Run the tests in the scratch copy; True if they passed."""
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+                               "--no-header", *tests], cwd=work, env=env, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, time.monotonic() - started
+    return done.returncode == 0, time.monotonic() - started
+
+
+def run_module(module: str, tests: list[str], work: Path, *, limit: int | None = None,
+               only: set[str] | None = None, log=print) -> dict:
+    """Mutate one module in the scratch copy, run its tests per mutant, restore it; return the report."""
+    path = work / module
+    original = path.read_text()
+    ok, base_s = _pytest(work, tests, timeout=600)
+    if not ok:
+        raise SystemExit(f"{module}: its tests fail without any mutation ({tests})")
+    timeout = max(30.0, base_s * 3)
+    results: list[Mutant] = []
+    try:
+        for mutant, mutated in mutants_of(original):
+            if only and mutant.id not in only:
+                continue
+            if limit is not None and len(results) >= limit:
+                break
+            reason = EQUIVALENT.get((module, mutant.id))
+            if reason:
+                mutant.outcome = "equivalent"
+                results.append(mutant)
+                continue
+            path.write_text(mutated)
+            passed, mutant.seconds = _pytest(work, tests, timeout)
+            mutant.outcome = "survived" if passed else ("timeout" if mutant.seconds >= timeout else "killed")
+            log(f"{module} {mutant.id:40} {mutant.outcome}")
+            results.append(mutant)
+    finally:
+        path.write_text(original)
+    counted = [m for m in results if m.outcome != "equivalent"]
+    killed = sum(m.outcome in ("killed", "timeout") for m in counted)
+    return {"module": module, "tests": tests, "mutants": len(results), "equivalent": len(results) - len(counted),
+            "killed": killed, "survived": len(counted) - killed,
+            "score": round(100 * killed / len(counted), 1) if counted else None, "baseline_s": round(base_s, 1),
+            "survivors": [asdict(m) for m in counted if m.outcome == "survived"],
+            "equivalents": [asdict(m) | {"reason": EQUIVALENT[(module, m.id)]} for m in results
+                            if m.outcome == "equivalent"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: modules (default all of MODULES), --limit, --only ids, --out JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("modules", nargs="*", help="module paths (default: every money-path module)")
+    p.add_argument("--limit", type=int, help="at most this many mutants per module (a smoke run)")
+    p.add_argument("--only", action="append", help="run only these mutant ids")
+    p.add_argument("--out", help="write the JSON report here")
+    args = p.parse_args(argv)
+    modules = args.modules or list(MODULES)
+    unknown = [m for m in modules if m not in MODULES]
+    if unknown:
+        raise SystemExit(f"no tests mapped for {unknown}; add them to MODULES in bench/mutation.py")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
+        work = Path(tmp)
+        _copy_tree(work)
+        reports = [run_module(m, MODULES[m], work, limit=args.limit, only=set(args.only or ())) for m in modules]
+    summary = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "seconds": round(time.monotonic() - started),
+               "modules": reports}
+    for r in reports:
+        print(f"{r['module']}: {r['killed']} killed, {r['survived']} survived, {r['equivalent']} equivalent"
+              f" -> {r['score']}%")
+        for s in r["survivors"]:
+            print(f"  survived {s['id']}: {s['source']}\n    " + s["diff"].replace("\n", "\n    "))
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
