@@ -9,6 +9,7 @@ from bson import ObjectId
 
 from documents import ledger
 from documents.ledger import InsufficientPoints, LedgerResult
+from tests.support.barrier import Barrier
 from tests.support.yielding import YieldingDatabase
 
 
@@ -38,9 +39,11 @@ async def test_without_the_proxy_mongomock_hides_the_same_race(raw_db, make_user
 
 async def test_debit_does_not_double_spend_under_the_yielding_proxy(db, make_user):
     user = await make_user(10)
-    results = await asyncio.gather(ledger.debit(db, user, 10, "spend", "a"),
-                                   ledger.debit(db, user, 10, "spend", "b"),
+    racing = db.with_hook(barrier := Barrier(2))  # both debits sized on 10, at their update at once
+    results = await asyncio.gather(ledger.debit(racing, user, 10, "spend", "a"),
+                                   ledger.debit(racing, user, 10, "spend", "b"),
                                    return_exceptions=True)
+    assert barrier.met
     assert sorted(type(r).__name__ for r in results) == ["InsufficientPoints", "LedgerResult"]
     assert (await ledger.get_balance(db, user)).balance == 0
     assert (await ledger.verify_ledger(db)).ok
@@ -66,9 +69,11 @@ async def test_500_concurrent_debits_of_1_against_100_points_spend_exactly_100(d
 
 async def test_same_credit_key_raced_by_20_callers_applies_once(db, make_user):
     user = await make_user()
+    racing = db.with_hook(barrier := Barrier(20))  # all 20 past the pre-check, at the update together
     results = await asyncio.gather(
-        *(ledger.credit(db, user, 250, "buy", "rustore:order-1", reference="order-1")
+        *(ledger.credit(racing, user, 250, "buy", "rustore:order-1", reference="order-1")
           for _ in range(20)))
+    assert barrier.met
     assert len({(r.entry, r.balance) for r in results}) == 1
     assert sorted(r.replayed for r in results) == [False] + [True] * 19
     assert results[0].balance == 250

@@ -16,6 +16,7 @@ from documents.billing import AppMismatch, Claim, PurchaseBelongsToAnotherUser, 
 from documents.purchase_effects import credit_key
 from documents.purchases import apply_payment
 from rustore import InvoiceStatus, Payment
+from tests.support.barrier import Barrier
 
 PRODUCTS = {"points_100": Product("points_100", "consumable", "100 points", "", price=9900, points=100)}
 POLICY = PurchasePolicy(app_id=1000001, allow_sandbox=False)
@@ -64,7 +65,9 @@ async def test_a_stale_confirmed_answer_for_a_refunded_never_credited_purchase_c
 
 async def test_racing_applications_credit_once(db, make_user):
     user = await make_user()
-    outcomes = await asyncio.gather(*(apply(db, payment(), user) for _ in range(12)))
+    racing = db.with_hook(barrier := Barrier(2))  # two of them reach the ledger's credit at once
+    outcomes = await asyncio.gather(*(apply(racing, payment(), user) for _ in range(12)))
+    assert barrier.met
     assert sum(o.credited_now for o in outcomes) == 1
     assert (await ledger.get_balance(db, user)).balance == 100
     assert await db[purchases_doc.COLLECTION].count_documents({}) == 1

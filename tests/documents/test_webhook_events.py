@@ -11,6 +11,7 @@ from mongomock_motor import AsyncMongoMockClient
 
 from documents import webhook_events as events
 from rustore import InvoiceStatus, InvoiceStatusEvent, Notification, TestEvent
+from tests.support.barrier import Barrier
 from tests.support.yielding import YieldingDatabase
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -66,7 +67,9 @@ async def test_test_events_are_stored_done_and_expire_after_the_retention_period
 
 async def test_only_one_of_many_concurrent_claims_wins(store):
     await events.record_event(store, invoice_note(), NOW)
-    claims = await asyncio.gather(*(events.claim_event(store, "real:41", NOW) for _ in range(5)))
+    racing = store.with_hook(barrier := Barrier(5, events.COLLECTION))  # all five at the claiming update
+    claims = await asyncio.gather(*(events.claim_event(racing, "real:41", NOW) for _ in range(5)))
+    assert barrier.met
     winners = [c for c in claims if c is not None]
     assert len(winners) == 1
     claim = winners[0]
