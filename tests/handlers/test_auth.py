@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from tests.handlers.test_conventions import assert_error_shape
+from tests.support.barrier import Barrier, HookedClient
 
 PASSWORD = "correct horse 1"
 
@@ -38,10 +39,14 @@ async def test_duplicate_email_is_409_email_taken(api):
     assert_error_shape(resp, 409, "email_taken")
 
 
-async def test_racing_registrations_create_one_account(api, service):
+async def test_racing_registrations_create_one_account(start_server):
+    mongo = HookedClient()
+    service, api = await start_server(mongo=mongo)
+    mongo.hook = barrier = Barrier(8, "users", "insert_one")  # all eight past validation, inserting at once
     results = await asyncio.gather(*(
         api.post("/api/auth/register", {"email": "race@example.com", "password": PASSWORD}) for _ in range(8)
     ))
+    assert barrier.met
     assert sorted(r.status for r in results) == [201] + [409] * 7
     assert await service.ctx.db.users.count_documents({"email": "race@example.com"}) == 1
 

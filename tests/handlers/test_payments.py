@@ -312,12 +312,16 @@ async def test_non_consumable_is_owned_on_the_profile_and_removed_on_refund(emul
 
 async def test_verify_twice_webhook_and_job_racing_credit_one_purchase_once(emulated):
     """The app verifies twice at once while RuStore's notification and the reconcile job handle the same purchase."""
-    env = await emulated()  # webhooks on: the emulator delivers the purchase's notifications to our server
+    mongo = HookedClient()
+    env = await emulated(mongo=mongo)  # webhooks on: the emulator delivers the purchase's notifications to our server
     user = await env.api.register()
     order = (await env.api.post("/api/payments/orders", {"productId": "points_100"}, token=user["accessToken"])).json
     sdk = env.buy("points_100", order_id=order["orderId"], developer_payload=order["developerPayload"],
                   app_user_id=order["appUserId"])
-    await env.advance(60)  # the job's first look at a new purchase is due a minute after it is recorded
+    # The job's first look at a new purchase is due a minute after it is recorded.  The clock moves
+    # without settling: the notifications must still be undelivered when the four paths start.
+    env.emulator.advance_clock(60)
+    mongo.hook = barrier = Barrier(2)  # two of the four paths reach the ledger's credit at once
     results = await asyncio.gather(
         env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"]),
         env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"]),
@@ -326,6 +330,7 @@ async def test_verify_twice_webhook_and_job_racing_credit_one_purchase_once(emul
     )
     await env.settle()
     await run_job(env.service.ctx, find_job("webhook-retry"))
+    assert barrier.met
     assert {r.json["status"] for r in results[:2]} <= {"credited", "already_credited"}
     processed = await env.service.ctx.db["webhook_events"].count_documents({"status": "processed"})
     assert processed >= 1  # the notification path really ran
