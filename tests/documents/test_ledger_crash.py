@@ -10,6 +10,7 @@ import pytest
 from bson import ObjectId
 
 from documents import ledger
+from tests.support.barrier import Barrier
 
 
 class Crash(Exception):
@@ -150,9 +151,11 @@ async def test_racing_flushers_write_each_entry_once(db, make_user):
     user = await make_user()
     for i in range(5):
         await crashed_credit(db, user, i + 1, f"order-{i}")
-    written = await asyncio.gather(*(ledger.flush_user(db, user) for _ in range(5)),
+    racing = db.with_hook(barrier := Barrier(2, "transactions", "insert_one"))  # two flushers insert at once
+    written = await asyncio.gather(*(ledger.flush_user(racing, user) for _ in range(5)),
                                    ledger.repair_pending(db),
                                    ledger.debit(db, user, 1, "spend", "gen-1"))
+    assert barrier.met
     assert await db.transactions.count_documents({"user_id": user}) == 6
     assert [e[0] for e in await entries(db, user)] == [1, 2, 3, 4, 5, 6]
     assert sum(written[:6]) <= 5  # each crashed entry inserted by exactly one flusher
