@@ -103,3 +103,25 @@ async def test_clawback_must_correct_an_entry_of_the_same_user(db, make_user):
         with pytest.raises(LedgerError):
             await ledger.clawback(db, user, 10, "refund-1", corrects=corrects)
     assert (await ledger.get_balance(db, user)).balance == 10
+
+
+async def test_a_clawback_whose_balance_keeps_changing_gives_up_with_a_retryable_error(db, raw_db, make_user,
+                                                                                       monkeypatch):
+    # Every attempt's guard (the balance it sized itself on) is beaten by another write: after
+    # MAX_ATTEMPTS the ledger reports contention and writes nothing, rather than loop or guess.
+    from documents import ledger_apply
+    monkeypatch.setattr(ledger_apply, "MAX_ATTEMPTS", 3)
+    user, _ = await spent_purchase(db, make_user, 10, 0)
+    moved = {"n": 0}
+
+    async def another_writer() -> None:
+        moved["n"] += 1
+        await raw_db.users.update_one({"_id": user}, {"$inc": {"points.balance": 1}})
+
+    def hook(collection: str, method: str):
+        return another_writer() if (collection, method) == ("users", "find_one_and_update") else None
+
+    with pytest.raises(LedgerError, match="contention: could not settle key 'refund-1'"):
+        await ledger.clawback(db.with_hook(hook), user, 5, "refund-1")
+    assert moved["n"] == 3  # one beaten attempt each
+    assert await ledger.find_entry(db, user, "refund-1") is None

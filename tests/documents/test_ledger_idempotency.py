@@ -155,3 +155,19 @@ async def test_meta_and_reference_are_stored_as_given(db, make_user):
 def test_exceptions_share_the_ledger_base_class():
     for exc in (InsufficientPoints, IdempotencyKeyMismatch, UserNotFound, InvalidAmount):
         assert issubclass(exc, LedgerError)
+
+
+def test_recent_key_hashes_keep_their_stored_format():
+    # `points.recent` holds these hashes across deploys: a changed size or encoding would let a
+    # retry after an upgrade miss the key an older process applied.
+    from documents.ledger_apply import key_hash
+    assert key_hash("rustore:order-1") == key_hash("rustore:order-1") != key_hash("rustore:order-2")
+    assert len(key_hash("rustore:order-1")) == 16 and key_hash("") == "uOHdo6wKo4IK0pkL"
+
+
+async def test_every_applied_op_stamps_the_wallet(db, make_user):
+    user = await make_user()
+    at = datetime(2026, 2, 3, 4, 5, tzinfo=UTC)
+    await ledger.credit(db, user, 5, "buy", "order-1", now=at)
+    points = (await db.users.find_one({"_id": user}))["points"]
+    assert points["updated_at"].replace(tzinfo=UTC) == at
