@@ -175,6 +175,10 @@ def test_malformed_envelope_is_rejected(raw: bytes, notification_keys: Notificat
 def test_bad_base64_is_rejected(notification_keys: NotificationKeys) -> None:
     with pytest.raises(NotificationBase64Error):
         decode_notification(body("%%%not base64%%%"), key_b64=notification_keys.real)
+    # Strict alphabet: a lenient decoder would drop the stray characters and accept the rest.
+    valid = seal(content("TEST_EVENT", {"test": "TEST"}), notification_keys.real)
+    with pytest.raises(NotificationBase64Error):
+        decode_notification(body(valid[:8] + "!*" + valid[8:]), key_b64=notification_keys.real)
     with pytest.raises(NotificationDecryptError, match="shorter"):
         decode_notification(body(base64.b64encode(b"short").decode()), key_b64=notification_keys.real)
 
@@ -183,8 +187,13 @@ def test_plaintext_that_is_not_json_is_rejected(notification_keys: NotificationK
     with pytest.raises(NotificationPlaintextError, match="not JSON"):
         decode_notification(body(seal(b"hello", notification_keys.real)), key_b64=notification_keys.real)
     bad_data = json.dumps({"app_id": APP_ID, "notification_type": "INVOICE_STATUS", "data": "{oops"}).encode()
-    with pytest.raises(NotificationPlaintextError, match="data"):
+    with pytest.raises(NotificationPlaintextError, match="`data` is not a JSON string"):
         decode_notification(body(seal(bad_data, notification_keys.real)), key_b64=notification_keys.real)
+    with pytest.raises(NotificationPlaintextError, match="not JSON"):  # IV and tag only: an empty plaintext
+        decode_notification(body(seal(b"", notification_keys.real)), key_b64=notification_keys.real)
+    for not_an_object in (b"[1]", b'"text"', b"7"):
+        with pytest.raises(NotificationPlaintextError, match="decrypted notification is not a JSON object"):
+            decode_notification(body(seal(not_an_object, notification_keys.real)), key_b64=notification_keys.real)
 
 
 def test_wrong_app_id_is_rejected(notification_keys: NotificationKeys) -> None:
@@ -196,7 +205,7 @@ def test_wrong_app_id_is_rejected(notification_keys: NotificationKeys) -> None:
 
 def test_sandbox_key_cannot_forge_a_real_payment_notification(notification_keys: NotificationKeys) -> None:
     payload = seal(content("INVOICE_STATUS", {"invoice_id": "1", "status_new": "CONFIRMED"}), notification_keys.sandbox)
-    with pytest.raises(NotificationKeyMismatchError):
+    with pytest.raises(NotificationKeyMismatchError, match="^INVOICE_STATUS notification was encrypted with the sandbox"):
         decode_notification(body(payload), key_b64=notification_keys.real, sandbox_key_b64=notification_keys.sandbox)
 
 
@@ -212,3 +221,30 @@ def test_missing_keys_are_reported(notification_keys: NotificationKeys) -> None:
 def test_unusable_notification_key_is_a_config_error(key: str) -> None:
     with pytest.raises(RuStoreConfigError):
         NotificationDecoder(key)
+
+
+def test_data_sent_as_an_object_instead_of_a_json_string_decodes_the_same(notification_keys: NotificationKeys) -> None:
+    data = {"invoice_id": 5, "purchase_id": "p-5", "product_code": "coins_100", "status_new": "CONFIRMED",
+            "change_status_time": "2025-11-18T10:38:58Z"}
+    inline = json.dumps({"app_id": APP_ID, "notification_type": "INVOICE_STATUS", "data": data}).encode()
+    for plaintext in (inline, content("INVOICE_STATUS", data)):
+        event = decode_notification(body(seal(plaintext, notification_keys.real)), key_b64=notification_keys.real).event
+        assert isinstance(event, InvoiceStatusEvent)
+        assert (event.invoice_id, event.purchase_id, event.status_new) == ("5", "p-5", InvoiceStatus.CONFIRMED)
+
+
+@pytest.mark.parametrize("kind", ["INVOICE_STATUS", "SUBSCRIPTION_EVENT", "TEST_EVENT"])
+@pytest.mark.parametrize("data", [[1, 2], "text", 7])
+def test_known_notifications_whose_data_is_not_an_object_are_refused(
+    kind: str, data: Any, notification_keys: NotificationKeys
+) -> None:
+    payload = seal(content(kind, data), notification_keys.real)
+    with pytest.raises(NotificationPlaintextError, match="not a JSON object"):
+        decode_notification(body(payload), key_b64=notification_keys.real)
+
+
+def test_a_notification_key_with_stray_characters_is_refused_not_repaired(notification_keys: NotificationKeys) -> None:
+    key = notification_keys.real
+    NotificationDecoder(key[:4] + "\n " + key[4:])  # line breaks and spaces, as copied from a console, are fine
+    with pytest.raises(RuStoreConfigError, match="is not Base64"):
+        NotificationDecoder(key[:4] + "!*" + key[4:])
