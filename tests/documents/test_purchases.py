@@ -48,15 +48,20 @@ async def test_a_stale_answer_never_moves_a_purchase_backwards(db, make_user):
     assert (await ledger.verify_ledger(db)).ok
 
 
-async def test_a_stale_confirmed_answer_for_a_refunded_never_credited_purchase_credits_nothing(db, make_user):
-    # RuStore refunded the purchase before we ever credited it; an older CONFIRMED answer arrives
-    # last.  The purchase stays refunded, no +100 credit / -100 clawback pair is written, and the
-    # caller is not told it credited anything (documents/purchases.py: a stale answer keeps what we know).
+@pytest.mark.parametrize(("taken_back", "stale"), [(InvoiceStatus.REFUNDED, InvoiceStatus.CONFIRMED),
+                                                   (InvoiceStatus.REVERSED, InvoiceStatus.PAID)])
+async def test_a_stale_confirmed_answer_for_a_refunded_never_credited_purchase_credits_nothing(
+        db, make_user, taken_back, stale):
+    # RuStore refunded (or reversed) the purchase before we ever credited it; an older CONFIRMED (PAID)
+    # answer arrives last.  The purchase stays taken back, no +100 credit / -100 clawback pair is
+    # written, and the caller is not told it credited anything (documents/purchases.py: a stale
+    # answer keeps what we know).
     user = await make_user()
-    refunded = await apply(db, payment(InvoiceStatus.REFUNDED), user)
-    assert refunded.purchase["state"] == "refunded" and not refunded.credited_now
-    late = await apply(db, payment(InvoiceStatus.CONFIRMED), user)
-    assert late.purchase["state"] == "refunded" and not late.credited_now
+    refunded = await apply(db, payment(taken_back), user)
+    state = refunded.purchase["state"]
+    assert state == taken_back.value.lower() and not refunded.credited_now
+    late = await apply(db, payment(stale), user)
+    assert late.purchase["state"] == state and not late.credited_now
     entries = await ledger.list_entries(db, user, limit=10)
     assert entries == []
     assert (await ledger.get_balance(db, user)).balance == 0
@@ -208,3 +213,84 @@ async def test_an_orderless_claim_without_a_matching_purchase_id_binds_nothing(d
                                   products=PRODUCTS, policy=POLICY, now=NOW, source="verify")
     assert pending.pending_claim and pending.purchase["user_id"] is None and not pending.credited_now
     assert (await ledger.get_balance(db, thief)).balance == 0
+
+
+def counted(metric, *labels: str) -> float:
+    """The current value of one labelled counter (process-wide, so tests compare before/after)."""
+    return metric.labels(*labels)._value.get()
+
+
+async def test_a_refund_reports_the_balance_records_its_clawback_and_counts_a_shortfall_once(db, make_user):
+    from core.metrics import CLAWBACK_SHORTFALL, CLAWBACK_SHORTFALL_POINTS, PURCHASE_REVENUE, PURCHASES_CREDITED
+    user = await make_user()
+    sold, revenue = counted(PURCHASES_CREDITED, "points_100", "false"), counted(PURCHASE_REVENUE, "points_100", "RUB", "false")
+    credited = await apply(db, payment(), user)
+    assert credited.credited_now and credited.balance == 100
+    await apply(db, payment(), user)  # a replay sells nothing more
+    assert counted(PURCHASES_CREDITED, "points_100", "false") == sold + 1
+    assert counted(PURCHASE_REVENUE, "points_100", "RUB", "false") == revenue + 9900
+    await ledger.debit(db, user, 30, "spend", "gen-1")
+    short, short_points = counted(CLAWBACK_SHORTFALL, "purchase"), counted(CLAWBACK_SHORTFALL_POINTS, "purchase")
+    refunded = await apply(db, payment(InvoiceStatus.REFUNDED), user)
+    assert refunded.balance == 0 and not refunded.credited_now
+    [clawback] = [e for e in await ledger.list_entries(db, user, limit=10) if e.type == "clawback"]
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    assert stored["clawback_entry_id"] == clawback.id and clawback.amount == -70
+    assert (counted(CLAWBACK_SHORTFALL, "purchase"), counted(CLAWBACK_SHORTFALL_POINTS, "purchase")) == (
+        short + 1, short_points + 30)
+    await apply(db, payment(InvoiceStatus.REFUNDED), user)  # the same refund seen again
+    assert (counted(CLAWBACK_SHORTFALL, "purchase"), counted(CLAWBACK_SHORTFALL_POINTS, "purchase")) == (
+        short + 1, short_points + 30)
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_a_full_clawback_counts_no_shortfall_and_revenue_needs_a_currency(db, make_user):
+    from core.metrics import CLAWBACK_SHORTFALL, PURCHASE_REVENUE, PURCHASES_CREDITED
+    user = await make_user()
+    revenue = counted(PURCHASE_REVENUE, "points_100", "", "false")
+    sold = counted(PURCHASES_CREDITED, "points_100", "false")
+    await apply(db, payment(currency=None), user)
+    assert counted(PURCHASES_CREDITED, "points_100", "false") == sold + 1
+    assert counted(PURCHASE_REVENUE, "points_100", "", "false") == revenue  # no currency: no revenue row
+    assert counted(PURCHASE_REVENUE, "points_100", "None", "false") == 0
+    short = counted(CLAWBACK_SHORTFALL, "purchase")
+    refunded = await apply(db, payment(InvoiceStatus.REFUNDED), user)
+    assert refunded.balance == 0 and counted(CLAWBACK_SHORTFALL, "purchase") == short
+
+
+async def test_a_non_consumable_records_its_grant_counts_one_sale_and_a_refund_takes_it_back(db, make_user):
+    from core.metrics import PURCHASES_CREDITED
+    products = {**PRODUCTS, "no_ads": Product("no_ads", "non_consumable", "No ads", "", price=19900)}
+    user = await make_user()
+    sold = counted(PURCHASES_CREDITED, "no_ads", "false")
+    pay = payment(product_id="no_ads", amount=19900)
+    claim = Claim(user_id=user, product_id="no_ads", purchase_id=pay.purchase_id)
+    for _ in range(2):
+        outcome = await apply_payment(db, pay, claim=claim, products=products, policy=POLICY, now=NOW, source="test")
+    assert counted(PURCHASES_CREDITED, "no_ads", "false") == sold + 1
+    granted = outcome.purchase["granted"]
+    assert (granted["points"], granted["owned"], granted["product_id"], granted["credit_key"]) == (0, True, "no_ads", None)
+    assert [p["product_id"] for p in (await db.users.find_one({"_id": user}))["owned_products"]] == ["no_ads"]
+    await apply_payment(db, payment(InvoiceStatus.REFUNDED, product_id="no_ads", amount=19900), claim=claim,
+                        products=products, policy=POLICY, now=NOW, source="test")
+    assert (await db.users.find_one({"_id": user}))["owned_products"] == []
+
+
+async def test_each_settled_refund_stops_its_own_purchase_checks(db, make_user):
+    user = await make_user()
+    for invoice in ("100001", "100002"):
+        await apply(db, payment(invoice_id=invoice, purchase_id=f"p-{invoice}"), user)
+        await apply(db, payment(InvoiceStatus.REFUNDED, invoice_id=invoice, purchase_id=f"p-{invoice}"), user)
+        stored = await purchases_doc.find_purchase(db, invoice, False)
+        assert (stored["state"], stored["next_check_at"], stored["revoke_pending"]) == ("refunded", None, False)
+    assert (await ledger.get_balance(db, user)).balance == 0
+
+
+async def test_a_one_point_pack_is_credited_as_points_not_as_ownership(db, make_user):
+    products = {**PRODUCTS, "points_1": Product("points_1", "consumable", "1 point", "", price=100, points=1)}
+    user = await make_user()
+    pay = payment(product_id="points_1", amount=100)
+    claim = Claim(user_id=user, product_id="points_1", purchase_id=pay.purchase_id)
+    outcome = await apply_payment(db, pay, claim=claim, products=products, policy=POLICY, now=NOW, source="test")
+    assert outcome.credited_now and outcome.balance == 1 and outcome.purchase["state"] == "confirmed"
+    assert "owned_products" not in await db.users.find_one({"_id": user})
