@@ -258,22 +258,30 @@ async def test_a_full_clawback_counts_no_shortfall_and_revenue_needs_a_currency(
     assert refunded.balance == 0 and counted(CLAWBACK_SHORTFALL, "purchase") == short
 
 
-async def test_a_non_consumable_records_its_grant_counts_one_sale_and_a_refund_takes_it_back(db, make_user):
+@pytest.mark.parametrize("older_document", [False, True])
+async def test_a_non_consumable_records_its_grant_counts_one_sale_and_a_refund_takes_it_back(db, make_user,
+                                                                                            older_document):
     from core.metrics import PURCHASES_CREDITED
     products = {**PRODUCTS, "no_ads": Product("no_ads", "non_consumable", "No ads", "", price=19900)}
     user = await make_user()
     sold = counted(PURCHASES_CREDITED, "no_ads", "false")
     pay = payment(product_id="no_ads", amount=19900)
     claim = Claim(user_id=user, product_id="no_ads", purchase_id=pay.purchase_id)
-    for _ in range(2):
-        outcome = await apply_payment(db, pay, claim=claim, products=products, policy=POLICY, now=NOW, source="test")
+    outcomes = [await apply_payment(db, pay, claim=claim, products=products, policy=POLICY, now=NOW, source="test")
+                for _ in range(2)]
+    assert [o.credited_now for o in outcomes] == [True, False]
+    outcome = outcomes[-1]
     assert counted(PURCHASES_CREDITED, "no_ads", "false") == sold + 1
     granted = outcome.purchase["granted"]
     assert (granted["points"], granted["owned"], granted["product_id"], granted["credit_key"]) == (0, True, "no_ads", None)
     assert [p["product_id"] for p in (await db.users.find_one({"_id": user}))["owned_products"]] == ["no_ads"]
+    if older_document:  # written before purchases recorded their grant: revocation looks for both kinds
+        await db[purchases_doc.COLLECTION].update_one({"invoice_id": "100001"}, {"$unset": {"granted": ""}})
     await apply_payment(db, payment(InvoiceStatus.REFUNDED, product_id="no_ads", amount=19900), claim=claim,
                         products=products, policy=POLICY, now=NOW, source="test")
     assert (await db.users.find_one({"_id": user}))["owned_products"] == []
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    assert (stored["next_check_at"], stored["revoke_pending"]) == (None, False)  # found and taken back: done
 
 
 async def test_each_settled_refund_stops_its_own_purchase_checks(db, make_user):
