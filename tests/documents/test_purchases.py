@@ -302,3 +302,13 @@ async def test_a_one_point_pack_is_credited_as_points_not_as_ownership(db, make_
     outcome = await apply_payment(db, pay, claim=claim, products=products, policy=POLICY, now=NOW, source="test")
     assert outcome.credited_now and outcome.balance == 1 and outcome.purchase["state"] == "confirmed"
     assert "owned_products" not in await db.users.find_one({"_id": user})
+
+
+def test_only_an_owned_purchase_that_granted_something_counts_as_credited():
+    from documents.purchase_effects import is_credited
+    owner = ObjectId()
+    assert not any(is_credited(doc) for doc in (
+        None, {}, {"user_id": None, "granted": {"points": 100}, "state": "confirmed"},
+        {"user_id": owner, "state": "pending"}, {"user_id": owner, "state": "refunded"}))
+    assert all(is_credited({"user_id": owner, **fields}) for fields in (
+        {"granted": {"points": 0}}, {"credit_entry_id": ObjectId()}, {"state": "paid"}, {"state": "confirmed"}))
