@@ -312,3 +312,10 @@ def test_only_an_owned_purchase_that_granted_something_counts_as_credited():
         {"user_id": owner, "state": "pending"}, {"user_id": owner, "state": "refunded"}))
     assert all(is_credited({"user_id": owner, **fields}) for fields in (
         {"granted": {"points": 0}}, {"credit_entry_id": ObjectId()}, {"state": "paid"}, {"state": "confirmed"}))
+
+
+async def test_a_purchase_of_several_packs_credits_each_pack(db, make_user):
+    user = await make_user()
+    outcome = await apply(db, payment(quantity=3, amount=3 * 9900), user)
+    assert outcome.credited_now and outcome.balance == 300
+    assert (await purchases_doc.find_purchase(db, "100001", False))["granted"]["points"] == 300
