@@ -68,6 +68,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "ledger._post raises UserNotFound on the problem before it reads `replayed`",
     ("documents/ledger_apply.py", "const:False->True#1", "return Outcome(None, replayed=False, problem=CONTENTION)"):
         "ledger._post raises LedgerError when the entry is None before it reads `replayed`",
+    ("documents/purchase_effects.py", "const:False->True#1",
+     "found, balance = (False, None) if doc.get(\"user_id\") is None else await revoke(db, doc, policy, now)"):
+        "without an owner `found` is never read: the recheck branch below also requires an owner",
     ("documents/purchase_effects.py", "return-None#1", "if scheduled.modified_count:\nreturn balance"):
         "only reached when revoke() found nothing, and then its balance is None already",
 }

@@ -319,3 +319,18 @@ async def test_a_purchase_of_several_packs_credits_each_pack(db, make_user):
     outcome = await apply(db, payment(quantity=3, amount=3 * 9900), user)
     assert outcome.credited_now and outcome.balance == 300
     assert (await purchases_doc.find_purchase(db, "100001", False))["granted"]["points"] == 300
+
+
+async def test_a_refund_that_found_nothing_granted_looks_once_more_after_the_recheck_delay(db, make_user):
+    from documents.purchase_effects import REVOKE_RECHECK
+    user = await make_user()
+    await apply(db, payment(InvoiceStatus.REFUNDED), user)
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    due = NOW + REVOKE_RECHECK
+    stored = {k: (v.replace(tzinfo=UTC) if isinstance(v, datetime) else v) for k, v in stored.items()}
+    assert (stored["revoke_pending"], stored["revoke_recheck_at"], stored["next_check_at"]) == (True, due, due)
+    later = await apply_payment(db, payment(InvoiceStatus.REFUNDED), claim=None, products=PRODUCTS, policy=POLICY,
+                                now=due, source="job")
+    assert not later.credited_now
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    assert (stored["revoke_pending"], stored["next_check_at"]) == (False, None)
