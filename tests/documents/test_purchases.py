@@ -334,3 +334,19 @@ async def test_a_refund_that_found_nothing_granted_looks_once_more_after_the_rec
     assert not later.credited_now
     stored = await purchases_doc.find_purchase(db, "100001", False)
     assert (stored["revoke_pending"], stored["next_check_at"]) == (False, None)
+
+
+async def test_a_pack_whose_points_changed_since_its_credit_is_not_credited_again(db, make_user):
+    # The credit landed but the process died before recording it on the purchase; meanwhile the
+    # pack was changed to 150 points.  The next look finds the 100-point credit: that stands.
+    user = await make_user()
+    await apply(db, payment(), user)
+    await db[purchases_doc.COLLECTION].update_one(
+        {"invoice_id": "100001"}, {"$unset": {"points": "", "credit_entry_id": "", "granted": ""},
+                                   "$set": {"state": "pending"}})
+    repriced = {"points_100": replace(PRODUCTS["points_100"], points=150)}
+    again = await apply_payment(db, payment(), claim=None, products=repriced, policy=POLICY, now=NOW, source="job")
+    assert not again.credited_now and again.balance == 100
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    assert stored["points"] == 100 and stored["granted"]["points"] == 100
+    assert (await ledger.verify_ledger(db)).ok
