@@ -40,7 +40,8 @@ MODULES: dict[str, list[str]] = {
                                   "tests/documents/test_ledger_concurrency.py", "tests/documents/test_ledger_crash.py",
                                   "tests/documents/test_ledger_clawback.py"],
     "documents/ledger_outbox.py": ["tests/documents/test_ledger_crash.py", "tests/documents/test_ledger_interleaving.py",
-                                   "tests/documents/test_ledger_unwritable.py", "tests/documents/test_ledger_idempotency.py"],
+                                   "tests/documents/test_ledger_unwritable.py", "tests/documents/test_ledger_idempotency.py",
+                                   "tests/documents/test_events.py"],
     "documents/ledger.py": ["tests/documents/test_ledger_idempotency.py", "tests/documents/test_ledger_clawback.py",
                             "tests/documents/test_ledger_history.py", "tests/documents/test_ledger_concurrency.py",
                             "tests/documents/test_ledger_crash.py", "tests/documents/test_ledger_audit.py"],
@@ -68,6 +69,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "ledger._post raises UserNotFound on the problem before it reads `replayed`",
     ("documents/ledger_apply.py", "const:False->True#1", "return Outcome(None, replayed=False, problem=CONTENTION)"):
         "ledger._post raises LedgerError when the entry is None before it reads `replayed`",
+    ("documents/ledger_outbox.py", "const:0->1#1", 'balance = points.get("balance", 0)'):
+        "snapshots always hold points.balance: new_wallet writes it and every apply $inc's it",
+    ("documents/ledger_outbox.py", "const:0->1#1", 'seq = points.get("seq", 0)'):
+        "snapshots always hold points.seq: new_wallet writes it and every apply $inc's it",
+    ("documents/ledger_outbox.py", "const:100->101#1", "now: datetime | None = None, batch: int = 100) -> RepairReport:"):
+        "the default page size only changes how many pages a repair reads, not what it repairs",
+    ("documents/ledger_outbox.py", "const:100->101#1", "now: datetime | None = None, batch: int = 100) -> int:"):
+        "the default page size only changes how many pages a repair reads, not what it repairs",
     ("documents/purchase_effects.py", "const:False->True#1",
      "found, balance = (False, None) if doc.get(\"user_id\") is None else await revoke(db, doc, policy, now)"):
         "without an owner `found` is never read: the recheck branch below also requires an owner",

@@ -176,3 +176,17 @@ async def test_a_database_error_while_writing_the_entry_still_reports_the_applie
     again = await ledger.debit(db, user, 4, "spend", "gen-1")
     assert again.replayed and again.entry == result.entry
     assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_flush_and_repair_count_only_the_entries_they_wrote(db, make_user):
+    user, idle = await make_user(10), await make_user(5)
+    assert await ledger.flush_user(db, idle) == 0  # nothing pending
+    assert await ledger.flush_user(db, ObjectId()) == 0  # no such user
+    await crashed_credit(db, user, 3, "order-1")
+    await crashed_credit(db, user, 4, "order-2")
+    # A stale flag on a user whose outbox is already empty (a crash after the pull) costs nothing.
+    await db.users.update_one({"_id": idle}, {"$set": {"points.pending_since": datetime(2026, 1, 1, tzinfo=UTC)}})
+    report = await ledger.repair_users(db)
+    assert (report.written, report.skipped) == (2, {})
+    assert "pending_since" not in (await wallet(db, idle))
+    assert await ledger.flush_user(db, user) == 0 and (await ledger.repair_users(db)).written == 0

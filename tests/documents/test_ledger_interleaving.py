@@ -111,6 +111,8 @@ async def test_beyond_recent_max_a_double_apply_is_recorded_and_the_ledger_still
     with caplog.at_level(logging.ERROR, logger="documents.ledger_outbox"):
         await slow
     assert "applied twice" in caplog.text
+    points = (await db.users.find_one({"_id": user}))["points"]
+    assert points["outbox"] == [] and "pending_since" not in points  # the twin was written out, not left
     twin = await db.transactions.find_one({"meta.duplicate_of": first.entry.id})
     assert twin["idempotency_key"].startswith("order-1#dup:") and twin["amount"] == 5
     assert (await ledger.get_balance(db, user)).balance == 13
