@@ -77,6 +77,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "the default page size only changes how many pages a repair reads, not what it repairs",
     ("documents/ledger_outbox.py", "const:100->101#1", "now: datetime | None = None, batch: int = 100) -> int:"):
         "the default page size only changes how many pages a repair reads, not what it repairs",
+    ("documents/ledger_outbox.py", "const:1->2#1", 'if await txs.find_one({"_id": entry.id}, {"_id": 1}):'):
+        "a projection value: any truthy number includes the field",
+    ("documents/ledger_outbox.py", "const:1->2#1", '"idempotency_key": entry.idempotency_key}, {"_id": 1})'):
+        "a projection value: any truthy number includes the field",
     ("documents/purchase_effects.py", "const:False->True#1",
      "found, balance = (False, None) if doc.get(\"user_id\") is None else await revoke(db, doc, policy, now)"):
         "without an owner `found` is never read: the recheck branch below also requires an owner",

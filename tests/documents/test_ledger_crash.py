@@ -190,3 +190,20 @@ async def test_flush_and_repair_count_only_the_entries_they_wrote(db, make_user)
     assert (report.written, report.skipped) == (2, {})
     assert "pending_since" not in (await wallet(db, idle))
     assert await ledger.flush_user(db, user) == 0 and (await ledger.repair_users(db)).written == 0
+
+
+async def test_a_failing_database_stops_the_repair_pass_instead_of_skipping_every_user(db, make_user):
+    from pymongo.errors import AutoReconnect
+    user = await make_user()
+    await crashed_credit(db, user, 3, "order-1")
+    fails = {"n": 0}
+
+    def primary_gone(collection: str, method: str) -> None:
+        if (collection, method) == ("users", "find_one"):
+            fails["n"] += 1
+            raise AutoReconnect("no primary")
+
+    with pytest.raises(AutoReconnect):
+        await ledger.repair_users(db.with_hook(primary_gone))
+    assert fails["n"] == 1  # stopped at the first user, did not try (and skip) the rest
+    assert (await ledger.repair_users(db)).written == 1
