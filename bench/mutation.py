@@ -72,6 +72,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "the default page size only changes how many pages a repair reads, not what it repairs",
     ("documents/ledger_outbox.py", "const:100->101#1", "now: datetime | None = None, batch: int = 100) -> int:"):
         "the default page size only changes how many pages a repair reads, not what it repairs",
+    ("documents/ledger_outbox.py", "return-None#1", "if not settled:\nreturn 0"):
+        "unreachable: apply_once always passes its own entry and flush_user only a non-empty outbox",
+    ("documents/ledger_outbox.py", "const:0->1#1", "if not settled:\nreturn 0"):
+        "unreachable: apply_once always passes its own entry and flush_user only a non-empty outbox",
+    ("documents/ledger_outbox.py", "drop-key:points.pending_since#1", '{"_id": user_id, "points.outbox": {"$size": 0},'):
+        "$unset of a field the document lacks changes nothing; the condition only saves a write",
     ("documents/purchase_effects.py", "const:False->True#1",
      "found, balance = (False, None) if doc.get(\"user_id\") is None else await revoke(db, doc, policy, now)"):
         "without an owner `found` is never read: the recheck branch below also requires an owner",

@@ -207,3 +207,22 @@ async def test_a_failing_database_stops_the_repair_pass_instead_of_skipping_ever
         await ledger.repair_users(db.with_hook(primary_gone))
     assert fails["n"] == 1  # stopped at the first user, did not try (and skip) the rest
     assert (await ledger.repair_users(db)).written == 1
+
+
+async def test_clearing_a_stale_pending_flag_touches_only_that_user(db, make_user):
+    first, second = await make_user(), await make_user()
+    stale = datetime(2026, 1, 1, tzinfo=UTC)
+    for user in (first, second):
+        await db.users.update_one({"_id": user}, {"$set": {"points.pending_since": stale}})
+    assert await ledger.flush_user(db, second) == 0
+    assert "pending_since" not in await wallet(db, second)
+    assert "pending_since" in await wallet(db, first)  # still due for its own repair
+
+
+async def test_repair_pages_through_every_pending_user_even_one_at_a_time(db, make_user):
+    users = [await make_user() for _ in range(3)]
+    for i, user in enumerate(users):
+        await crashed_credit(db, user, i + 1, f"order-{i}")
+    report = await ledger.repair_users(db, batch=1)
+    assert (report.written, report.skipped) == (3, {})
+    assert (await ledger.verify_ledger(db)).ok
