@@ -226,3 +226,17 @@ async def test_repair_pages_through_every_pending_user_even_one_at_a_time(db, ma
     report = await ledger.repair_users(db, batch=1)
     assert (report.written, report.skipped) == (3, {})
     assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_an_entry_written_by_the_flush_of_a_crashed_op_records_its_points_event(db, raw_db, make_user):
+    from documents import events
+    user = await make_user()
+    await crashed_credit(db, user, 3, "order-1")
+    events.enable(raw_db, ("http://127.0.0.1:9/hook",))
+    try:
+        assert await ledger.flush_user(raw_db, user) == 1
+        entry = await ledger.find_entry(raw_db, user, "order-1")
+        stored = await raw_db[events.COLLECTION].find_one({"_id": events.event_id(f"points:{entry.id}")})
+        assert stored is not None and stored["type"] == "points.changed" and stored["user_id"] == user
+    finally:
+        events.disable(raw_db)
