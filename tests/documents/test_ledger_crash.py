@@ -240,3 +240,29 @@ async def test_an_entry_written_by_the_flush_of_a_crashed_op_records_its_points_
         assert stored is not None and stored["type"] == "points.changed" and stored["user_id"] == user
     finally:
         events.disable(raw_db)
+
+
+async def stray_entry(db: Any, user: ObjectId, seq: int, key: str) -> ObjectId:
+    """An entry some older code stored for this user outside the outbox (a seq or key then taken)."""
+    doc = {"_id": ObjectId(), "user_id": user, "seq": seq, "idempotency_key": key, "type": "buy", "amount": 1,
+           "balance_after": 1, "reference": None, "meta": {}, "created_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    await db.transactions.insert_one(doc)
+    return doc["_id"]
+
+
+async def test_a_flush_blocked_by_a_taken_seq_writes_nothing_and_keeps_the_outbox(db, make_user):
+    user = await make_user()
+    await crashed_credit(db, user, 3, "order-1")
+    await stray_entry(db, user, 1, "someone-else")
+    assert await ledger.flush_user(db, user) == 0
+    assert [e["idempotency_key"] for e in (await wallet(db, user))["outbox"]] == ["order-1"]
+
+
+async def test_a_flushed_key_already_stored_under_another_entry_is_written_as_a_counted_twin(db, make_user):
+    user = await make_user()
+    await crashed_credit(db, user, 3, "order-1")
+    original = await stray_entry(db, user, 99, "order-1")
+    assert await ledger.flush_user(db, user) == 1
+    twin = await db.transactions.find_one({"meta.duplicate_of": original})
+    assert twin["seq"] == 1 and twin["idempotency_key"].startswith("order-1#dup:")
+    assert (await wallet(db, user))["outbox"] == []
