@@ -78,6 +78,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "unreachable: apply_once always passes its own entry and flush_user only a non-empty outbox",
     ("documents/ledger_outbox.py", "drop-key:points.pending_since#1", '{"_id": user_id, "points.outbox": {"$size": 0},'):
         "$unset of a field the document lacks changes nothing; the condition only saves a write",
+    ("documents/purchases.py", "return-None#1", "await store_claim(db, COLLECTION, doc[\"_id\"], claim, now)\nreturn doc"):
+        "record_unverified's only caller (purchase_sync) does not use the returned document",
     ("documents/purchase_effects.py", "const:False->True#1",
      "found, balance = (False, None) if doc.get(\"user_id\") is None else await revoke(db, doc, policy, now)"):
         "without an owner `found` is never read: the recheck branch below also requires an owner",

@@ -353,3 +353,18 @@ async def test_a_pack_whose_points_changed_since_its_credit_is_not_credited_agai
     stored = await purchases_doc.find_purchase(db, "100001", False)
     assert stored["points"] == 100 and stored["granted"]["points"] == 100
     assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_records_of_products_we_do_not_sell_as_one_time_purchases_are_refused_and_change_nothing(db, make_user):
+    from documents.billing import ProductMismatch, UnknownProduct
+    products = {**PRODUCTS, "premium_monthly": Product("premium_monthly", "subscription", "Premium", "", price=29900,
+                                                       plan="monthly", period_days=30, points_per_period=300)}
+    user = await make_user()
+    cases = ((payment(product_id="retired_pack"), UnknownProduct, "does not sell"),
+             (payment(product_id="premium_monthly"), ProductMismatch, "subscription"))
+    for pay, error, words in cases:
+        claim = Claim(user_id=user, product_id=pay.product_id, purchase_id=pay.purchase_id)
+        with pytest.raises(error, match=words):
+            await apply_payment(db, pay, claim=claim, products=products, policy=POLICY, now=NOW, source="test")
+    assert await db[purchases_doc.COLLECTION].count_documents({}) == 0
+    assert (await ledger.get_balance(db, user)).balance == 0
