@@ -52,7 +52,10 @@ MODULES: dict[str, list[str]] = {
     "documents/subscription_refunds.py": ["tests/documents/test_subscription_refunds.py",
                                           "tests/handlers/test_subscription_refunds.py"],
     "documents/subscriptions.py": ["tests/documents/test_subscriptions.py", "tests/handlers/test_subscriptions.py"],
+    "documents/subscription_apply.py": ["tests/documents/test_subscriptions.py",
+                                        "tests/documents/test_subscription_refunds.py"],
     "documents/sessions.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
+    "core/tokens.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
     "rustore/notifications.py": ["tests/rustore/test_notifications.py"],
     "documents/webhook_processing.py": ["tests/handlers/test_webhooks_processing.py", "tests/jobs/test_webhook_retry.py"],
 }
