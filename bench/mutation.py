@@ -83,6 +83,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "$unset of a field the document lacks changes nothing; the condition only saves a write",
     ("documents/purchases.py", "return-None#1", "await store_claim(db, COLLECTION, doc[\"_id\"], claim, now)\nreturn doc"):
         "record_unverified's only caller (purchase_sync) does not use the returned document",
+    ("documents/purchases.py", "compare0:Lt->LtE#1", 'if RANK[target] < RANK[doc["state"]]:'):
+        "at equal rank _advance moves nothing either way, and the final states of equal rank (failed, reversed,"
+        " refunded) take the same revocation path or none",
     ("documents/purchase_effects.py", "const:False->True#1",
      "found, balance = (False, None) if doc.get(\"user_id\") is None else await revoke(db, doc, policy, now)"):
         "without an owner `found` is never read: the recheck branch below also requires an owner",

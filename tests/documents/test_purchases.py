@@ -368,3 +368,17 @@ async def test_records_of_products_we_do_not_sell_as_one_time_purchases_are_refu
             await apply_payment(db, pay, claim=claim, products=products, policy=POLICY, now=NOW, source="test")
     assert await db[purchases_doc.COLLECTION].count_documents({}) == 0
     assert (await ledger.get_balance(db, user)).balance == 0
+
+
+async def test_the_owners_sdk_purchase_id_is_kept_even_when_the_purchase_was_bound_before_the_app_asked(db, make_user):
+    # A two-step hold RuStore reports without its purchaseId (the documented minimal record), bound to
+    # its buyer by the appUserId before the app calls verify: the purchaseId the buyer's SDK returned
+    # is still stored, as the candidate the hold is confirmed with.
+    user = await make_user()
+    held = payment(InvoiceStatus.PAID, purchase_id=None, app_user_id=str(user))
+    first = await apply(db, held, None, source="job")
+    assert first.purchase["user_id"] == user
+    claim = Claim(user_id=user, product_id="points_100", purchase_id="sdk-purchase-1")
+    await apply_payment(db, held, claim=claim, products=PRODUCTS, policy=POLICY, now=NOW, source="test")
+    stored = await purchases_doc.find_purchase(db, "100001", False)
+    assert "sdk-purchase-1" in [c.get("purchase_id") for c in stored.get("claims") or []]

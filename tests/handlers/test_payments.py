@@ -126,6 +126,8 @@ async def test_another_users_purchase_is_refused_with_409(emulated):
     assert await balance_of(env, intruder) == 0
     mine = await env.api.post("/api/payments/verify", verify_body(sdk), token=owner["accessToken"])
     assert mine.status == 200 and mine.json["balance"] == 100
+    used = await env.service.ctx.db["orders"].find_one({"_id": ordered["orderId"]})
+    assert used["used_by_invoice"] == str(sdk["invoiceId"])  # the order records the purchase that used it
     # Without an order, possession of the purchaseId RuStore reported (its notification) proves it.
     loose = env.buy("points_100")
     await env.settle()
