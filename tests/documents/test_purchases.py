@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
@@ -382,3 +382,14 @@ async def test_the_owners_sdk_purchase_id_is_kept_even_when_the_purchase_was_bou
     await apply_payment(db, held, claim=claim, products=PRODUCTS, policy=POLICY, now=NOW, source="test")
     stored = await purchases_doc.find_purchase(db, "100001", False)
     assert "sdk-purchase-1" in [c.get("purchase_id") for c in stored.get("claims") or []]
+
+
+async def test_a_confirmed_purchase_is_not_checked_again_however_often_it_is_seen(db, make_user):
+    user = await make_user()
+    for source in ("test", "webhook", "job"):
+        await apply(db, payment(), user if source == "test" else None, source=source)
+        stored = await purchases_doc.find_purchase(db, "100001", False)
+        assert (stored["state"], stored["next_check_at"], stored["needs_confirmation"]) == ("confirmed", None, False)
+    pending = await apply(db, payment(InvoiceStatus.CREATED, invoice_id="100002", purchase_id="p-2"), user)
+    assert pending.purchase["state"] == "pending"
+    assert pending.purchase["next_check_at"].replace(tzinfo=UTC) == NOW + timedelta(minutes=1)
