@@ -19,6 +19,7 @@ from core.metrics import WEBHOOKS
 from documents import webhook_events as events
 from rustore.emulator import encrypt_payload
 from tests.handlers.test_conventions import assert_error_shape
+from tests.support.barrier import Barrier, HookedClient
 
 PATH = "/api/webhooks/rustore"
 
@@ -128,11 +129,15 @@ async def test_redelivered_notification_is_acknowledged_as_duplicate_without_a_s
 
 
 async def test_concurrent_redeliveries_store_one_event_per_notification(emulated):
-    env = await emulated(webhooks=False)
+    mongo = HookedClient()
+    env = await emulated(mongo=mongo, webhooks=False)
     user = await env.api.register()
     await env.order_and_buy(user, "points_100")
     notes = recorded(env)
+    # Two deliveries past their checks, storing at once: only the unique _id keeps one event.
+    mongo.hook = barrier = Barrier(2, "webhook_events", "insert_one")
     responses = await asyncio.gather(*(post_webhook(env, replay(env, n)) for n in notes for _ in range(5)))
+    assert barrier.met
     assert {r.status for r in responses} == {200}
     assert Counter(r.json["status"] for r in responses) == {"accepted": len(notes), "duplicate": 4 * len(notes)}
     await env.settle()
