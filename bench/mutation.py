@@ -86,6 +86,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("documents/purchases.py", "compare0:Lt->LtE#1", 'if RANK[target] < RANK[doc["state"]]:'):
         "at equal rank _advance moves nothing either way, and the final states of equal rank (failed, reversed,"
         " refunded) take the same revocation path or none",
+    ("documents/purchases.py", "binop:Add->Sub#1", 'changes["next_check_at"] = now + timedelta(minutes=1)'):
+        "_advance to `pending` never matches (no state ranks below pending), so these changes are never written",
+    ("documents/purchases.py", "const:1->2#1", 'changes["next_check_at"] = now + timedelta(minutes=1)'):
+        "_advance to `pending` never matches (no state ranks below pending), so these changes are never written",
     ("documents/purchase_effects.py", "const:False->True#1",
      "found, balance = (False, None) if doc.get(\"user_id\") is None else await revoke(db, doc, policy, now)"):
         "without an owner `found` is never read: the recheck branch below also requires an owner",

@@ -391,5 +391,17 @@ async def test_a_confirmed_purchase_is_not_checked_again_however_often_it_is_see
         stored = await purchases_doc.find_purchase(db, "100001", False)
         assert (stored["state"], stored["next_check_at"], stored["needs_confirmation"]) == ("confirmed", None, False)
     pending = await apply(db, payment(InvoiceStatus.CREATED, invoice_id="100002", purchase_id="p-2"), user)
-    assert pending.purchase["state"] == "pending"
+    assert pending.purchase["state"] == "pending" and not pending.credited_now and pending.balance is None
     assert pending.purchase["next_check_at"].replace(tzinfo=UTC) == NOW + timedelta(minutes=1)
+
+
+async def test_final_states_stay_as_first_seen_and_a_refund_is_never_queued_for_confirmation(db, make_user):
+    user = await make_user()
+    await apply(db, payment(InvoiceStatus.CANCELLED), user)
+    late = await apply(db, payment(InvoiceStatus.REFUNDED), user)  # another final state of the same rank
+    assert late.purchase["state"] == "failed" and (await ledger.get_balance(db, user)).balance == 0
+    held = payment(InvoiceStatus.PAID, invoice_id="100002", purchase_id="p-2")
+    assert (await apply(db, held, user)).purchase["needs_confirmation"] is True
+    await apply(db, replace(held, status=InvoiceStatus.REFUNDED, status_raw="REFUNDED"), user)
+    stored = await purchases_doc.find_purchase(db, "100002", False)
+    assert (stored["state"], stored["needs_confirmation"]) == ("refunded", False)
