@@ -44,7 +44,7 @@ async def test_a_refunded_first_charge_takes_back_its_period_by_webhook_once_and
     await env.settle()
     assert (await verify(env, user, sdk)).json["balance"] == 300
     await env.advance(MONTH + timedelta(minutes=5))  # the renewal charge: a second invoice, a second period
-    assert await balance_of(env, user) == 4300
+    assert await balance_of(env, user) == 600
     await spend(env, user, 400, "before-the-refund")
 
     env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")  # P7 of the first charge, from the console
