@@ -405,3 +405,11 @@ async def test_final_states_stay_as_first_seen_and_a_refund_is_never_queued_for_
     await apply(db, replace(held, status=InvoiceStatus.REFUNDED, status_raw="REFUNDED"), user)
     stored = await purchases_doc.find_purchase(db, "100002", False)
     assert (stored["state"], stored["needs_confirmation"]) == ("refunded", False)
+
+
+async def test_each_unowned_purchase_stops_its_own_checks_until_evidence_names_its_owner(db):
+    for invoice in ("100001", "100002"):
+        outcome = await apply(db, payment(invoice_id=invoice, purchase_id=f"p-{invoice}"), None, source="job")
+        assert outcome.purchase["user_id"] is None and not outcome.credited_now
+        stored = await purchases_doc.find_purchase(db, invoice, False)
+        assert (stored["user_id"], stored["next_check_at"]) == (None, None)
