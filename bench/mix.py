@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from bench.seed import PASSWORD, bench_user
 from core.tokens import TokenService
-from documents.sessions import hash_token
+from documents.accounts.sessions import hash_token
 from rustore.emulator import encrypt_payload
 
 WEIGHTS = {"profile": 25, "balance": 20, "history": 10, "products": 12, "spend": 10, "generation": 5,

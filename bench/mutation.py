@@ -1,7 +1,7 @@
 """Mutation testing of the money path: mutate one module at a time, run only the tests that cover it.
 
     python -m bench.mutation                       # every module in MODULES (tens of minutes)
-    python -m bench.mutation documents/ledger_apply.py --limit 20 --out mutation.json
+    python -m bench.mutation documents/wallet/apply.py --limit 20 --out mutation.json
 
 Each mutant is one small change to the module's syntax tree (a comparison or arithmetic operator
 swapped, `and`/`or` exchanged, a `not` dropped, a boolean or integer constant changed, a returned
@@ -36,64 +36,65 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Money-path module -> the tests that cover it (run with -x, so a kill is usually found fast).
 MODULES: dict[str, list[str]] = {
-    "documents/ledger_apply.py": ["tests/documents/test_ledger_idempotency.py", "tests/documents/test_ledger_interleaving.py",
+    "documents/wallet/apply.py": ["tests/documents/test_ledger_idempotency.py", "tests/documents/test_ledger_interleaving.py",
                                   "tests/documents/test_ledger_concurrency.py", "tests/documents/test_ledger_crash.py",
                                   "tests/documents/test_ledger_clawback.py"],
-    "documents/ledger_outbox.py": ["tests/documents/test_ledger_crash.py", "tests/documents/test_ledger_interleaving.py",
+    "documents/wallet/outbox.py": ["tests/documents/test_ledger_crash.py", "tests/documents/test_ledger_interleaving.py",
                                    "tests/documents/test_ledger_unwritable.py", "tests/documents/test_ledger_idempotency.py",
                                    "tests/documents/test_events.py"],
-    "documents/ledger.py": ["tests/documents/test_ledger_idempotency.py", "tests/documents/test_ledger_clawback.py",
+    "documents/wallet/ledger.py": ["tests/documents/test_ledger_idempotency.py", "tests/documents/test_ledger_clawback.py",
                             "tests/documents/test_ledger_history.py", "tests/documents/test_ledger_concurrency.py",
                             "tests/documents/test_ledger_crash.py", "tests/documents/test_ledger_audit.py"],
-    "documents/ledger_audit.py": ["tests/documents/test_ledger_audit.py", "tests/documents/test_ledger_crash.py"],
-    "documents/purchase_effects.py": ["tests/documents/test_purchases.py", "tests/handlers/test_purchase_refunds.py"],
-    "documents/purchases.py": ["tests/documents/test_purchases.py", "tests/handlers/test_payments.py",
+    "documents/wallet/audit.py": ["tests/documents/test_ledger_audit.py", "tests/documents/test_ledger_crash.py"],
+    "documents/purchases/effects.py": ["tests/documents/test_purchases.py", "tests/handlers/test_purchase_refunds.py"],
+    "documents/purchases/payments.py": ["tests/documents/test_purchases.py", "tests/handlers/test_payments.py",
                                "tests/handlers/test_purchase_evidence.py"],
-    "documents/subscription_refunds.py": ["tests/documents/test_subscription_refunds.py",
+    "documents/subscriptions/refunds.py": ["tests/documents/test_subscription_refunds.py",
                                           "tests/handlers/test_subscription_refunds.py"],
-    "documents/subscriptions.py": ["tests/documents/test_subscriptions.py", "tests/handlers/test_subscriptions.py"],
-    "documents/subscription_apply.py": ["tests/documents/test_subscriptions.py",
+    "documents/subscriptions/store.py": ["tests/documents/test_subscriptions.py", "tests/handlers/test_subscriptions.py"],
+    "documents/subscriptions/apply.py": ["tests/documents/test_subscriptions.py",
                                         "tests/documents/test_subscription_refunds.py"],
-    "documents/sessions.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
+    "documents/accounts/sessions.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
     "core/tokens.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
     "rustore/notifications.py": ["tests/rustore/test_notifications.py"],
-    "documents/webhook_processing.py": ["tests/handlers/test_webhooks_processing.py", "tests/jobs/test_webhook_retry.py"],
+    "documents/webhooks/processing.py": ["tests/handlers/test_webhooks_processing.py", "tests/jobs/test_webhook_retry.py"],
 }
 
 # (module, mutation without its line number, the mutated line's source) -> why the mutant cannot change
 # behaviour; reported, not counted.  Keyed by the line's text so edits elsewhere in the module keep it.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
-    ("documents/ledger_apply.py", "const:False->True#1", "return Outcome(None, replayed=False, problem=USER_NOT_FOUND)"):
+    ("documents/wallet/apply.py", "const:False->True#1", "return Outcome(None, replayed=False, problem=USER_NOT_FOUND)"):
         "ledger._post raises UserNotFound on the problem before it reads `replayed`",
-    ("documents/ledger_apply.py", "const:False->True#1", "return Outcome(None, replayed=False, problem=CONTENTION)"):
+    ("documents/wallet/apply.py", "const:False->True#1", "return Outcome(None, replayed=False, problem=CONTENTION)"):
         "ledger._post raises LedgerError when the entry is None before it reads `replayed`",
-    ("documents/ledger_outbox.py", "const:0->1#1", 'balance = points.get("balance", 0)'):
+    ("documents/wallet/outbox.py", "const:0->1#1", 'balance = points.get("balance", 0)'):
         "snapshots always hold points.balance: new_wallet writes it and every apply $inc's it",
-    ("documents/ledger_outbox.py", "const:0->1#1", 'seq = points.get("seq", 0)'):
+    ("documents/wallet/outbox.py", "const:0->1#1", 'seq = points.get("seq", 0)'):
         "snapshots always hold points.seq: new_wallet writes it and every apply $inc's it",
-    ("documents/ledger_outbox.py", "const:100->101#1", "now: datetime | None = None, batch: int = 100) -> RepairReport:"):
+    ("documents/wallet/outbox.py", "const:100->101#1", "now: datetime | None = None, batch: int = 100) -> RepairReport:"):
         "the default page size only changes how many pages a repair reads, not what it repairs",
-    ("documents/ledger_outbox.py", "const:100->101#1", "now: datetime | None = None, batch: int = 100) -> int:"):
+    ("documents/wallet/outbox.py", "const:100->101#1", "now: datetime | None = None, batch: int = 100) -> int:"):
         "the default page size only changes how many pages a repair reads, not what it repairs",
-    ("documents/ledger_outbox.py", "return-None#1", "if not settled:\nreturn 0"):
+    ("documents/wallet/outbox.py", "return-None#1", "if not settled:\nreturn 0"):
         "unreachable: apply_once always passes its own entry and flush_user only a non-empty outbox",
-    ("documents/ledger_outbox.py", "const:0->1#1", "if not settled:\nreturn 0"):
+    ("documents/wallet/outbox.py", "const:0->1#1", "if not settled:\nreturn 0"):
         "unreachable: apply_once always passes its own entry and flush_user only a non-empty outbox",
-    ("documents/ledger_outbox.py", "drop-key:points.pending_since#1", '{"_id": user_id, "points.outbox": {"$size": 0},'):
+    ("documents/wallet/outbox.py", "drop-key:points.pending_since#1", '{"_id": user_id, "points.outbox": {"$size": 0},'):
         "$unset of a field the document lacks changes nothing; the condition only saves a write",
-    ("documents/purchases.py", "return-None#1", "await store_claim(db, COLLECTION, doc[\"_id\"], claim, now)\nreturn doc"):
+    ("documents/purchases/payments.py", "return-None#1",
+     "await store_claim(db, COLLECTION, doc[\"_id\"], claim, now)\nreturn doc"):
         "record_unverified's only caller (purchase_sync) does not use the returned document",
-    ("documents/purchases.py", "compare0:Lt->LtE#1", 'if RANK[target] < RANK[doc["state"]]:'):
+    ("documents/purchases/payments.py", "compare0:Lt->LtE#1", 'if RANK[target] < RANK[doc["state"]]:'):
         "at equal rank _advance moves nothing either way, and the final states of equal rank (failed, reversed,"
         " refunded) take the same revocation path or none",
-    ("documents/purchases.py", "binop:Add->Sub#1", 'changes["next_check_at"] = now + timedelta(minutes=1)'):
+    ("documents/purchases/payments.py", "binop:Add->Sub#1", 'changes["next_check_at"] = now + timedelta(minutes=1)'):
         "_advance to `pending` never matches (no state ranks below pending), so these changes are never written",
-    ("documents/purchases.py", "const:1->2#1", 'changes["next_check_at"] = now + timedelta(minutes=1)'):
+    ("documents/purchases/payments.py", "const:1->2#1", 'changes["next_check_at"] = now + timedelta(minutes=1)'):
         "_advance to `pending` never matches (no state ranks below pending), so these changes are never written",
-    ("documents/purchase_effects.py", "const:False->True#1",
+    ("documents/purchases/effects.py", "const:False->True#1",
      "found, balance = (False, None) if doc.get(\"user_id\") is None else await revoke(db, doc, policy, now)"):
         "without an owner `found` is never read: the recheck branch below also requires an owner",
-    ("documents/purchase_effects.py", "return-None#1", "if scheduled.modified_count:\nreturn balance"):
+    ("documents/purchases/effects.py", "return-None#1", "if scheduled.modified_count:\nreturn balance"):
         "only reached when revoke() found nothing, and then its balance is None already",
 }
 

@@ -36,9 +36,10 @@ from bench.store import open_database
 from core.context import create_context
 from core.logs import configure_logging
 from core.settings import load_settings
-from documents import ensure_indexes, ledger
-from documents import sessions as sessions_doc
-from documents import users as users_doc
+from documents import ensure_indexes
+from documents.accounts import sessions as sessions_doc
+from documents.accounts import users as users_doc
+from documents.wallet import ledger as ledger
 from server import Service
 from tests.support.yielding import YieldingDatabase
 

@@ -20,9 +20,9 @@ import bcrypt
 from bson import ObjectId
 
 from documents import ensure_indexes
-from documents.ledger import verify_ledger
-from documents.ledger_apply import key_hash
-from documents.sessions import hash_token
+from documents.accounts.sessions import hash_token
+from documents.wallet.apply import key_hash
+from documents.wallet.ledger import verify_ledger
 
 PASSWORD = "benchmark password"
 EPOCH = 1_700_000_000  # the timestamp inside every seeded ObjectId

@@ -17,7 +17,7 @@ from loguru import logger
 
 from core.mail import Mail
 from core.metrics import MAILS
-from documents import mail_outbox
+from documents.accounts import mail as mail_outbox
 
 
 async def queue_mail(ctx: Any, user_id: ObjectId | None, kind: str, mail: Mail) -> ObjectId:

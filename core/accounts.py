@@ -1,6 +1,6 @@
 """Account lifecycle flows over the process context: verification, password reset, e-mail change, deletion.
 
-Handlers stay thin and call these; the data rules live in documents/account_state.py,
+Handlers stay thin and call these; the data rules live in documents/accounts/state.py,
 account_tokens.py, account_erasure.py and mail_outbox.py. Links in mails are built from
 PASSWORD_RESET_URL / EMAIL_VERIFY_URL (an app's deep link or web front-end) or, by default, this
 server's own pages under PUBLIC_BASE_URL (else PUBLIC_URL; outside production, the request's origin).
@@ -17,14 +17,15 @@ from loguru import logger
 
 from core.account_mail import queue_mail
 from core.mail_templates import pick_locale, render
-from documents import account_state, account_tokens
-from documents import sessions as sessions_doc
-from documents import users as users_doc
-from documents.account_erasure import erase_personal_data
-from documents.identities import has_real_email
-from documents.subscription_sync import cancel_subscription
-from documents.subscriptions import COLLECTION as SUBSCRIPTIONS
-from documents.subscriptions import ENTITLED, UNSETTLED, SubscriptionNotActive, SubscriptionNotFound
+from documents.accounts import sessions as sessions_doc
+from documents.accounts import state as account_state
+from documents.accounts import tokens as account_tokens
+from documents.accounts import users as users_doc
+from documents.accounts.erasure import erase_personal_data
+from documents.accounts.identities import has_real_email
+from documents.subscriptions.store import COLLECTION as SUBSCRIPTIONS
+from documents.subscriptions.store import ENTITLED, UNSETTLED, SubscriptionNotActive, SubscriptionNotFound
+from documents.subscriptions.sync import cancel_subscription
 
 RESET_PAGE = "/auth/reset-password"
 VERIFY_PAGE = "/auth/verify-email"

@@ -22,13 +22,13 @@ from bson import ObjectId
 
 from core.admin_text import render
 from core.webhook_wiring import webhook_processor
-from documents import ledger
-from documents import webhook_events as events
-from documents.identities import public_email
-from documents.purchases import list_user_purchases
-from documents.refund_watch import list_shortfalls, list_unowned_stopped
-from documents.subscriptions import display_status
-from documents.users import find_user, find_user_by_email
+from documents.accounts.identities import public_email
+from documents.accounts.users import find_user, find_user_by_email
+from documents.purchases.payments import list_user_purchases
+from documents.purchases.watch import list_shortfalls, list_unowned_stopped
+from documents.subscriptions.store import display_status
+from documents.wallet import ledger as ledger
+from documents.webhooks import store as events
 
 ADMIN_COMMANDS = ("user", "grant", "debit", "replay-webhook", "dead-letters", "shortfalls", "unowned")
 ADMIN_COMMANDS += ("delete-user",)
@@ -206,7 +206,7 @@ async def unowned(db: Any, limit: int) -> list[dict]:
     """Purchases no account could be bound to, whose RuStore checks stopped."""
     return [{"invoice_id": p.get("invoice_id"), "sandbox": bool(p.get("sandbox")), "product_id": p.get("product_id"),
              "state": p.get("state"), "rustore_status": p.get("rustore_status"), "checks": p.get("unowned_checks"),
-             # Claims are stored whole and bind nothing without evidence (documents.billing.decide_owner).
+             # Claims are stored whole and bind nothing without evidence (documents.billing.ownership.decide_owner).
              "claimed_by": ", ".join(dict.fromkeys(str(c["user_id"]) for c in p.get("claims") or [])) or None,
              "created_at": iso(p.get("created_at")), "stopped_at": iso(p.get("unowned_stopped_at"))}
             for p in await list_unowned_stopped(db, limit)]

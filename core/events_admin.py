@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.events_signature import SignatureError, verify
-from documents import events
+from documents.events import store as events
 
 STATUSES = ("pending", "delivered", "dead")
 

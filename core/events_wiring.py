@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents import events
+from documents.events import store as events
 
 
 def configure_events(ctx: Any) -> None:

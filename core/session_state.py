@@ -16,8 +16,8 @@ from loguru import logger
 
 from core.metrics import REDIS_ERRORS
 from core.redis_health import RedisHealth
-from documents import sessions as sessions_doc
-from documents.users import find_user
+from documents.accounts import sessions as sessions_doc
+from documents.accounts.users import find_user
 
 
 class SessionState:

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents import account_tokens as account_tokens_doc
-from documents import events as outbound_events
-from documents import (
-    generations,
-    identities,
-    leases,
-    ledger,
-    orders,
-    purchases,
-    refund_watch,
-    sessions,
-    subscriptions,
-    users,
-    webhook_events,
-)
-from documents import mail_outbox as mail_outbox_doc
+from documents.accounts import identities as identities
+from documents.accounts import mail as mail_outbox_doc
+from documents.accounts import sessions as sessions
+from documents.accounts import tokens as account_tokens_doc
+from documents.accounts import users as users
+from documents.billing import orders as orders
+from documents.common import leases as leases
+from documents.events import store as outbound_events
+from documents.generations import store as generations
+from documents.purchases import payments as purchases
+from documents.purchases import watch as refund_watch
+from documents.subscriptions import store as subscriptions
+from documents.wallet import ledger as ledger
+from documents.webhooks import store as webhook_events
 
 INDEX_MODULES = [users, identities, sessions, ledger, leases, generations, orders, purchases, webhook_events, subscriptions,
                  refund_watch]

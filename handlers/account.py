@@ -9,9 +9,9 @@ from limits import RateLimitItemPerSecond
 from marshmallow import fields
 
 from core import accounts
-from documents import sessions as sessions_doc
-from documents import users as users_doc
-from documents.identities import has_real_email
+from documents.accounts import sessions as sessions_doc
+from documents.accounts import users as users_doc
+from documents.accounts.identities import has_real_email
 from handlers import account_hooks
 from handlers.auth import Password
 from handlers.base import ApiError, APIHandler, public

@@ -7,10 +7,10 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from documents import sessions as sessions_doc
-from documents import users as users_doc
-from documents.errors import InvalidCredentials
-from documents.passwords import MAX_CHARS, MIN_CHARS, password_problem
+from documents.accounts import sessions as sessions_doc
+from documents.accounts import users as users_doc
+from documents.accounts.passwords import MAX_CHARS, MIN_CHARS, password_problem
+from documents.common.errors import InvalidCredentials
 from handlers import account_hooks
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
@@ -19,7 +19,7 @@ from handlers.schemas import Bool, CamelSchema, Email, Identifier, Text, iso
 
 
 class Password(fields.String):
-    """A new password exactly as typed: never stripped, 8 to 72 characters (documents/passwords.py)."""
+    """A new password exactly as typed: never stripped, 8 to 72 characters (documents/accounts/passwords.py)."""
 
     DOCUMENTED = {"format": "password", "minLength": MIN_CHARS, "maxLength": MAX_CHARS,
                   "description": "8 to 72 characters, used exactly as typed (may start with '$': it only reaches bcrypt)."}

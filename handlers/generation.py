@@ -5,7 +5,7 @@ their Russian and English synonyms ("тёплый", "official", ...) to a tone a
 as "warm", so apps may pass what their users pick without a fixed list.  `imageUrl` is always
 present: the card's absolute image URL (bearer token) next to `signedImageUrl` (no header until it
 expires, see `handlers.image_links`), both null for a greeting.  The rules (states, keys, refunds) live
-in `documents.generations`; this module only orders the steps around the provider and renderer.
+in `documents.generations.store`; this module only orders the steps around the provider and renderer.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from marshmallow import fields, validate
 from core.context import AppContext
 from core.cpu import CpuBusy
 from core.metrics import GENERATIONS
-from documents import generations as gens
-from documents import ledger
-from documents import users as users_doc
+from documents.accounts import users as users_doc
+from documents.generations import store as gens
+from documents.wallet import ledger as ledger
 from generation import KINDS, LANGUAGES, GenerationFailed, GenerationRequest, GenerationResult, render_postcard
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from documents import generations as gens
-from documents.users import parse_id
+from documents.accounts.users import parse_id
+from documents.generations import store as gens
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
 from handlers.image_links import KEY_LABEL, check

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from documents import generations as gens
+from documents.generations import store as gens
 from generation import KINDS, LANGUAGES
 from handlers.image_links import ImageLinks
 from handlers.schemas import CamelSchema, iso

@@ -1,6 +1,6 @@
 """Sign in with Google and VK ID: sign-in answering exactly like login, link, unlink and the linked list.
 
-The provider is verified server-side (oauth/), then documents/identities.py applies the account rules.
+The provider is verified server-side (oauth/), then documents/accounts/identities.py applies the account rules.
 Sign-in and link answer 404 `provider_not_configured` until the provider's client id is set; unlinking and
 listing need nothing from the provider, so they work for any known provider.
 
@@ -16,8 +16,8 @@ from typing import Any
 from loguru import logger
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from documents import identities as identities_doc
-from documents import users as users_doc
+from documents.accounts import identities as identities_doc
+from documents.accounts import users as users_doc
 from handlers.auth import AuthHandlerMixin, SignInSchema
 from handlers.base import ApiError, public
 from handlers.docs import api

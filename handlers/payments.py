@@ -8,13 +8,13 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import fields, validate
 
-from documents import ledger
-from documents import orders as orders_doc
-from documents import purchases as purchases_doc
-from documents.billing import Claim
-from documents.credit_origin import purchase_credited_by
-from documents.purchase_sync import verify_invoice
-from documents.users import parse_id
+from documents.accounts.users import parse_id
+from documents.billing import orders as orders_doc
+from documents.billing.origin import purchase_credited_by
+from documents.billing.ownership import Claim
+from documents.purchases import payments as purchases_doc
+from documents.purchases.sync import verify_invoice
+from documents.wallet import ledger as ledger
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
 from handlers.schemas import Bool, CamelSchema, Identifier, Int, Text, iso

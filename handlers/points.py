@@ -20,8 +20,8 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from documents import ledger
-from documents.transactions import ENTRY_TYPES
+from documents.wallet import ledger as ledger
+from documents.wallet.entries import ENTRY_TYPES
 from handlers.base import ApiError, APIHandler
 from handlers.docs import IDEMPOTENCY_KEY_PATTERN, api
 from handlers.schemas import CamelSchema, Int, Text, iso

@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from documents.text import (
+from documents.common.text import (
     BMP,
     DOLLARS,
     EMAIL_REFUSED,
@@ -30,7 +30,7 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
 # out, since JSON Schema's \s is not Python's); checked on the normalised address, documented as is.
 _PART = char_class(EMAIL_REFUSED, negate=True)
 EMAIL = re.compile(f"^{_PART}{{1,64}}@{_PART}{{1,255}}\\.{_PART}{{1,63}}$")
-# What Text refuses, as a JSON Schema pattern for the document (documents/text.py has the rule): a '$' or a
+# What Text refuses, as a JSON Schema pattern for the document (documents/common/text.py has the rule): a '$' or a
 # character NFKC folds to '$' after leading whitespace or invisible characters, or a NUL anywhere.
 REFUSED_TEXT = f"^{char_class(LEADING_IGNORED)}*{char_class(DOLLARS)}|\\u0000"
 # A required text holds something besides the whitespace str.strip() removes.

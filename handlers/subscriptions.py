@@ -7,18 +7,18 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validates_schema
 
-from documents import ledger
-from documents import orders as orders_doc
-from documents.billing import Claim
-from documents.credit_origin import period_view
-from documents.subscription_sync import (
+from documents.accounts.users import parse_id
+from documents.billing import orders as orders_doc
+from documents.billing.origin import period_view
+from documents.billing.ownership import Claim
+from documents.subscriptions.store import UNSETTLED, display_status
+from documents.subscriptions.sync import (
     cancel_subscription,
     refresh_current,
     verify_legacy_subscription,
     verify_subscription,
 )
-from documents.subscriptions import UNSETTLED, display_status
-from documents.users import parse_id
+from documents.wallet import ledger as ledger
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
 from handlers.payments import OrderResultSchema
@@ -91,7 +91,7 @@ class PendingSchema(CamelSchema):
 
 
 RUSTORE_ERRORS = {502: ["rustore_rejected"], 503: ["rustore_unavailable", "rustore_misconfigured", "rustore_not_configured"]}
-# What RuStore's record can be refused for (documents/billing.py, subscription_apply, subscription_sync).
+# What RuStore's record can be refused for (documents/billing/ownership.py, subscription_apply, subscription_sync).
 RECORD_ERRORS = ["purchase_not_found", "purchase_mismatch", "product_mismatch", "unknown_product", "not_a_subscription_product",
                  "app_mismatch", "sandbox_not_allowed"]
 VERIFY_ERRORS = {**RUSTORE_ERRORS, 400: [*RECORD_ERRORS, "order_required"], 409: ["purchase_belongs_to_another_user"]}

@@ -8,10 +8,10 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from core import accounts
-from documents import account_state
-from documents import identities as identities_doc
-from documents import sessions as sessions_doc
-from documents import users as users_doc
+from documents.accounts import identities as identities_doc
+from documents.accounts import sessions as sessions_doc
+from documents.accounts import state as account_state
+from documents.accounts import users as users_doc
 from handlers import account_hooks
 from handlers.auth import Password
 from handlers.base import ApiError, APIHandler

@@ -22,8 +22,8 @@ from marshmallow import INCLUDE, Schema, fields
 from core.metrics import WEBHOOKS
 from core.mongo_health import is_unavailable
 from core.webhook_wiring import webhook_processor
-from documents import webhook_events as events
-from documents.transactions import utc
+from documents.wallet.entries import utc
+from documents.webhooks import store as events
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
 from handlers.schemas import CamelSchema

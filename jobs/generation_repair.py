@@ -8,7 +8,7 @@ from typing import Any
 from loguru import logger
 
 from core.metrics import GENERATIONS, REPAIR_SKIPPED
-from documents import generations
+from documents.generations import store as generations
 from jobs.runner import Job
 
 # A live request ends within AI_TIMEOUT_S (plus a card render); twice that plus a margin means

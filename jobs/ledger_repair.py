@@ -8,7 +8,7 @@ from typing import Any
 from loguru import logger
 
 from core.metrics import REPAIR_SKIPPED
-from documents import ledger
+from documents.wallet import ledger as ledger
 from jobs.runner import Job
 
 # A live request flushes its own outbox within milliseconds; only older leftovers need the job.

@@ -24,13 +24,13 @@ from loguru import logger
 
 from core.metrics import RUSTORE_OUTAGE_TO_SETTLED
 from core.webhook_wiring import webhook_processor
-from documents import subscriptions
-from documents import webhook_events as events
-from documents.leases import acquire_lease, release_lease
-from documents.purchase_sync import note_check_failure, verify_invoice
-from documents.purchases import COLLECTION as PURCHASES
-from documents.purchases import GRANTED
-from documents.subscription_sync import sync_subscription
+from documents.common.leases import acquire_lease, release_lease
+from documents.purchases.payments import COLLECTION as PURCHASES
+from documents.purchases.payments import GRANTED
+from documents.purchases.sync import note_check_failure, verify_invoice
+from documents.subscriptions import store as subscriptions
+from documents.subscriptions.sync import sync_subscription
+from documents.webhooks import store as events
 from jobs.runner import OWNER
 from rustore import RuStoreUnavailable
 

@@ -14,11 +14,11 @@ from loguru import logger
 from pymongo import ASCENDING
 
 from core.metrics import HOLDS_UNCONFIRMED
-from documents.errors import DomainError
-from documents.purchase_effects import REVOKED, settle_revocation
-from documents.purchase_sync import note_check_failure, verify_invoice
-from documents.purchases import COLLECTION
-from documents.refund_watch import note_unowned_check
+from documents.common.errors import DomainError
+from documents.purchases.effects import REVOKED, settle_revocation
+from documents.purchases.payments import COLLECTION
+from documents.purchases.sync import note_check_failure, verify_invoice
+from documents.purchases.watch import note_unowned_check
 from jobs.runner import Job
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from loguru import logger
 
-from documents import subscription_refunds
-from documents.errors import DomainError
-from documents.purchase_revocation import revoke_recorded
-from documents.purchase_sync import verify_invoice
-from documents.purchases import COLLECTION, GRANTED
+from documents.common.errors import DomainError
+from documents.purchases.payments import COLLECTION, GRANTED
+from documents.purchases.revocation import revoke_recorded
+from documents.purchases.sync import verify_invoice
+from documents.subscriptions import refunds as subscription_refunds
 from jobs.runner import Job
 from rustore import InvoiceStatus, Payment, RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 

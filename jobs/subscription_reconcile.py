@@ -1,6 +1,6 @@
 """Job `subscription-reconcile`: re-check subscriptions whose next check is due, through the same path as verify.
 
-`next_check_at` (see `documents.subscriptions.next_check`) encodes what to watch: a period ending
+`next_check_at` (see `documents.subscriptions.store.next_check`) encodes what to watch: a period ending
 (checked daily and just after its end, so renewals are granted and ended ones read ended), grace and
 hold (every few hours), pending first payments and claims made while RuStore was down (backoff from
 one minute), unacknowledged subscriptions (acknowledgement retried with backoff) and final ones not
@@ -17,9 +17,10 @@ from typing import Any
 
 from loguru import logger
 
-from documents import subscription_refunds, subscriptions
-from documents.errors import DomainError
-from documents.subscription_sync import sync_subscription
+from documents.common.errors import DomainError
+from documents.subscriptions import refunds as subscription_refunds
+from documents.subscriptions import store as subscriptions
+from documents.subscriptions.sync import sync_subscription
 from jobs.runner import Job
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 

@@ -21,7 +21,7 @@ def ids_where(predicate) -> list[str]:
 
 
 def test_mutants_cover_the_idempotency_filter_and_the_tag_check():
-    ledger_ids = [m.id for m, _ in mutants_of(Path("documents/ledger_apply.py").read_text())]
+    ledger_ids = [m.id for m, _ in mutants_of(Path("documents/wallet/apply.py").read_text())]
     assert any(i.split(":", 1)[1].startswith("drop-key:points.recent.k") for i in ledger_ids)
     assert ids_where(lambda m: m.kind == "drop-raise" and "NotificationDecryptError" in m.source)
     assert set(MODULES[MODULE]) and all(Path(t).exists() for tests in MODULES.values() for t in tests)

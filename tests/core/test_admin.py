@@ -10,9 +10,9 @@ import pytest
 from bson import ObjectId
 
 from core.admin import AdminRefused, adjust_points, dead_letters, replay_webhook, run_admin, user_report
-from documents import ledger
-from documents import webhook_events as events
-from documents.transactions import TRANSACTIONS, USERS
+from documents.wallet import ledger as ledger
+from documents.wallet.entries import TRANSACTIONS, USERS
+from documents.webhooks import store as events
 from server import build_parser, cmd_audit_ledger
 from tests.core.test_settings import ROOT, _clean_env
 from tests.handlers.test_webhooks import settle_all, stored_events

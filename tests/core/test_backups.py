@@ -18,8 +18,9 @@ from pymongo.errors import PyMongoError
 from core import backups
 from core.backup_files import ENCODE, Writer
 from core.backups import BackupError, create_backup, list_backups, prune_backups, restore_backup
-from documents import ledger, ledger_apply
-from documents.leases import acquire_lease
+from documents.common.leases import acquire_lease
+from documents.wallet import apply as ledger_apply
+from documents.wallet import ledger as ledger
 from jobs import ledger_repair
 from jobs.runner import run_job
 from tests.handlers.test_generation import generate

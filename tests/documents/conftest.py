@@ -10,7 +10,7 @@ import pytest
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 from tests.support.yielding import YieldingDatabase
 
 MakeUser = Callable[..., Awaitable[ObjectId]]

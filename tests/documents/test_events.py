@@ -5,7 +5,7 @@ from __future__ import annotations
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
-from documents import events
+from documents.events import store as events
 
 
 async def test_an_event_is_stored_once_per_key_and_only_for_a_database_with_receivers():

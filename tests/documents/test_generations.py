@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from documents import generations as gens
-from documents import ledger
+from documents.generations import store as gens
+from documents.wallet import ledger as ledger
 
 REQUEST = {"occasion": "день рождения", "recipient_name": "Анна", "tone": None, "language": "ru", "details": None}
 RESULT = {"text": "С днём рождения!", "title": "С днём рождения!", "model": "m", "image": False}

@@ -6,7 +6,7 @@ import asyncio
 
 from bson import ObjectId
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 
 
 async def history(db, make_user, *ops: int) -> ObjectId:

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from bson import ObjectId
 
-from documents import ledger
-from documents.ledger import IdempotencyKeyMismatch, InsufficientPoints, LedgerError
+from documents.wallet import ledger as ledger
+from documents.wallet.ledger import IdempotencyKeyMismatch, InsufficientPoints, LedgerError
 
 
 async def spent_purchase(db, make_user, bought: int, spent: int):
@@ -109,7 +109,7 @@ async def test_a_clawback_whose_balance_keeps_changing_gives_up_with_a_retryable
                                                                                        monkeypatch):
     # Every attempt's guard (the balance it sized itself on) is beaten by another write: after
     # MAX_ATTEMPTS the ledger reports contention and writes nothing, rather than loop or guess.
-    from documents import ledger_apply
+    from documents.wallet import apply as ledger_apply
     monkeypatch.setattr(ledger_apply, "MAX_ATTEMPTS", 3)
     user, _ = await spent_purchase(db, make_user, 10, 0)
     moved = {"n": 0}

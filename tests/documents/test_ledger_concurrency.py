@@ -7,8 +7,8 @@ from typing import Any
 
 from bson import ObjectId
 
-from documents import ledger
-from documents.ledger import InsufficientPoints, LedgerResult
+from documents.wallet import ledger as ledger
+from documents.wallet.ledger import InsufficientPoints, LedgerResult
 from tests.support.barrier import Barrier
 from tests.support.yielding import YieldingDatabase
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 from tests.support.barrier import Barrier
 
 
@@ -229,7 +229,7 @@ async def test_repair_pages_through_every_pending_user_even_one_at_a_time(db, ma
 
 
 async def test_an_entry_written_by_the_flush_of_a_crashed_op_records_its_points_event(db, raw_db, make_user):
-    from documents import events
+    from documents.events import store as events
     user = await make_user()
     await crashed_credit(db, user, 3, "order-1")
     events.enable(raw_db, ("http://127.0.0.1:9/hook",))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 
 
 async def test_list_entries_is_newest_first_and_stable_when_entries_arrive_between_pages(

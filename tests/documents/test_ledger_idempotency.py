@@ -8,8 +8,8 @@ import pytest
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
-from documents import ledger
-from documents.ledger import IdempotencyKeyMismatch, InsufficientPoints, InvalidAmount, LedgerError, UserNotFound
+from documents.wallet import ledger as ledger
+from documents.wallet.ledger import IdempotencyKeyMismatch, InsufficientPoints, InvalidAmount, LedgerError, UserNotFound
 from tests.support.yielding import YieldingDatabase
 
 
@@ -160,7 +160,7 @@ def test_exceptions_share_the_ledger_base_class():
 def test_recent_key_hashes_keep_their_stored_format():
     # `points.recent` holds these hashes across deploys: a changed size or encoding would let a
     # retry after an upgrade miss the key an older process applied.
-    from documents.ledger_apply import key_hash
+    from documents.wallet.apply import key_hash
     assert key_hash("rustore:order-1") == key_hash("rustore:order-1") != key_hash("rustore:order-2")
     assert len(key_hash("rustore:order-1")) == 16 and key_hash("") == "uOHdo6wKo4IK0pkL"
 

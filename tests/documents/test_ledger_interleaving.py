@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from documents import ledger, ledger_apply
+from documents.wallet import apply as ledger_apply
+from documents.wallet import ledger as ledger
 
 
 class Parked:
@@ -108,7 +109,7 @@ async def test_beyond_recent_max_a_double_apply_is_recorded_and_the_ledger_still
     for i in range(3):
         await ledger.credit(db, user, 1, "buy", f"other-{i}")
     parked.release.set()
-    with caplog.at_level(logging.ERROR, logger="documents.ledger_outbox"):
+    with caplog.at_level(logging.ERROR, logger="documents.wallet.outbox"):
         await slow
     assert "applied twice" in caplog.text
     points = (await db.users.find_one({"_id": user}))["points"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
-from documents import ledger
-from documents.ledger import InsufficientPoints, LedgerResult
+from documents.wallet import ledger as ledger
+from documents.wallet.ledger import InsufficientPoints, LedgerResult
 
 
 async def check_invariants(db, user) -> None:

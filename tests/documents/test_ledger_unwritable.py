@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from documents import ledger
-from documents.ledger_apply import key_hash
+from documents.wallet import ledger as ledger
+from documents.wallet.apply import key_hash
 
 
 async def wallet(db: Any, user: ObjectId) -> dict[str, Any]:

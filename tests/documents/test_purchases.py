@@ -10,11 +10,11 @@ import pytest
 from bson import ObjectId
 
 from core.products import Product
-from documents import ledger
-from documents import purchases as purchases_doc
-from documents.billing import AppMismatch, Claim, PurchaseBelongsToAnotherUser, PurchasePolicy, SandboxNotAllowed
-from documents.purchase_effects import credit_key
-from documents.purchases import apply_payment
+from documents.billing.ownership import AppMismatch, Claim, PurchaseBelongsToAnotherUser, PurchasePolicy, SandboxNotAllowed
+from documents.purchases import payments as purchases_doc
+from documents.purchases.effects import credit_key
+from documents.purchases.payments import apply_payment
+from documents.wallet import ledger as ledger
 from rustore import InvoiceStatus, Payment
 from tests.support.barrier import Barrier
 
@@ -54,7 +54,7 @@ async def test_a_stale_confirmed_answer_for_a_refunded_never_credited_purchase_c
         db, make_user, taken_back, stale):
     # RuStore refunded (or reversed) the purchase before we ever credited it; an older CONFIRMED (PAID)
     # answer arrives last.  The purchase stays taken back, no +100 credit / -100 clawback pair is
-    # written, and the caller is not told it credited anything (documents/purchases.py: a stale
+    # written, and the caller is not told it credited anything (documents/purchases/payments.py: a stale
     # answer keeps what we know).
     user = await make_user()
     refunded = await apply(db, payment(taken_back), user)
@@ -308,7 +308,7 @@ async def test_a_one_point_pack_is_credited_as_points_not_as_ownership(db, make_
 
 
 def test_only_an_owned_purchase_that_granted_something_counts_as_credited():
-    from documents.purchase_effects import is_credited
+    from documents.purchases.effects import is_credited
     owner = ObjectId()
     assert not any(is_credited(doc) for doc in (
         None, {}, {"user_id": None, "granted": {"points": 100}, "state": "confirmed"},
@@ -325,7 +325,7 @@ async def test_a_purchase_of_several_packs_credits_each_pack(db, make_user):
 
 
 async def test_a_refund_that_found_nothing_granted_looks_once_more_after_the_recheck_delay(db, make_user):
-    from documents.purchase_effects import REVOKE_RECHECK
+    from documents.purchases.effects import REVOKE_RECHECK
     user = await make_user()
     await apply(db, payment(InvoiceStatus.REFUNDED), user)
     stored = await purchases_doc.find_purchase(db, "100001", False)
@@ -356,7 +356,7 @@ async def test_a_pack_whose_points_changed_since_its_credit_is_not_credited_agai
 
 
 async def test_records_of_products_we_do_not_sell_as_one_time_purchases_are_refused_and_change_nothing(db, make_user):
-    from documents.billing import ProductMismatch, UnknownProduct
+    from documents.billing.ownership import ProductMismatch, UnknownProduct
     products = {**PRODUCTS, "premium_monthly": Product("premium_monthly", "subscription", "Premium", "", price=29900,
                                                        plan="monthly", period_days=30, points_per_period=300)}
     user = await make_user()

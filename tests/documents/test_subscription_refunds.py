@@ -15,11 +15,13 @@ from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
 from core.products import Product
-from documents import ledger, orders, subscriptions
-from documents.billing import Claim, PurchasePolicy
-from documents.subscription_apply import apply_subscription
-from documents.subscription_refunds import apply_charge, clawback_key, settle_due
-from documents.subscriptions import grant_key
+from documents.billing import orders as orders
+from documents.billing.ownership import Claim, PurchasePolicy
+from documents.subscriptions import store as subscriptions
+from documents.subscriptions.apply import apply_subscription
+from documents.subscriptions.refunds import apply_charge, clawback_key, settle_due
+from documents.subscriptions.store import grant_key
+from documents.wallet import ledger as ledger
 from rustore import InvoiceStatus, Payment, Subscription, SubscriptionStatus
 from tests.support.yielding import YieldingDatabase
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from mongomock_motor import AsyncMongoMockClient
 
-from documents import webhook_events as events
+from documents.webhooks import store as events
 from rustore import InvoiceStatus, InvoiceStatusEvent, Notification, TestEvent
 from tests.support.barrier import Barrier
 from tests.support.yielding import YieldingDatabase

@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from documents import ledger
-from documents.transactions import TRANSACTIONS
-from documents.users import parse_id
+from documents.accounts.users import parse_id
+from documents.wallet import ledger as ledger
+from documents.wallet.entries import TRANSACTIONS
 
 # RuStore outages as the emulator plays them; each must end in 503 + retry, never in a lost or double credit.
 OUTAGES: dict[str, dict[str, Any]] = {

@@ -2,7 +2,7 @@
 
 The credit is applied to the wallet (balance and outbox entry in one update) and the process dies before the
 ledger entry and its events are written. The events are derived from that outbox entry when it is flushed
-(`documents.event_sources`), so whichever later path flushes it (the app verifying again, the repair job)
+(`documents.wallet.notices`), so whichever later path flushes it (the app verifying again, the repair job)
 writes them; event ids come from the entry id, so every further path writes nothing new.
 """
 

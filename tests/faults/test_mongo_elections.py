@@ -13,10 +13,10 @@ import dataclasses
 from typing import Any
 
 from core.emulated import build_emulator
-from documents import webhook_events as events
-from documents.ledger import verify_ledger
-from documents.transactions import TRANSACTIONS
-from documents.users import parse_id
+from documents.accounts.users import parse_id
+from documents.wallet.entries import TRANSACTIONS
+from documents.wallet.ledger import verify_ledger
+from documents.webhooks import store as events
 from tests.conftest import make_settings
 from tests.faults.test_mongo_outage import assert_database_unavailable, webhook_body, webhook_settings
 from tests.support.wire_mongo import Fault, moves_balance
@@ -26,7 +26,7 @@ ELECTION_S = 0.6  # no primary for this long after the step-down (a real electio
 
 async def seeded(env: Any, points: int = 10) -> dict:
     """A registered user holding `points`, credited through the ledger over the wire."""
-    from documents import ledger
+    from documents.wallet import ledger as ledger
 
     user = await env.api.register()
     await ledger.credit(env.ctx.db, user["userId"], points, "admin_grant", f"seed:{user['userId']}")

@@ -11,7 +11,7 @@ from loguru import logger
 from prometheus_client import REGISTRY
 
 from core.emulated import build_emulator
-from documents import webhook_events as events
+from documents.webhooks import store as events
 from jobs import find_job
 from jobs.runner import run_job
 from rustore.emulator import encrypt_payload

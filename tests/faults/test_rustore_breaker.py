@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from documents import purchases as purchases_doc
+from documents.purchases import payments as purchases_doc
 from jobs import find_job
 from jobs.runner import run_job
 from tests.faults.support import (

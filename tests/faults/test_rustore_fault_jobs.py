@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from documents import purchases as purchases_doc
-from documents import subscriptions as subscriptions_doc
+from documents.purchases import payments as purchases_doc
+from documents.subscriptions import store as subscriptions_doc
 from jobs import find_job
 from jobs.runner import run_job
 from tests.faults.support import (

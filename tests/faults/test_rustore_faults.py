@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from documents import purchases as purchases_doc
-from documents import webhook_events as events
+from documents.purchases import payments as purchases_doc
+from documents.webhooks import store as events
 from jobs import find_job
 from jobs.runner import run_job
 from tests.faults.support import (

@@ -22,7 +22,7 @@ from mongomock_motor import AsyncMongoMockClient
 
 from core.context import create_context
 from core.emulated import attach, build_emulator
-from documents import ledger
+from documents.wallet import ledger as ledger
 from rustore.emulator import Emulator
 from server import Service
 from tests.conftest import TEST_REDIS_URL, make_settings

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.admin import AdminRefused, delete_user
-from documents import ledger
-from documents.generations import COLLECTION as GENERATIONS
-from documents.generations import IMAGES
+from documents.generations.store import COLLECTION as GENERATIONS
+from documents.generations.store import IMAGES
+from documents.wallet import ledger as ledger
 from server import build_parser
 from tests.handlers.test_auth import PASSWORD
 from tests.handlers.test_conventions import assert_error_shape

@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 from tests.handlers.test_conventions import assert_error_shape
 from tests.handlers.test_points import YieldingClient, assert_ledger_clean, balance_of, funded_user
 

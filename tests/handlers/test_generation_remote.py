@@ -8,7 +8,8 @@ import pytest
 from bson import ObjectId
 from PIL import Image
 
-from documents import generations, ledger
+from documents.generations import store as generations
+from documents.wallet import ledger as ledger
 from tests.generation.conftest import API_KEY, MODEL, fake_llm  # noqa: F401 - the fake server fixture
 from tests.handlers.test_conventions import assert_error_shape
 from tests.handlers.test_generation import BIRTHDAY, generate

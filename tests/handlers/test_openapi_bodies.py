@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 from tests.oauth.fake_vk import VkUser, oauth_settings
 from tests.support.openapi import JSON, Contract, is_public
 

@@ -6,8 +6,8 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from documents.account_tokens import COLLECTION as TOKENS
-from documents.account_tokens import token_hash
+from documents.accounts.tokens import COLLECTION as TOKENS
+from documents.accounts.tokens import token_hash
 from tests.handlers.test_auth import PASSWORD
 from tests.handlers.test_conventions import assert_error_shape
 from tests.support.smtp import html_of, link_of, text_of, token_of

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from documents import ledger
-from documents.users import parse_id
+from documents.accounts.users import parse_id
+from documents.wallet import ledger as ledger
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_conventions import assert_error_shape

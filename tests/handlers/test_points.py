@@ -8,7 +8,7 @@ from typing import Any
 
 from mongomock_motor import AsyncMongoMockClient
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 from tests.handlers.test_conventions import assert_error_shape
 from tests.support.barrier import Barrier, HookedClient
 from tests.support.yielding import YieldingDatabase

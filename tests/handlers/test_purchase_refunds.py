@@ -13,10 +13,10 @@ from mongomock_motor import AsyncMongoMockClient
 
 from core.admin import run_admin, shortfalls, unowned
 from core.emulated import attach
-from documents import ledger
-from documents.purchases import find_purchase
-from documents.transactions import TRANSACTIONS
-from documents.users import parse_id
+from documents.accounts.users import parse_id
+from documents.purchases.payments import find_purchase
+from documents.wallet import ledger as ledger
+from documents.wallet.entries import TRANSACTIONS
 from jobs import find_job
 from jobs.runner import run_job
 from server import build_parser

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from bson import ObjectId
 
-from documents import ledger
-from documents.billing import PurchaseMismatch
-from documents.subscription_sync import verify_subscription
+from documents.billing.ownership import PurchaseMismatch
+from documents.subscriptions.sync import verify_subscription
+from documents.wallet import ledger as ledger
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_subscriptions import MONTH, assert_ledger_clean, balance_of, run_reconcile, status_of, subscribe, verify

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 from jobs import find_job
 from jobs.runner import run_job
 from rustore.emulator import EmulatorProduct

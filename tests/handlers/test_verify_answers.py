@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.settings import load_settings
-from documents import ledger
-from documents.purchase_effects import credit_key
+from documents.purchases.effects import credit_key
+from documents.wallet import ledger as ledger
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_conventions import assert_error_shape

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from loguru import logger
 
 from core.metrics import WEBHOOKS
-from documents import webhook_events as events
+from documents.webhooks import store as events
 from rustore.emulator import encrypt_payload
 from tests.handlers.test_conventions import assert_error_shape
 from tests.support.barrier import Barrier, HookedClient

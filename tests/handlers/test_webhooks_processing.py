@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from documents import ledger, purchase_effects
-from documents import purchases as purchases_doc
-from documents import webhook_events as events
-from documents.users import parse_id
+from documents.accounts.users import parse_id
+from documents.purchases import effects as purchase_effects
+from documents.purchases import payments as purchases_doc
+from documents.wallet import ledger as ledger
+from documents.webhooks import store as events
 from handlers.webhooks import INLINE_PROCESSING
 from jobs import find_job
 from jobs.runner import run_job

@@ -11,7 +11,7 @@ import pytest
 
 from core.events_admin import events_data
 from core.events_signature import SignatureError, sign, verify
-from documents import events as events_doc
+from documents.events import store as events_doc
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_payments import verify_body

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from documents import generations as gens
-from documents import ledger
-from documents.users import parse_id
+from documents.accounts.users import parse_id
+from documents.generations import store as gens
+from documents.wallet import ledger as ledger
 from jobs import find_job
 from jobs.generation_repair import JOB, stale_after
 from jobs.runner import run_job

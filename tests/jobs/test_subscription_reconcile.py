@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_subscriptions import MONTH, balance_of, status_of, subscribe, verify

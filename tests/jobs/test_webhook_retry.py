@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from core.metrics import WEBHOOKS
 from core.webhook_wiring import webhook_processor
-from documents import ledger
-from documents import webhook_events as events
+from documents.wallet import ledger as ledger
+from documents.webhooks import store as events
 from jobs import find_job
 from jobs.runner import run_job
 from jobs.webhook_retry import JOB

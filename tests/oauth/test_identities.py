@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from mongomock_motor import AsyncMongoMockClient
 
-from documents import identities as identities_doc
-from documents import users as users_doc
-from documents.errors import EmailTaken
+from documents.accounts import identities as identities_doc
+from documents.accounts import users as users_doc
+from documents.common.errors import EmailTaken
 from tests.support.yielding import YieldingDatabase
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)

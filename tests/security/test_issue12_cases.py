@@ -8,7 +8,7 @@ import os
 
 import aiohttp
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 from tests.handlers.test_conventions import assert_error_shape
 from tests.handlers.test_generation import BIRTHDAY
 from tests.support.openapi import Contract

@@ -13,9 +13,9 @@ from datetime import timedelta
 import pytest
 from loguru import logger
 
-from documents import generations as gens
-from documents import ledger
-from documents.users import parse_id
+from documents.accounts.users import parse_id
+from documents.generations import store as gens
+from documents.wallet import ledger as ledger
 from jobs import generation_repair, ledger_repair
 from jobs.runner import run_job
 from tests.documents.test_ledger_unwritable import applied_unwritten

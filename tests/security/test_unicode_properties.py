@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from documents import ledger
+from documents.wallet import ledger as ledger
 
 TRICKY = ["\u200b", "\u202e", "\u202c", "\ufeff", "\u0000", "$", "＄", "﹩", "e\u0301", "ﬁ", "\ud800", "\udfff",
           "\U0001f600", " ", "\u3000", "\u00a0", "\u2028", "İ", "ß", "\U000e0041"]

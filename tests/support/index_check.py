@@ -41,11 +41,11 @@ VENV = os.path.join(ROOT, ".venv") + os.sep
 
 # Deliberate whole-collection reads: (path from the repository root, function) -> why a scan is right there.
 ALLOWED_SCANS: dict[tuple[str, str], str] = {
-    ("documents/ledger_audit.py", "verify_ledger"): "the audit re-adds every user's entries (admin command and job)",
-    ("documents/ledger_audit.py", "_wallets"): "the audit reads every wallet (admin command and job)",
+    ("documents/wallet/audit.py", "verify_ledger"): "the audit re-adds every user's entries (admin command and job)",
+    ("documents/wallet/audit.py", "_wallets"): "the audit reads every wallet (admin command and job)",
     ("core/admin.py", "*"): "admin commands list and count whole collections on an operator's request",
     ("core/events_admin.py", "*"): "admin commands list event deliveries on an operator's request",
-    ("documents/events.py", "list_deliveries"): "`python server.py events deliveries` filters on an operator's request",
+    ("documents/events/store.py", "list_deliveries"): "`python server.py events deliveries` filters on an operator's request",
     ("bench/seed.py", "*"): "the benchmark seeds and checks its own data set",
     ("bench/record.py", "*"): "the benchmark's recorder replays what it saw",
     ("core/backups.py", "*"): "backups copy and restore whole collections",
@@ -53,9 +53,9 @@ ALLOWED_SCANS: dict[tuple[str, str], str] = {
 
 # Index-served filters whose few matches are sorted in memory (a blocking sort MongoDB allows): -> why it is small.
 ALLOWED_SORTS: dict[tuple[str, str], str] = {
-    ("documents/ledger_outbox.py", "repair_users"):
+    ("documents/wallet/outbox.py", "repair_users"):
         "only users with entries pending for minutes match (sparse index); paged by _id so one busy user cannot trap it",
-    ("documents/generations.py", "repair_generations"):
+    ("documents/generations/store.py", "repair_generations"):
         "only generations with a refund due match (sparse index); paged by _id so refunds kept due cannot trap it",
 }
 
