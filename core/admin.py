@@ -24,8 +24,9 @@ from core.admin_text import render
 from core.webhook_wiring import webhook_processor
 from documents.accounts.identities import public_email
 from documents.accounts.users import find_user, find_user_by_email
-from documents.purchases.payments import list_user_purchases
-from documents.purchases.watch import list_shortfalls, list_unowned_stopped
+from documents.billing.shortfalls import list_shortfalls
+from documents.purchases.store import list_user_purchases
+from documents.purchases.watch import list_unowned_stopped
 from documents.subscriptions.store import display_status
 from documents.wallet import ledger as ledger
 from documents.webhooks import store as events

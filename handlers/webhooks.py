@@ -22,7 +22,7 @@ from marshmallow import INCLUDE, Schema, fields
 from core.metrics import WEBHOOKS
 from core.mongo_health import is_unavailable
 from core.webhook_wiring import webhook_processor
-from documents.wallet.entries import utc
+from documents.common.clock import utc
 from documents.webhooks import store as events
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api

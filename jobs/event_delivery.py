@@ -20,9 +20,9 @@ import aiohttp
 
 from core.events_signature import sign
 from core.metrics import EVENTS_DEAD, EVENTS_DELIVERED, EVENTS_FAILED_ATTEMPTS, EVENTS_OLDEST_UNDELIVERED
+from documents.common.clock import utc
 from documents.entitlements.sweep import sweep
 from documents.events import store as events
-from documents.wallet.entries import utc
 from jobs.runner import Job
 
 TIMEOUT_S = 10.0

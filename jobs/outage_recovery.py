@@ -25,8 +25,8 @@ from loguru import logger
 from core.metrics import RUSTORE_OUTAGE_TO_SETTLED
 from core.webhook_wiring import webhook_processor
 from documents.common.leases import acquire_lease, release_lease
-from documents.purchases.payments import COLLECTION as PURCHASES
-from documents.purchases.payments import GRANTED
+from documents.purchases.store import COLLECTION as PURCHASES
+from documents.purchases.store import GRANTED
 from documents.purchases.sync import note_check_failure, verify_invoice
 from documents.subscriptions import store as subscriptions
 from documents.subscriptions.sync import sync_subscription

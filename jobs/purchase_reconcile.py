@@ -15,8 +15,8 @@ from pymongo import ASCENDING
 
 from core.metrics import HOLDS_UNCONFIRMED
 from documents.common.errors import DomainError
-from documents.purchases.effects import REVOKED, settle_revocation
-from documents.purchases.payments import COLLECTION
+from documents.purchases.effects import settle_revocation
+from documents.purchases.store import COLLECTION, REVOKED
 from documents.purchases.sync import note_check_failure, verify_invoice
 from documents.purchases.watch import note_unowned_check
 from jobs.runner import Job

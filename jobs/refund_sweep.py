@@ -20,8 +20,8 @@ from typing import Any
 from loguru import logger
 
 from documents.common.errors import DomainError
-from documents.purchases.payments import COLLECTION, GRANTED
 from documents.purchases.revocation import revoke_recorded
+from documents.purchases.store import COLLECTION, GRANTED
 from documents.purchases.sync import verify_invoice
 from documents.subscriptions import refunds as subscription_refunds
 from jobs.runner import Job

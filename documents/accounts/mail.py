@@ -21,6 +21,8 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
+from documents.common.backoff import backoff
+
 COLLECTION = "mail_outbox"
 CLAIM_LEASE = timedelta(minutes=2)
 FIRST_RETRY = timedelta(seconds=30)
@@ -36,9 +38,9 @@ INDEXES = {
 }
 
 
-def backoff(attempts: int) -> timedelta:
+def retry_after(attempts: int) -> timedelta:
     """Wait before the next attempt after `attempts` failed ones: 30 s doubling, at most an hour."""
-    return min(FIRST_RETRY * (2 ** max(0, attempts - 1)), MAX_RETRY)
+    return backoff(attempts - 1, first=FIRST_RETRY, cap=MAX_RETRY)
 
 
 async def enqueue(db: Any, *, user_id: ObjectId | None, to: str, kind: str, subject: str, sealed: str,
@@ -81,7 +83,7 @@ async def mark_failed(db: Any, doc: dict, now: datetime, error: str, max_attempt
         return "dead"
     await db[COLLECTION].update_one(
         {"_id": doc["_id"], "status": "pending"},
-        {"$set": {"next_attempt_at": now + backoff(doc["attempts"]), "last_error": error}},
+        {"$set": {"next_attempt_at": now + retry_after(doc["attempts"]), "last_error": error}},
     )
     return "pending"
 

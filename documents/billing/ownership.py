@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
+from pymongo import ReturnDocument
 
 from documents.accounts.users import find_user, parse_id
 from documents.billing import orders as orders_doc
@@ -97,14 +98,6 @@ class PurchaseMismatch(Invalid):
     reason = "purchase_mismatch"
 
 
-def check_record(policy: PurchasePolicy, *, app_id: int | None, sandbox: bool) -> None:
-    """Refuse records of another app, and sandbox records where sandbox is off."""
-    if policy.app_id is not None and app_id is not None and app_id != policy.app_id:
-        raise AppMismatch("This purchase belongs to another RuStore application.")
-    if sandbox and not policy.allow_sandbox:
-        raise SandboxNotAllowed("Sandbox purchases are not accepted here.")
-
-
 CLAIMS_KEPT = 20
 
 
@@ -140,6 +133,33 @@ async def store_claim(db: Any, collection: str, doc_id: Any, claim: Claim, now: 
     entry = claim_entry(claim, now)
     await db[collection].update_one({"_id": doc_id, "claims.key": {"$ne": entry["key"]}},
                                     {"$push": {"claims": {"$each": [entry], "$slice": -CLAIMS_KEPT}}})
+
+
+def stored_claims(doc: dict, claimed_key: str | None = None) -> list[dict]:
+    """The claims kept on a purchase or subscription document, with a pre-`claims` document's `claimed_by`
+    read as a claim of `claimed_key` (the purchaseId it was claimed with; None for an invoice)."""
+    stored = list(doc.get("claims") or [])
+    if doc.get("claimed_by"):  # a claim stored before claims were kept whole
+        stored.append({"user_id": doc["claimed_by"], "purchase_id": claimed_key, "product_id": doc.get("product_id")})
+    return stored
+
+
+async def bind_owner(db: Any, collection: str, doc: dict, owner: ObjectId, claim: Claim | None, *,
+                     also: dict | None = None, what: str = "purchase") -> dict:
+    """Bind the document to `owner` unless an account is bound already (first binding wins, atomically).
+
+    A claimant who is not the bound owner gets `PurchaseBelongsToAnotherUser`; `also` is merged into the
+    binding update (a subscription bumps its revision).
+    """
+    if doc.get("user_id") == owner:
+        return doc
+    bound = await db[collection].find_one_and_update(
+        {"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}, **(also or {})},
+        return_document=ReturnDocument.AFTER)
+    bound = bound or await db[collection].find_one({"_id": doc["_id"]})
+    if bound["user_id"] != owner and claim is not None:
+        raise PurchaseBelongsToAnotherUser(f"This {what} belongs to another account.")
+    return bound
 
 
 def _stored(entry: dict) -> Claim:

@@ -22,11 +22,11 @@ from typing import Any
 
 from bson import ObjectId
 
+from documents.common.clock import utc
 from documents.entitlements.snapshot import customer_snapshot
 from documents.events import store as events
 from documents.subscriptions.store import COLLECTION as SUBSCRIPTIONS
 from documents.subscriptions.store import ENTITLED
-from documents.wallet.entries import utc
 from documents.wallet.notices import started_key
 
 CURSORS = "event_cursors"

@@ -39,9 +39,9 @@ from bson import Binary, ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from documents.common.clock import bson_now, utc
 from documents.common.errors import DomainError, NotFound
 from documents.wallet import ledger as ledger
-from documents.wallet.entries import bson_now, utc
 
 COLLECTION = "generations"
 IMAGES = "generation_images"

@@ -17,13 +17,13 @@ from typing import Any
 
 from loguru import logger
 
-from core.metrics import CLAWBACK_SHORTFALL, CLAWBACK_SHORTFALL_POINTS, PURCHASE_REVENUE, PURCHASES_CREDITED
+from core.metrics import PURCHASE_REVENUE, PURCHASES_CREDITED
 from documents.billing.origin import origin_of, recorded_origin
 from documents.billing.ownership import PurchasePolicy
+from documents.billing.shortfalls import note_shortfall
+from documents.purchases.store import COLLECTION, REVOKED
 from documents.wallet import ledger as ledger
 
-COLLECTION = "purchases"
-REVOKED = ("reversed", "refunded")
 # A revocation that found nothing granted looks once more after this long: a grant that raced it and
 # died between its credit and its re-read of the state is taken back then.
 REVOKE_RECHECK = timedelta(minutes=10)
@@ -49,15 +49,6 @@ def is_credited(doc: dict | None) -> bool:
     """True if this purchase granted something to an account (record, or an older document's credit)."""
     return bool(doc and doc.get("user_id") is not None
                 and (doc.get("granted") or doc.get("credit_entry_id") or doc.get("state") in ("paid", "confirmed")))
-
-
-def note_shortfall(kind: str, result: ledger.LedgerResult, **context: Any) -> None:
-    """Count a clawback that found its points spent (floor at zero); `python server.py shortfalls` lists them."""
-    shortfall = int(result.entry.meta.get("shortfall") or 0)
-    if shortfall and not result.replayed:
-        CLAWBACK_SHORTFALL.labels(kind).inc()
-        CLAWBACK_SHORTFALL_POINTS.labels(kind).inc(shortfall)
-        logger.warning("refund clawback short: points were already spent", kind=kind, shortfall=shortfall, **context)
 
 
 async def grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: datetime,

@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+
+from documents.common.upsert import upsert_unique
 
 COLLECTION = "purchases"
 REPORTED = ("rustore", "notification", "purchase_list")
@@ -34,15 +35,8 @@ def new_purchase(now: datetime) -> dict:
 
 
 async def upsert_purchase(db: Any, invoice_id: str, sandbox: bool, update: dict) -> dict:
-    """find_one_and_update with upsert by (invoice, sandbox), retrying once a racing insert won."""
-    query = {"invoice_id": invoice_id, "sandbox": sandbox}
-    for _ in range(2):
-        try:
-            return await db[COLLECTION].find_one_and_update(query, update, upsert=True,
-                                                            return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            continue
-    raise RuntimeError("could not record purchase")  # pragma: no cover - unique index keeps failing
+    """Upsert the purchase of (invoice, sandbox), the unique key; a racing insert is found, not duplicated."""
+    return await upsert_unique(db, COLLECTION, {"invoice_id": invoice_id, "sandbox": sandbox}, update)
 
 
 async def note_purchase_id(db: Any, invoice_id: str, sandbox: bool, source: str, purchase_id: str,

@@ -1,32 +1,13 @@
-"""The `purchases` collection: one document per RuStore invoice, and the one function that applies RuStore's word.
+"""Applies RuStore's word about one invoice: the one function through which a one-time purchase changes anything.
 
-`apply_payment` is the only way a one-time purchase changes anything. The verify endpoint, the
-webhook processor and the reconciliation job all reach it (through `documents.purchases.sync`)
-with a `Payment` fetched from RuStore, never with the app's claims.
-
-States (ours), from RuStore's invoice status::
-
-    CREATED, EXECUTED, UNKNOWN -> pending     PAID -> paid (two-step hold)   CONFIRMED -> confirmed
-    CANCELLED, REJECTED, EXPIRED -> failed    REVERSED -> reversed           REFUNDED -> refunded
-
-A state only moves forward (pending < paid < confirmed < failed/reversed/refunded), so a stale
-or out-of-order answer never undoes a newer one. Effects run BEFORE the state is written and are
-idempotent through ledger keys derived from the invoice (`purchase:<invoiceId>` to credit,
-`purchase-clawback:<invoiceId>` to take back), so a crash between any two steps is finished by
-whoever looks at the purchase next (the app retrying, a webhook, or the job, which re-checks
-every purchase that is not final): nothing paid is lost and nothing is credited twice.
-Granted in `paid` and `confirmed`; taken back in `reversed` and `refunded` (refunds do not
-revoke anything at RuStore, so we must). Refunds of spent points follow the clawback policy.
-
-Document shape (admins read it in Compass)::
-
-    {_id, invoice_id, sandbox, purchase_id, purchase_id_source, purchase_ids: {rustore, notification,
-     purchase_list}, wrong_purchase_ids, listed_app_user_id, order_id, product_id, product_type,
-     user_id | null, claims: [{user_id, purchase_id, product_id, order_id, at}], state,
-     rustore_status, amount, currency, quantity, points, credit_entry_id, credited_by, clawback_entry_id,
-     needs_confirmation, held_since, next_check_at, check_attempts, last_error,
-     history: [{at, state, rustore_status, source}], created_at, updated_at}
-
+`apply_payment` is reached (through `documents.purchases.sync`) by the verify endpoint, the webhook
+processor and the reconciliation job, always with a `Payment` fetched from RuStore, never with the
+app's claims. Effects run BEFORE the state is written and are idempotent through ledger keys derived
+from the invoice (`purchase:<invoiceId>` to credit, `purchase-clawback:<invoiceId>` to take back), so
+a crash between any two steps is finished by whoever looks at the purchase next (the app retrying, a
+webhook, or the job, which re-checks every purchase that is not final): nothing paid is lost and
+nothing is credited twice. Refunds do not revoke anything at RuStore, so we must; refunds of spent
+points follow the clawback policy. States and the document shape: `documents.purchases.store`.
 Ownership is `billing.decide_owner`; the purchaseId evidence and the confirm candidate are
 `documents.purchases.evidence`.
 """
@@ -34,69 +15,36 @@ Ownership is `billing.decide_owner`; the purchaseId evidence and the confirm can
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ReturnDocument
 
 from documents.billing.orders import mark_order_used
 from documents.billing.ownership import (
     Claim,
     Ownership,
-    ProductMismatch,
-    PurchaseBelongsToAnotherUser,
     PurchaseMismatch,
     PurchasePolicy,
-    UnknownProduct,
-    check_record,
+    bind_owner,
     decide_owner,
     store_claim,
+    stored_claims,
 )
-from documents.purchases.effects import REVOKED, grant, settle_revocation
+from documents.billing.records import check_payment
+from documents.purchases.effects import grant, settle_revocation
 from documents.purchases.evidence import new_purchase, refresh_best, reported_purchase_ids, upsert_purchase
-from rustore import InvoiceStatus, Payment
-
-COLLECTION = "purchases"
-HISTORY_KEPT = 50
-INDEXES = {
-    COLLECTION: [
-        IndexModel([("invoice_id", ASCENDING), ("sandbox", ASCENDING)], unique=True, name="invoice_unique"),
-        IndexModel([("next_check_at", ASCENDING)], sparse=True, name="next_check"),
-        IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_purchases"),
-        # The purchase history pages by _id, newest first (GET /api/payments/history, `python server.py user`).
-        IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)], name="user_purchase_history"),
-        IndexModel([("purchase_id", ASCENDING)], sparse=True, name="purchase_id"),
-        IndexModel([("purchase_ids.notification", ASCENDING)], sparse=True, name="notified_purchase_id"),
-        # `reported_elsewhere` looks a purchaseId up in every source RuStore reported it by (an $or, one index each).
-        IndexModel([("purchase_ids.rustore", ASCENDING)], sparse=True, name="rustore_purchase_id"),
-        IndexModel([("purchase_ids.purchase_list", ASCENDING)], sparse=True, name="listed_purchase_id"),
-        IndexModel([("needs_confirmation", ASCENDING), ("held_since", ASCENDING)], sparse=True, name="holds"),
-        # The event job's pass over purchases changed since its last run (non-consumables move no points).
-        IndexModel([("updated_at", ASCENDING)], name="updated"),
-    ]
-}
-
-STATE_OF = {
-    InvoiceStatus.CREATED: "pending", InvoiceStatus.EXECUTED: "pending", InvoiceStatus.UNKNOWN: "pending",
-    InvoiceStatus.PAID: "paid", InvoiceStatus.CONFIRMED: "confirmed",
-    InvoiceStatus.CANCELLED: "failed", InvoiceStatus.REJECTED: "failed", InvoiceStatus.EXPIRED: "failed",
-    InvoiceStatus.REVERSED: "reversed", InvoiceStatus.REFUNDED: "refunded",
-}
-RANK = {"pending": 0, "paid": 1, "confirmed": 2, "failed": 3, "reversed": 3, "refunded": 3}
-GRANTED = ("paid", "confirmed")
-FINAL = ("confirmed", "failed", "reversed", "refunded")
-
-
-@dataclass(frozen=True)
-class PurchaseOutcome:
-    """What applying RuStore's record did: the purchase as stored and whether this call credited it."""
-
-    purchase: dict
-    credited_now: bool
-    balance: int | None
-    pending_claim: bool = False
+from documents.purchases.store import (
+    COLLECTION,
+    FINAL,
+    GRANTED,
+    HISTORY_KEPT,
+    RANK,
+    REVOKED,
+    STATE_OF,
+    PurchaseOutcome,
+)
+from rustore import Payment
 
 
 def _history(now: datetime, state: str, status: str, source: str) -> dict:
@@ -104,27 +52,11 @@ def _history(now: datetime, state: str, status: str, source: str) -> dict:
                                   "$slice": -HISTORY_KEPT}}}
 
 
-def _one_time_product(products: Mapping[str, Any], payment: Payment, claim: Claim | None) -> Any:
-    product = products.get(payment.product_id or "")
-    if product is None:
-        raise UnknownProduct(f"RuStore reports product {payment.product_id!r}, which this app does not sell.")
-    if product.type == "subscription":
-        raise ProductMismatch("This is a subscription; verify it with /api/subscriptions/verify.")
-    if claim is not None and claim.product_id and claim.product_id != payment.product_id:
-        raise ProductMismatch("The purchase is for another product than the one claimed.")
-    return product
-
-
 def _check_claimed_purchase_id(doc: dict, claim: Claim | None) -> None:
     """A claimed purchaseId must be one RuStore reported for this invoice, once RuStore reported any."""
     reported = reported_purchase_ids(doc)
     if claim is not None and claim.purchase_id and reported and claim.purchase_id not in reported:
         raise PurchaseMismatch("purchaseId does not match what RuStore reported for this invoice.")
-
-
-async def find_purchase(db: Any, invoice_id: str, sandbox: bool) -> dict | None:
-    """The purchase document of an invoice, or None."""
-    return await db[COLLECTION].find_one({"invoice_id": invoice_id, "sandbox": sandbox})
 
 
 async def record_unverified(db: Any, invoice_id: str, sandbox: bool, now: datetime, error: str,
@@ -153,19 +85,6 @@ async def _upsert_record(db: Any, payment: Payment, product: Any, now: datetime)
     return await upsert_purchase(db, payment.invoice_id, payment.sandbox, {"$setOnInsert": insert, "$set": fields})
 
 
-async def _bind_owner(db: Any, doc: dict, owner: ObjectId, claim: Claim | None) -> dict:
-    if doc.get("user_id") == owner:
-        return doc
-    bound = await db[COLLECTION].find_one_and_update(
-        {"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}}, return_document=ReturnDocument.AFTER
-    )
-    if bound is None:
-        bound = await db[COLLECTION].find_one({"_id": doc["_id"]})
-    if bound["user_id"] != owner and claim is not None:
-        raise PurchaseBelongsToAnotherUser("This purchase belongs to another account.")
-    return bound
-
-
 async def _advance(db: Any, doc: dict, target: str, status: str, source: str, now: datetime) -> dict:
     """Move the state forward (never back); schedule the next check for non-final states."""
     lower = [s for s, r in RANK.items() if r < RANK[target]]
@@ -192,15 +111,14 @@ async def apply_payment(
     now: datetime, source: str,
 ) -> PurchaseOutcome:
     """Record RuStore's view of an invoice, bind it to its owner, and grant or revoke exactly once."""
-    check_record(policy, app_id=payment.app_id, sandbox=payment.sandbox)
-    product = _one_time_product(products, payment, claim)
+    product = check_payment(policy, products, payment, claim)
     doc = await _upsert_record(db, payment, product, now)
     _check_claimed_purchase_id(doc, claim)
     app_user_ids = tuple(x for x in (payment.app_user_id, doc.get("listed_app_user_id")) if x)
     evidence = Ownership(order_id=payment.order_id, developer_payload=payment.developer_payload,
                          app_user_ids=app_user_ids, product_id=payment.product_id,
                          reported_purchase_ids=reported_purchase_ids(doc))
-    decision = await decide_owner(db, evidence, claim=claim, stored_claims=doc.get("claims") or [],
+    decision = await decide_owner(db, evidence, claim=claim, stored_claims=stored_claims(doc),
                                   bound_to=doc.get("user_id"), policy=policy)
     owner, order = decision.owner, decision.order
     if claim is not None and doc.get("user_id") is None:
@@ -210,7 +128,7 @@ async def apply_payment(
         # Unowned until evidence names its owner: a notification, the purchase list, or the buyer's verify.
         await db[COLLECTION].update_one({"_id": doc["_id"], "user_id": None}, {"$set": {"next_check_at": None}})
         return PurchaseOutcome(doc, False, None, pending_claim=decision.pending)
-    doc = await _bind_owner(db, doc, owner, claim)
+    doc = await bind_owner(db, COLLECTION, doc, owner, claim)
     if claim is not None and claim.user_id == owner and claim.purchase_id:
         await store_claim(db, COLLECTION, doc["_id"], claim, now)  # the owner's SDK purchaseId: a confirm candidate
         doc = await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc
@@ -240,11 +158,3 @@ async def apply_payment(
     if doc["state"] in REVOKED:  # a refund landed while we were granting: undo our grant now
         balance = await settle_revocation(db, doc, policy, now)
     return PurchaseOutcome(doc, credited_now, balance)
-
-
-async def list_user_purchases(db: Any, user_id: ObjectId, *, limit: int, before: ObjectId | None = None) -> list[dict]:
-    """The user's purchases, newest first, paged by document id."""
-    query: dict[str, Any] = {"user_id": user_id}
-    if before is not None:
-        query["_id"] = {"$lt": before}
-    return await db[COLLECTION].find(query, {"history": 0}).sort("_id", DESCENDING).limit(limit).to_list(limit)

@@ -10,15 +10,15 @@ app id is still checked. Anything else (an unbound purchase, another account's c
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
 
-from documents.billing.ownership import Claim, PurchasePolicy, check_record
-from documents.purchases.effects import REVOKED, settle_revocation
-from documents.purchases.payments import COLLECTION, HISTORY_KEPT, RANK, STATE_OF, PurchaseOutcome, find_purchase
+from documents.billing.ownership import Claim, PurchasePolicy
+from documents.billing.records import check_refund
+from documents.purchases.effects import settle_revocation
+from documents.purchases.store import COLLECTION, HISTORY_KEPT, RANK, REVOKED, STATE_OF, PurchaseOutcome, find_purchase
 from rustore import Payment
 
 
@@ -31,7 +31,7 @@ async def revoke_recorded(db: Any, payment: Payment, *, claim: Claim | None, pol
     doc = await find_purchase(db, payment.invoice_id, payment.sandbox)
     if doc is None or doc.get("user_id") is None or (claim is not None and claim.user_id != doc["user_id"]):
         return None
-    check_record(replace(policy, allow_sandbox=True), app_id=payment.app_id, sandbox=payment.sandbox)
+    check_refund(policy, payment)
     if RANK[doc["state"]] < RANK[target]:
         # State first, then look for the credit: a grant racing this refund either wrote its credit
         # before our look (we take it back) or reads our state after its write (it takes it back).

@@ -20,6 +20,7 @@ from typing import Any
 from loguru import logger
 
 from documents.billing.ownership import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy
+from documents.common.backoff import backoff
 from documents.purchases.evidence import (
     candidates,
     mark_wrong,
@@ -28,17 +29,14 @@ from documents.purchases.evidence import (
     reported_elsewhere,
     reported_purchase_ids,
 )
-from documents.purchases.payments import COLLECTION, PurchaseOutcome, apply_payment, record_unverified
+from documents.purchases.payments import apply_payment, record_unverified
 from documents.purchases.revocation import revoke_recorded
+from documents.purchases.store import COLLECTION, PurchaseOutcome
 from rustore import InvoiceStatus, RuStoreAuthError, RuStoreNotFound, RuStoreRejected, RuStoreUnavailable
 
 CONFIRM_RETRY = timedelta(minutes=2)
+FIRST_RETRY = timedelta(minutes=1)  # then 2, 4 ... minutes
 MAX_BACKOFF = timedelta(minutes=30)
-
-
-def backoff(attempts: int, *, cap: timedelta = MAX_BACKOFF) -> timedelta:
-    """Delay before the next check after `attempts` failed ones: 1, 2, 4 ... minutes, capped."""
-    return min(cap, timedelta(minutes=2 ** min(attempts, 10)))
 
 
 async def note_check_failure(db: Any, doc: dict, now: datetime, error: str, *, outage: bool = False,
@@ -52,7 +50,8 @@ async def note_check_failure(db: Any, doc: dict, now: datetime, error: str, *, o
     cap = min(CONFIRM_RETRY, max_backoff) if doc.get("needs_confirmation") else max_backoff
     await db[COLLECTION].update_one(
         {"_id": doc["_id"]},
-        {"$set": {"check_attempts": attempts, "last_error": error, "next_check_at": now + backoff(attempts, cap=cap)}},
+        {"$set": {"check_attempts": attempts, "last_error": error,
+                  "next_check_at": now + backoff(attempts, first=FIRST_RETRY, cap=cap)}},
     )
 
 

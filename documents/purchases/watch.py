@@ -1,8 +1,6 @@
-"""What operators watch around refunds: clawbacks that found points spent, and unowned purchases the jobs gave up on.
+"""Unowned purchases the jobs gave up on, and the refund sweep's index: what operators watch on purchases.
 
-Shortfalls are ledger clawback entries with `meta.shortfall > 0` (the floor-at-zero policy took less
-than was granted because the points were spent); `python server.py shortfalls` lists them with the
-account. An unowned purchase (RuStore answered but no evidence names an account) is re-asked at most
+An unowned purchase (RuStore answered but no evidence names an account) is re-asked at most
 UNOWNED_PURCHASE_MAX_CHECKS times by `purchase-reconcile`, then left alone with `unowned_stopped_at`
 set (`python server.py unowned` lists them); its buyer verifying it, or a notification, still applies it.
 """
@@ -16,17 +14,13 @@ from loguru import logger
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from core.metrics import UNOWNED_PURCHASES_STOPPED
-from documents.purchases.payments import COLLECTION
-from documents.wallet.entries import CLAWBACK, TRANSACTIONS, USERS
+from documents.purchases.store import COLLECTION
 
 INDEXES = {
     # The refund sweep's slow pass: credited purchases, least recently checked first.
     COLLECTION: [IndexModel([("state", ASCENDING), ("refund_checked_at", ASCENDING), ("created_at", ASCENDING)],
                             name="refund_slow_pass"),
                  IndexModel([("unowned_stopped_at", DESCENDING)], sparse=True, name="unowned_stopped")],
-    # Only clawbacks that found points spent: a tiny index behind `python server.py shortfalls`.
-    TRANSACTIONS: [IndexModel([("created_at", DESCENDING)], name="clawback_shortfalls",
-                              partialFilterExpression={"type": CLAWBACK, "meta.shortfall": {"$gt": 0}})],
 }
 
 
@@ -51,13 +45,3 @@ async def list_unowned_stopped(db: Any, limit: int) -> list[dict]:
     """Unowned purchases whose checks stopped, most recent first."""
     cursor = db[COLLECTION].find({"user_id": None, "unowned_stopped_at": {"$ne": None}}, {"history": 0})
     return await cursor.sort("unowned_stopped_at", DESCENDING).limit(limit).to_list(limit)
-
-
-async def list_shortfalls(db: Any, limit: int) -> list[dict]:
-    """Clawbacks that took less than requested (points already spent), newest first, with the account."""
-    cursor = db[TRANSACTIONS].find({"type": CLAWBACK, "meta.shortfall": {"$gt": 0}})
-    entries = await cursor.sort("created_at", DESCENDING).limit(limit).to_list(limit)
-    ids = list({e["user_id"] for e in entries})
-    users = {u["_id"]: u for u in await db[USERS].find({"_id": {"$in": ids}}, {"email": 1, "points.balance": 1,
-                                                                               "identities": 1}).to_list(len(ids))}
-    return [{"entry": e, "user": users.get(e["user_id"])} for e in entries]

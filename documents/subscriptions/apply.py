@@ -19,10 +19,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from loguru import logger
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from core.metrics import SUBSCRIPTION_STATUS_CHANGES
 from documents.billing.orders import mark_order_used
@@ -30,13 +28,15 @@ from documents.billing.origin import origin_of, recorded_origin
 from documents.billing.ownership import (
     Claim,
     Ownership,
-    ProductMismatch,
-    PurchaseBelongsToAnotherUser,
     PurchasePolicy,
-    check_record,
+    bind_owner,
     decide_owner,
     store_claim,
+    stored_claims,
 )
+from documents.billing.records import check_subscription
+from documents.common.clock import utc
+from documents.common.upsert import upsert_unique
 from documents.subscriptions.refunds import invoice_of_order, settle_refunds
 from documents.subscriptions.store import (
     COLLECTION,
@@ -46,12 +46,9 @@ from documents.subscriptions.store import (
     is_paid_period,
     next_check,
     project_user,
-    subscription_product,
 )
 from documents.wallet import ledger as ledger
-from documents.wallet.entries import utc
 from rustore import Subscription
-from rustore.values import pick, to_int
 
 HISTORY_KEPT = 50
 GRANTS_KEPT = 60
@@ -65,17 +62,10 @@ def _new_document(source: str, token: str | None, product: Any, now: datetime) -
 
 
 async def _upsert(db: Any, key: str, sandbox: bool, insert: dict, changes: dict | None = None) -> dict:
-    query = {"purchase_id": key, "sandbox": sandbox}
     update: dict[str, Any] = {"$setOnInsert": insert}
     if changes:
         update["$set"] = changes
-    for _ in range(2):  # two racing upserts may collide on the unique index; the second then finds the first
-        try:
-            return await db[COLLECTION].find_one_and_update(query, update, upsert=True,
-                                                            return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:
-            continue
-    raise RuntimeError("could not record subscription")  # pragma: no cover - unique index keeps failing
+    return await upsert_unique(db, COLLECTION, {"purchase_id": key, "sandbox": sandbox}, update)
 
 
 async def record_claim(db: Any, key: str, sandbox: bool, claim: Claim, product: Any, now: datetime, error: str,
@@ -89,19 +79,6 @@ async def record_claim(db: Any, key: str, sandbox: bool, claim: Claim, product: 
                         {"next_check_at": now, "last_error": error, "updated_at": now})
     await store_claim(db, COLLECTION, doc["_id"], claim, now)
     return await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc
-
-
-async def _bind_owner(db: Any, doc: dict, owner: ObjectId, claim: Claim | None) -> dict:
-    if doc.get("user_id") == owner:
-        return doc
-    bound = await db[COLLECTION].find_one_and_update(
-        {"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}, "$inc": {"revision": 1}},
-        return_document=ReturnDocument.AFTER,
-    )
-    bound = bound or await db[COLLECTION].find_one({"_id": doc["_id"]})
-    if bound["user_id"] != owner and claim is not None:
-        raise PurchaseBelongsToAnotherUser("This subscription belongs to another account.")
-    return bound
 
 
 async def _grant(db: Any, doc: dict, sub: Subscription, product: Any, now: datetime,
@@ -175,18 +152,13 @@ async def apply_subscription(
     now: datetime, source: str,
 ) -> SubscriptionOutcome:
     """Record RuStore's view of a subscription, bind its owner, grant its paid period once, show it on the user."""
-    check_record(policy, app_id=to_int(pick(sub.raw, "appId", "applicationId")), sandbox=sub.sandbox)
-    product = subscription_product(products, sub.product_id)
-    if claim is not None and claim.product_id and claim.product_id != sub.product_id:
-        raise ProductMismatch("The subscription is for another product than the one claimed.")
+    product = check_subscription(policy, products, sub, claim)
     key, kind = (sub.subscription_token, "billing") if sub.subscription_token else (str(sub.purchase_id), "pay")
     doc = await _upsert(db, key, sub.sandbox,
                         _new_document(kind, sub.subscription_token, product, now) | {"next_check_at": now + RETRY})
     if claim is not None and not claim.purchase_id:
         claim = replace(claim, purchase_id=key)  # the claimant presented this key: RuStore answered for it
-    stored = list(doc.get("claims") or [])
-    if doc.get("claimed_by"):  # a claim stored before claims were kept whole
-        stored.append({"user_id": doc["claimed_by"], "purchase_id": key, "product_id": doc.get("product_id")})
+    stored = stored_claims(doc, key)
     # RuStore answered for this purchaseId (or legacy token): a claim presenting it possesses it.
     evidence = Ownership(order_id=sub.order_id, developer_payload=sub.developer_payload,
                          app_user_ids=(sub.app_user_id,) if sub.app_user_id else (), product_id=sub.product_id,
@@ -195,7 +167,8 @@ async def apply_subscription(
                                   policy=policy)
     owner, order = decision.owner, decision.order
     if owner is not None:
-        doc = await _bind_owner(db, doc, owner, claim)
+        doc = await bind_owner(db, COLLECTION, doc, owner, claim, also={"$inc": {"revision": 1}},
+                               what="subscription")
         if order is not None:
             await mark_order_used(db, order["_id"], purchase_id=key)
     granted, balance, taken = 0, None, 0

@@ -30,10 +30,10 @@ from bson import ObjectId
 from loguru import logger
 
 from documents.billing.ownership import PurchasePolicy
-from documents.purchases.effects import note_shortfall
+from documents.billing.shortfalls import note_shortfall
+from documents.common.clock import utc
 from documents.subscriptions.store import COLLECTION
 from documents.wallet import ledger as ledger
-from documents.wallet.entries import utc
 from rustore import InvoiceStatus, Payment
 
 REFUNDED = (InvoiceStatus.REFUNDED, InvoiceStatus.REVERSED)

@@ -53,9 +53,9 @@ from bson import ObjectId
 from loguru import logger
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
-from documents.billing.ownership import UnknownProduct
-from documents.common.errors import Conflict, Invalid, NotFound
-from documents.wallet.entries import utc
+from documents.common.backoff import backoff
+from documents.common.clock import utc
+from documents.common.errors import Conflict, NotFound
 from rustore import Subscription, SubscriptionStatus
 
 COLLECTION = "subscriptions"
@@ -84,12 +84,6 @@ WATCH = timedelta(hours=6)  # grace/hold: RuStore retries the charge daily
 DAILY = timedelta(days=1)
 SETTLE = timedelta(minutes=1)  # the renewal charge runs at the period end; look just after it
 LAG_WINDOW = timedelta(days=3)  # an auto-renewing one reading EXPIRED may be a renewal RuStore has not shown yet
-
-
-class NotASubscriptionProduct(Invalid):
-    """The product is not a subscription this deployment sells."""
-
-    reason = "not_a_subscription_product"
 
 
 class SubscriptionNotFound(NotFound):
@@ -141,9 +135,9 @@ def display_status(status: str | None, end_date: datetime | None, now: datetime,
     return "expired"
 
 
-def backoff(attempts: int, cap: timedelta = WATCH) -> timedelta:
-    """Delay after `attempts` failures: 1, 2, 4 ... minutes, capped."""
-    return min(cap, timedelta(minutes=2 ** min(attempts, 10)))
+def retry_after(attempts: int) -> timedelta:
+    """Delay after `attempts` failed checks (or acknowledgements): 1, 2, 4 ... minutes, at most WATCH."""
+    return backoff(attempts, first=timedelta(minutes=1), cap=WATCH)
 
 
 def next_check(doc: Mapping[str, Any], now: datetime) -> datetime | None:
@@ -151,7 +145,7 @@ def next_check(doc: Mapping[str, Any], now: datetime) -> datetime | None:
     status, end = doc.get("status"), doc.get("end_date")
     end = utc(end) if end else None
     if status in UNSETTLED:
-        return now + backoff(int(doc.get("check_attempts") or 0))
+        return now + retry_after(int(doc.get("check_attempts") or 0))
     if status in ("GRACE", "PAUSED"):
         due = min(now + WATCH, end + SETTLE) if end and end > now else now + WATCH
     elif status in ENTITLED and end and end > now:
@@ -163,7 +157,7 @@ def next_check(doc: Mapping[str, Any], now: datetime) -> datetime | None:
     else:
         return None
     if doc.get("user_id") and doc.get("source") == "pay" and status in ENTITLED and not doc.get("acknowledged"):
-        due = min(due, now + backoff(int(doc.get("ack_attempts") or 0)))  # S7 retry; never later than the watch
+        due = min(due, now + retry_after(int(doc.get("ack_attempts") or 0)))  # S7 retry; never later than the watch
     return due
 
 
@@ -172,16 +166,6 @@ def renewal_lagging(doc: Mapping[str, Any], now: datetime) -> bool:
     end = doc.get("end_date")
     return (doc.get("status") == "EXPIRED" and bool(doc.get("auto_renewing")) and end is not None
             and utc(end) <= now < utc(end) + LAG_WINDOW)
-
-
-def subscription_product(products: Mapping[str, Any], product_id: str | None) -> Any:
-    """The catalog product of a subscription; refuses products we do not sell or that are not subscriptions."""
-    product = products.get(product_id or "")
-    if product is None:
-        raise UnknownProduct(f"RuStore reports product {product_id!r}, which this app does not sell.")
-    if not product.is_subscription:
-        raise NotASubscriptionProduct(f"{product_id!r} is not a subscription; use /api/payments/verify.")
-    return product
 
 
 def _rank(doc: Mapping[str, Any], now: datetime) -> tuple[int, float]:
@@ -252,7 +236,7 @@ async def note_check_failure(db: Any, doc: dict, now: datetime, error: str, *, a
     counter = "ack_attempts" if ack else "check_attempts"
     attempts = int(doc.get(counter) or 0) + (0 if outage else 1)
     await db[COLLECTION].update_one(
-        {"_id": doc["_id"]}, {"$set": {counter: attempts, "last_error": error, "next_check_at": now + backoff(attempts)}},
+        {"_id": doc["_id"]}, {"$set": {counter: attempts, "last_error": error, "next_check_at": now + retry_after(attempts)}},
     )
 
 

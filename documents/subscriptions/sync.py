@@ -20,7 +20,9 @@ from typing import Any
 from bson import ObjectId
 from loguru import logger
 
-from documents.billing.ownership import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy, check_record
+from documents.billing.ownership import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy
+from documents.billing.records import check_subscription_request
+from documents.common.clock import utc
 from documents.common.errors import DomainError
 from documents.subscriptions.apply import apply_subscription, record_claim
 from documents.subscriptions.refunds import apply_charge
@@ -37,9 +39,7 @@ from documents.subscriptions.store import (
     mark_acknowledged,
     note_check_failure,
     renewal_lagging,
-    subscription_product,
 )
-from documents.wallet.entries import utc
 from rustore import RuStoreAuthError, RuStoreError, RuStoreNotFound, RuStoreRejected, RuStoreUnavailable, Subscription
 
 
@@ -87,8 +87,7 @@ async def _verify(
     db: Any, client: Any, key: str, product_id: str, *, legacy: bool, sandbox: bool, claim: Claim | None,
     products: Mapping[str, Any], policy: PurchasePolicy, now: datetime, source: str, invoice_id: str | None = None,
 ) -> SubscriptionOutcome:
-    product = subscription_product(products, product_id)
-    check_record(policy, app_id=None, sandbox=sandbox)  # no call for what would be refused anyway
+    product = check_subscription_request(policy, products, product_id, sandbox=sandbox)  # no call for what is refused anyway
     try:
         sub = await _fetch(client, key, product_id, legacy=legacy, sandbox=sandbox)
     except (RuStoreUnavailable, RuStoreAuthError) as exc:

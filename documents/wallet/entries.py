@@ -15,11 +15,13 @@ Entries are never updated or deleted; a correction is a new entry whose
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from documents.common.clock import bson_now, utc
 
 USERS = "users"
 TRANSACTIONS = "transactions"
@@ -58,20 +60,6 @@ async def ensure_indexes(db: Any) -> None:
     """Create the ledger's indexes (idempotent)."""
     for name, models in INDEXES.items():
         await db[name].create_indexes(models)
-
-
-def utc(value: datetime) -> datetime:
-    """Return `value` as an aware UTC datetime (naive values are taken as UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def bson_now(now: datetime | None = None) -> datetime:
-    """Return `now` (default: current time) in UTC truncated to BSON's millisecond precision."""
-    value = utc(now or datetime.now(UTC))
-    # Truncating up front makes a fresh result equal to its later replay.
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True)

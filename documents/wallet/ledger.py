@@ -76,6 +76,7 @@ import bson.errors
 from bson import ObjectId
 
 from core.metrics import POINTS
+from documents.common.clock import bson_now, utc
 from documents.wallet.apply import RECENT_MAX, USER_NOT_FOUND, Attempt, Plan, apply_once
 from documents.wallet.audit import Drift, LedgerAudit, verify_ledger
 from documents.wallet.entries import (
@@ -87,10 +88,8 @@ from documents.wallet.entries import (
     USERS,
     LedgerEntry,
     Wallet,
-    bson_now,
     ensure_indexes,
     new_wallet,
-    utc,
 )
 from documents.wallet.entries import find_entry as _find_entry
 from documents.wallet.entries import list_entries as _list_entries

@@ -23,13 +23,14 @@ from typing import Any
 
 from loguru import logger
 
-from documents.billing.ownership import PurchaseNotFound, PurchasePolicy, check_record
+from documents.billing.ownership import PurchaseNotFound, PurchasePolicy
+from documents.billing.records import check_notification, is_subscription
+from documents.common.clock import utc
 from documents.common.errors import DomainError, Invalid
 from documents.purchases.effects import is_credited
-from documents.purchases.payments import find_purchase
+from documents.purchases.store import find_purchase
 from documents.purchases.sync import verify_invoice
 from documents.subscriptions.sync import verify_subscription
-from documents.wallet.entries import utc
 from documents.webhooks import store as events
 from rustore import RuStoreAuthError, RuStoreRejected, RuStoreUnavailable
 
@@ -142,11 +143,11 @@ class WebhookProcessor:
                 self.db, self.client, str(data["invoice_id"]), sandbox=bool(event.get("sandbox")), claim=None,
                 products=self.products, policy=self.policy, now=self.clock(), source="webhook",
                 notified_purchase_id=notified))
-        check_record(self.policy, app_id=event.get("app_id"), sandbox=bool(event.get("sandbox")))
+        check_notification(self.policy, app_id=event.get("app_id"), sandbox=bool(event.get("sandbox")))
         if self.client is None:
             raise ProcessingUnavailable("RuStore is not configured in this process")
-        product = self.products.get(data.get("product_code") or "")
-        if kind == "SUBSCRIPTION_EVENT" or (kind == "INVOICE_STATUS" and product is not None and product.is_subscription):
+        charge = kind == "INVOICE_STATUS" and is_subscription(self.products, data.get("product_code"))
+        if kind == "SUBSCRIPTION_EVENT" or charge:
             # A renewal charge is an invoice too; the subscription's own record is what counts, and the
             # invoice (RuStore's record of it) links the charge to its period or takes a refunded one back.
             return await self._subscription(event, data, data.get("invoice_id") if kind == "INVOICE_STATUS" else None)

@@ -44,6 +44,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from documents.common.backoff import backoff
 from documents.common.errors import Conflict, NotFound
 from rustore import InvoiceStatusEvent, Notification, SubscriptionEvent, TestEvent
 
@@ -91,9 +92,7 @@ def base_type(notification_type: str) -> str:
 
 def retry_delay(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
     """Wait after the `attempts`-th failure: 1, 2, 4 ... minutes capped at 6 h, each +-25% jitter."""
-    base = min(RETRY_CAP, RETRY_BASE * 2 ** min(max(attempts - 1, 0), 20))
-    # Jitter spreads a burst of events that failed together (one RuStore outage) over time.
-    return base * (0.75 + 0.5 * rng())
+    return backoff(attempts - 1, first=RETRY_BASE, cap=RETRY_CAP, jitter=rng)
 
 
 def _sha256(value: str | None) -> str | None:

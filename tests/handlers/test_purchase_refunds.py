@@ -14,7 +14,7 @@ from mongomock_motor import AsyncMongoMockClient
 from core.admin import run_admin, shortfalls, unowned
 from core.emulated import attach
 from documents.accounts.users import parse_id
-from documents.purchases.payments import find_purchase
+from documents.purchases.store import find_purchase
 from documents.wallet import ledger as ledger
 from documents.wallet.entries import TRANSACTIONS
 from jobs import find_job
