@@ -209,7 +209,7 @@ async def cmd_run_job(ctx: AppContext, name: str) -> int:
 async def cmd_audit_ledger(ctx: AppContext) -> int:
     """Recompute every balance from the ledger; exit 1 on any drift."""
     from core.metrics import LEDGER_DRIFT
-    from documents.wallet.ledger import verify_ledger
+    from documents.wallet import verify_ledger
 
     audit = await verify_ledger(ctx.db)
     LEDGER_DRIFT.set(len({d.user_id for d in audit.drift}))

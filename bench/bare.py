@@ -31,8 +31,7 @@ from bench.mix import PUBLIC
 from bench.replay import Substitution, Template, replay
 from bench.seed import PASSWORD, seed
 from bench.store import open_database
-from documents.accounts.sessions import find_active_session
-from documents.accounts.users import find_user
+from documents.accounts import find_active_session, find_user
 
 
 class Shared:

@@ -36,10 +36,7 @@ from bench.store import open_database
 from core.context import create_context
 from core.logs import configure_logging
 from core.settings import load_settings
-from documents import ensure_indexes
-from documents.accounts import sessions as sessions_doc
-from documents.accounts import users as users_doc
-from documents.wallet import ledger as ledger
+from documents import accounts, ensure_indexes, wallet
 from server import Service
 from tests.support.yielding import YieldingDatabase
 
@@ -52,15 +49,15 @@ async def seed(db, users: int) -> list:
     """Create `users` accounts with a large balance through the ledger; return their ids."""
     ids = []
     for i in range(users):
-        user = await users_doc.create_user(db, f"bench{i}@bench.example", None, None, datetime.now(UTC))
-        await ledger.credit(db, user["_id"], GRANT, "admin_grant", f"bench-grant:{i}")
+        user = await accounts.create_user(db, f"bench{i}@bench.example", None, None, datetime.now(UTC))
+        await wallet.credit(db, user["_id"], GRANT, "admin_grant", f"bench-grant:{i}")
         ids.append(user["_id"])
     return ids
 
 
 async def bearer(ctx, user_id: ObjectId) -> dict[str, str]:
     """An Authorization header for a fresh session of the user."""
-    session, _ = await sessions_doc.create_session(ctx.db, user_id, None, ctx.now(), idle_ttl=timedelta(hours=1),
+    session, _ = await accounts.create_session(ctx.db, user_id, None, ctx.now(), idle_ttl=timedelta(hours=1),
                                                    absolute_ttl=timedelta(hours=1))
     return {"Authorization": "Bearer " + ctx.tokens.issue(str(user_id), session["_id"])[0]}
 

@@ -21,8 +21,8 @@ from bson import ObjectId
 
 from documents import ensure_indexes
 from documents.accounts.sessions import hash_token
+from documents.wallet import verify_ledger
 from documents.wallet.apply import key_hash
-from documents.wallet.ledger import verify_ledger
 
 PASSWORD = "benchmark password"
 EPOCH = 1_700_000_000  # the timestamp inside every seeded ObjectId

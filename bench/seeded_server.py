@@ -26,7 +26,7 @@ from bench.seed import check_sample, seed
 from core.context import create_context
 from core.logs import configure_logging
 from core.settings import load_settings
-from documents.wallet.ledger import verify_ledger
+from documents.wallet import verify_ledger
 from server import Service
 
 PROBE_INTERVAL_S = 0.010

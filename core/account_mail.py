@@ -17,13 +17,13 @@ from loguru import logger
 
 from core.mail import Mail
 from core.metrics import MAILS
-from documents.accounts import mail as mail_outbox
+from documents import accounts
 
 
 async def queue_mail(ctx: Any, user_id: ObjectId | None, kind: str, mail: Mail) -> ObjectId:
     """Store `mail` durably and start one delivery attempt in the background; returns its id."""
     sealed = ctx.mailer.sealer.seal(json.dumps({"text": mail.text, "html": mail.html, "links": list(mail.links)}))
-    doc = await mail_outbox.enqueue(ctx.db, user_id=user_id, to=mail.to, kind=kind, subject=mail.subject,
+    doc = await accounts.enqueue(ctx.db, user_id=user_id, to=mail.to, kind=kind, subject=mail.subject,
                                     sealed=sealed, now=ctx.now())
     ctx.spawn(deliver_one(ctx, doc["_id"]))
     return doc["_id"]
@@ -31,7 +31,7 @@ async def queue_mail(ctx: Any, user_id: ObjectId | None, kind: str, mail: Mail) 
 
 async def deliver_one(ctx: Any, mail_id: ObjectId | None = None) -> str | None:
     """Claim one due mail (this one, or the oldest due) and try to deliver it; its new status, or None."""
-    doc = await mail_outbox.claim(ctx.db, ctx.now(), mail_id)
+    doc = await accounts.claim(ctx.db, ctx.now(), mail_id)
     if doc is None:
         return None
     kind = doc.get("kind", "unknown")
@@ -42,18 +42,18 @@ async def deliver_one(ctx: Any, mail_id: ObjectId | None = None) -> str | None:
     except ValueError:
         # Sealed under another secret (JWT_SECRET changed, or a development process restarted): unsendable.
         logger.error("queued mail cannot be opened; dropped", mail_id=str(doc["_id"]), kind=kind)
-        status = await mail_outbox.mark_failed(ctx.db, doc, ctx.now(), "unreadable", max_attempts=0)
+        status = await accounts.mark_failed(ctx.db, doc, ctx.now(), "unreadable", max_attempts=0)
         MAILS.labels(kind, status if status == "dead" else "retry").inc()
         return status
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         error = type(exc).__name__
-        status = await mail_outbox.mark_failed(ctx.db, doc, ctx.now(), error, ctx.settings.mail_max_attempts)
+        status = await accounts.mark_failed(ctx.db, doc, ctx.now(), error, ctx.settings.mail_max_attempts)
         MAILS.labels(kind, "dead" if status == "dead" else "retry").inc()
         log = logger.error if status == "dead" else logger.warning
         log("mail delivery failed", mail_id=str(doc["_id"]), kind=kind, attempts=doc["attempts"], error=error,
             outcome=status)
         return status
-    await mail_outbox.mark_sent(ctx.db, doc, ctx.now())
+    await accounts.mark_sent(ctx.db, doc, ctx.now())
     MAILS.labels(kind, "sent").inc()
     logger.info("mail sent", mail_id=str(doc["_id"]), kind=kind, attempts=doc["attempts"])
     return "sent"

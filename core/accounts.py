@@ -17,15 +17,10 @@ from loguru import logger
 
 from core.account_mail import queue_mail
 from core.mail_templates import pick_locale, render
-from documents.accounts import sessions as sessions_doc
-from documents.accounts import state as account_state
-from documents.accounts import tokens as account_tokens
-from documents.accounts import users as users_doc
-from documents.accounts.erasure import erase_personal_data
-from documents.accounts.identities import has_real_email
-from documents.subscriptions.store import COLLECTION as SUBSCRIPTIONS
-from documents.subscriptions.store import ENTITLED, UNSETTLED, SubscriptionNotActive, SubscriptionNotFound
-from documents.subscriptions.sync import cancel_subscription
+from documents import accounts
+from documents.accounts import erase_personal_data, has_real_email
+from documents.subscriptions import COLLECTION as SUBSCRIPTIONS
+from documents.subscriptions import ENTITLED, UNSETTLED, SubscriptionNotActive, SubscriptionNotFound, cancel_subscription
 
 RESET_PAGE = "/auth/reset-password"
 VERIFY_PAGE = "/auth/verify-email"
@@ -47,7 +42,7 @@ def user_locale(user: dict) -> str:
 async def send_verification(ctx: Any, user: dict, email: str, origin: str) -> None:
     """Mail a fresh verification link for `email` (the current or the pending address) to that address."""
     s, locale = ctx.settings, user_locale(user)
-    token = await account_tokens.issue(ctx.db, user["_id"], "email_verify", email, ctx.now(),
+    token = await accounts.issue(ctx.db, user["_id"], "email_verify", email, ctx.now(),
                                        timedelta(seconds=s.email_verify_ttl_s))
     link = build_link(ctx, s.email_verify_url, VERIFY_PAGE, token, locale, origin)
     await queue_mail(ctx, user["_id"], "verify_email",
@@ -56,7 +51,7 @@ async def send_verification(ctx: Any, user: dict, email: str, origin: str) -> No
 
 async def after_register(ctx: Any, user: dict, locale: str, origin: str) -> None:
     """A new password account: store its language and mail the verification link (when mail can go anywhere)."""
-    await account_state.start_account(ctx.db, user["_id"], locale, ctx.now())
+    await accounts.start_account(ctx.db, user["_id"], locale, ctx.now())
     user = {**user, "locale": locale}
     if ctx.mailer.available:
         await send_verification(ctx, user, user["email"], origin)
@@ -65,11 +60,11 @@ async def after_register(ctx: Any, user: dict, locale: str, origin: str) -> None
 async def forgot_password(ctx: Any, email: str, origin: str) -> None:
     """Mail a reset link if an account signs in with this address; silently nothing otherwise (no enumeration)."""
     try:
-        user = await users_doc.find_user_by_email(ctx.db, email)
+        user = await accounts.find_user_by_email(ctx.db, email)
         if user is None or user.get("deleted_at") or not has_real_email(user):
             return
         s, locale = ctx.settings, user_locale(user)
-        token = await account_tokens.issue(ctx.db, user["_id"], "password_reset", user["email"], ctx.now(),
+        token = await accounts.issue(ctx.db, user["_id"], "password_reset", user["email"], ctx.now(),
                                            timedelta(seconds=s.password_reset_ttl_s))
         link = build_link(ctx, s.password_reset_url, RESET_PAGE, token, locale, origin)
         await queue_mail(ctx, user["_id"], "password_reset",
@@ -81,13 +76,13 @@ async def forgot_password(ctx: Any, email: str, origin: str) -> None:
 async def reset_password(ctx: Any, token: str, password_hash: str) -> dict:
     """Use a reset token: set the password, end every session, mail a notice; InvalidOrExpiredToken otherwise."""
     now = ctx.now()
-    used = await account_tokens.consume(ctx.db, token, "password_reset", now)
-    user = await users_doc.find_user(ctx.db, used["user_id"])
+    used = await accounts.consume(ctx.db, token, "password_reset", now)
+    user = await accounts.find_user(ctx.db, used["user_id"])
     if user is None or user.get("deleted_at") or user.get("email") != used["email"]:
-        raise account_tokens.InvalidOrExpiredToken("This link is invalid or has expired; ask for a new one.")
-    user = await users_doc.update_account(ctx.db, user["_id"], now, password_hash=password_hash)
+        raise accounts.InvalidOrExpiredToken("This link is invalid or has expired; ask for a new one.")
+    user = await accounts.update_account(ctx.db, user["_id"], now, password_hash=password_hash)
     # The link reached this mailbox, which proves it as well as a verification link would.
-    await account_state.set_email_verified(ctx.db, user["_id"], True, now)
+    await accounts.set_email_verified(ctx.db, user["_id"], True, now)
     await end_all_sessions(ctx, user["_id"], "password_reset")
     await queue_mail(ctx, user["_id"], "password_changed", render("password_changed", user_locale(user), user["email"]))
     return user
@@ -96,13 +91,13 @@ async def reset_password(ctx: Any, token: str, password_hash: str) -> dict:
 async def verify_email(ctx: Any, token: str) -> dict:
     """Use a verification token: the address it was sent to becomes the account's verified e-mail."""
     now = ctx.now()
-    used = await account_tokens.consume(ctx.db, token, "email_verify", now)
-    return await account_state.confirm_email(ctx.db, used["user_id"], used["email"], now)
+    used = await accounts.consume(ctx.db, token, "email_verify", now)
+    return await accounts.confirm_email(ctx.db, used["user_id"], used["email"], now)
 
 
 async def change_email(ctx: Any, user: dict, new_email: str, origin: str) -> dict:
     """Hold a new address as pending, mail it a verification link and tell the old address."""
-    updated = await account_state.request_email_change(ctx.db, user, new_email, ctx.now())
+    updated = await accounts.request_email_change(ctx.db, user, new_email, ctx.now())
     await send_verification(ctx, updated, updated["pending_email"], origin)
     if has_real_email(user):
         await queue_mail(ctx, user["_id"], "email_change_notice",
@@ -113,7 +108,7 @@ async def change_email(ctx: Any, user: dict, new_email: str, origin: str) -> dic
 
 async def end_all_sessions(ctx: Any, user_id: ObjectId, reason: str) -> list[str]:
     """End every session of the account now (the Redis cache learns it at once)."""
-    ended = await sessions_doc.revoke_user_sessions(ctx.db, user_id, reason, ctx.now())
+    ended = await accounts.revoke_user_sessions(ctx.db, user_id, reason, ctx.now())
     await ctx.sessions.mark_revoked(ended)
     return ended
 
@@ -151,6 +146,6 @@ async def delete_account(ctx: Any, user_id: ObjectId) -> dict:
     ended = await end_all_sessions(ctx, user_id, "account_deleted")
     now = ctx.now()
     erased = await erase_personal_data(ctx.db, user_id, now)
-    await account_state.erase_user(ctx.db, user_id, now)
+    await accounts.erase_user(ctx.db, user_id, now)
     logger.info("account deleted", user_id=str(user_id), subscriptions_cancelled=len(cancelled))
     return {"user_id": str(user_id), "subscriptions_cancelled": cancelled, "sessions_ended": len(ended), **erased}

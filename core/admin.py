@@ -22,14 +22,11 @@ from bson import ObjectId
 
 from core.admin_text import render
 from core.webhook_wiring import webhook_processor
-from documents.accounts.identities import public_email
-from documents.accounts.users import find_user, find_user_by_email
-from documents.billing.shortfalls import list_shortfalls
-from documents.purchases.store import list_user_purchases
-from documents.purchases.watch import list_unowned_stopped
-from documents.subscriptions.store import display_status
-from documents.wallet import ledger as ledger
-from documents.webhooks import store as events
+from documents import wallet, webhooks
+from documents.accounts import find_user, find_user_by_email, public_email
+from documents.billing import list_shortfalls
+from documents.purchases import list_unowned_stopped, list_user_purchases
+from documents.subscriptions import display_status
 
 ADMIN_COMMANDS = ("user", "grant", "debit", "replay-webhook", "dead-letters", "shortfalls", "unowned")
 ADMIN_COMMANDS += ("delete-user",)
@@ -47,8 +44,8 @@ class AdminRefused(Exception):
 
 def parse_amount(text: str) -> int:
     """argparse type: a whole number of points in 1..10^9 (no sign, decimals or exponent)."""
-    if not re.fullmatch(r"[0-9]{1,10}", text) or not 1 <= int(text) <= ledger.MAX_AMOUNT:
-        raise argparse.ArgumentTypeError(f"must be a whole number of points from 1 to {ledger.MAX_AMOUNT}, got {text!r}")
+    if not re.fullmatch(r"[0-9]{1,10}", text) or not 1 <= int(text) <= wallet.MAX_AMOUNT:
+        raise argparse.ArgumentTypeError(f"must be a whole number of points from 1 to {wallet.MAX_AMOUNT}, got {text!r}")
     return int(text)
 
 
@@ -104,7 +101,7 @@ def _subscription(summary: dict | None, now: datetime) -> dict | None:
             "sandbox": bool(summary.get("sandbox")), "rustore_status": summary.get("status")}
 
 
-def _entry(entry: ledger.LedgerEntry) -> dict:
+def _entry(entry: wallet.LedgerEntry) -> dict:
     return {"id": str(entry.id), "seq": entry.seq, "type": entry.type, "amount": entry.amount,
             "balance_after": entry.balance_after, "created_at": iso(entry.created_at), "reference": entry.reference,
             "reason": entry.meta.get("reason")}
@@ -115,7 +112,7 @@ async def user_report(db: Any, who: str, now: datetime) -> dict:
     user = await find_account(db, who)
     uid: ObjectId = user["_id"]
     purchases = await list_user_purchases(db, uid, limit=LAST)
-    entries = await ledger.list_entries(db, uid, limit=LAST)
+    entries = await wallet.list_entries(db, uid, limit=LAST)
     return {
         "user_id": str(uid), "email": public_email(user), "created_at": iso(user.get("created_at")),
         "device_ids": list(user.get("device_ids") or []),
@@ -147,19 +144,19 @@ async def adjust_points(db: Any, who: str, command: str, amount: int, reason: st
     meta = {"reason": reason, "operator": _operator(), "source": "cli"}
     # The reason is part of the request: the same key with another reason is a different command, refused.
     request_hash = hashlib.sha256(reason.encode()).hexdigest()[:32]
-    write = ledger.credit if command == "grant" else ledger.debit
+    write = wallet.credit if command == "grant" else wallet.debit
     try:
         result = await write(db, user["_id"], amount, LEDGER_TYPES[command], f"admin:{key}", meta=meta,
                              request_hash=request_hash)
-    except ledger.InsufficientPoints as exc:
+    except wallet.InsufficientPoints as exc:
         raise AdminRefused(f"{label} has {exc.balance} points, cannot debit {amount}; nothing was written") from None
-    except ledger.UserNotFound:
+    except wallet.UserNotFound:
         raise AdminRefused(f"no user with email {who!r}") from None
-    except ledger.IdempotencyKeyMismatch as exc:
+    except wallet.IdempotencyKeyMismatch as exc:
         e = exc.entry
         raise AdminRefused(f"--key {key} was already used on {label} for another command ({e.type} {e.amount:+d}, "
                            f"entry {e.id} at {iso(e.created_at)}); nothing was written") from None
-    balance = (await ledger.get_balance(db, user["_id"])).balance
+    balance = (await wallet.get_balance(db, user["_id"])).balance
     return {"user_id": str(user["_id"]), "email": public_email(user), "command": command, "key": key,
             "replayed": result.replayed, "entry": _entry(result.entry), "balance": balance}
 
@@ -169,15 +166,15 @@ async def replay_webhook(ctx: Any, event_id: str) -> dict:
     if ctx.rustore is None:
         raise AdminRefused("RuStore is not configured in this process (RUSTORE_KEY_ID, RUSTORE_PRIVATE_KEY...), "
                            "so the event cannot be re-checked; nothing changed")
-    before = await events.find_event(ctx.db, event_id)
+    before = await webhooks.find_event(ctx.db, event_id)
     if before is None:
         raise AdminRefused(f"no webhook event {event_id!r} (give RuStore's notification id or the stored _id, e.g. real:123)")
     try:
-        await events.requeue_event(ctx.db, before["_id"], ctx.now())
-    except events.WebhookEventBusy as exc:
+        await webhooks.requeue_event(ctx.db, before["_id"], ctx.now())
+    except webhooks.WebhookEventBusy as exc:
         raise AdminRefused(str(exc)) from None
     result = await webhook_processor(ctx).process(before["_id"])
-    after = await events.find_event(ctx.db, before["_id"]) or {}
+    after = await webhooks.find_event(ctx.db, before["_id"]) or {}
     return {"event_id": before["_id"], "type": before.get("type"), "previous_status": before.get("status"),
             "outcome": result.outcome, "status": after.get("status"), "error": result.error,
             "result": after.get("result"), "next_attempt_at": iso(after.get("next_attempt_at"))}
@@ -187,7 +184,7 @@ async def dead_letters(db: Any, limit: int) -> list[dict]:
     """Notifications that failed for good, most recent first."""
     return [{"event_id": d["_id"], "type": d.get("type"), "attempts": d.get("attempts"),
              "last_error": d.get("last_error"), "received_at": iso(d.get("received_at")),
-             "dead_at": iso(d.get("dead_at"))} for d in await events.list_dead_events(db, limit)]
+             "dead_at": iso(d.get("dead_at"))} for d in await webhooks.list_dead_events(db, limit)]
 
 
 async def shortfalls(db: Any, limit: int) -> list[dict]:
@@ -230,7 +227,7 @@ def add_admin_commands(sub: Any) -> None:
     for command, verb in (("grant", "add"), ("debit", "take")):
         p = sub.add_parser(command, help=f"{verb} points (ledger entry admin_{command}); safe to re-run with --key")
         p.add_argument("email", metavar="EMAIL", help="the account's email (or user id for accounts without one)")
-        p.add_argument("amount", metavar="AMOUNT", type=parse_amount, help=f"points, 1..{ledger.MAX_AMOUNT}")
+        p.add_argument("amount", metavar="AMOUNT", type=parse_amount, help=f"points, 1..{wallet.MAX_AMOUNT}")
         p.add_argument("--reason", required=True, type=parse_reason, help=f"why (stored on the entry, <= {MAX_REASON} chars)")
         p.add_argument("--key", type=parse_key, help="idempotency key; omitted = a new one, printed to re-run safely")
     replay = sub.add_parser("replay-webhook", help="requeue a stored RuStore notification and process it now")

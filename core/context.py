@@ -25,8 +25,8 @@ from core.rustore_wiring import attach_outage_recovery, create_notification_deco
 from core.session_state import SessionState
 from core.settings import Settings
 from core.tokens import TokenService
-from documents.accounts.passwords import PasswordHasher
-from documents.billing.ownership import PurchasePolicy
+from documents.accounts import PasswordHasher
+from documents.billing import PurchasePolicy
 from generation import make_provider
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.events_signature import SignatureError, verify
-from documents.events import store as events
+from documents import events as events_doc
 
 STATUSES = ("pending", "delivered", "dead")
 
@@ -51,7 +51,7 @@ def verify_signature_command(args: argparse.Namespace) -> int:
 
 
 def _show(doc: dict) -> dict:
-    return {"event": events.envelope(doc), "deliveries": [
+    return {"event": events_doc.envelope(doc), "deliveries": [
         {"endpoint": s.get("url"), "status": s.get("status"), "attempts": s.get("attempts"),
          "lastStatus": s.get("last_status"), "lastError": s.get("last_error"), "nextAt": str(s.get("next_at")),
          "deliveredAt": str(s.get("delivered_at")) if s.get("delivered_at") else None}
@@ -61,11 +61,11 @@ def _show(doc: dict) -> dict:
 async def events_data(ctx: Any, args: argparse.Namespace) -> tuple[int, Any]:
     """The command's exit code and result (tests call this in-process)."""
     if args.events_command == "deliveries":
-        return 0, await events.list_deliveries(ctx.db, args.endpoint, args.status, max(1, min(args.limit, 1000)))
+        return 0, await events_doc.list_deliveries(ctx.db, args.endpoint, args.status, max(1, min(args.limit, 1000)))
     if args.events_command == "show":
-        doc = await events.find_event(ctx.db, args.event_id)
+        doc = await events_doc.find_event(ctx.db, args.event_id)
         return (0, _show(doc)) if doc else (1, {"error": f"no event {args.event_id!r}"})
-    revived = await events.replay(ctx.db, None if args.all_dead else args.event_id, ctx.now())
+    revived = await events_doc.replay(ctx.db, None if args.all_dead else args.event_id, ctx.now())
     return (0 if revived or args.all_dead else 1), {"revived": revived}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents.events import store as events
+from documents import events as events_doc
 
 
 def configure_events(ctx: Any) -> None:
@@ -12,5 +12,5 @@ def configure_events(ctx: Any) -> None:
     urls = ctx.settings.events_webhook_urls
     if not urls:
         return
-    events.enable(ctx.db, tuple(urls))
-    ctx.closers.append(lambda: events.disable(ctx.db))
+    events_doc.enable(ctx.db, tuple(urls))
+    ctx.closers.append(lambda: events_doc.disable(ctx.db))

@@ -16,8 +16,8 @@ from loguru import logger
 
 from core.metrics import REDIS_ERRORS
 from core.redis_health import RedisHealth
-from documents.accounts import sessions as sessions_doc
-from documents.accounts.users import find_user
+from documents import accounts
+from documents.accounts import find_user
 
 
 class SessionState:
@@ -64,7 +64,7 @@ class SessionState:
 
     async def _check_db(self, session_id: str, user_id: str, *, cache: bool) -> bool:
         now = datetime.now(UTC)
-        session = await sessions_doc.find_active_session(self._db, session_id, now)
+        session = await accounts.find_active_session(self._db, session_id, now)
         active = session is not None and str(session["user_id"]) == user_id
         if active and await find_user(self._db, user_id) is None:
             active = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.metrics import WEBHOOK_LAG, WEBHOOKS
-from documents.webhooks.processing import ProcessResult, WebhookProcessor
+from documents.webhooks import ProcessResult, WebhookProcessor
 
 COUNTED = ("processed", "failed", "dead")
 

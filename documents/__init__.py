@@ -1,37 +1,22 @@
-"""MongoDB collections and the rules on them; no HTTP here. `ensure_indexes` creates every index."""
+"""MongoDB collections and the rules on them, one package per aggregate; no HTTP here.
+
+`ensure_indexes` creates every index each package declares (`INDEXES` in its `__init__`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from documents.accounts import identities as identities
-from documents.accounts import mail as mail_outbox_doc
-from documents.accounts import sessions as sessions
-from documents.accounts import tokens as account_tokens_doc
-from documents.accounts import users as users
-from documents.billing import orders as orders
-from documents.common import leases as leases
-from documents.events import store as outbound_events
-from documents.generations import store as generations
-from documents.purchases import payments as purchases
-from documents.purchases import watch as refund_watch
-from documents.subscriptions import store as subscriptions
-from documents.wallet import ledger as ledger
-from documents.webhooks import store as webhook_events
+from documents import accounts, billing, common, events, generations, purchases, subscriptions, wallet, webhooks
+from documents.common import merge_indexes
 
-INDEX_MODULES = [users, identities, sessions, ledger, leases, generations, orders, purchases, webhook_events, subscriptions,
-                 refund_watch]
-INDEX_MODULES.append(outbound_events)  # only written when EVENTS_WEBHOOK_URLS is set
-INDEX_MODULES += [account_tokens_doc, mail_outbox_doc]
+# Events are only written when EVENTS_WEBHOOK_URLS is set; their indexes are created anyway.
+PACKAGES = (common, accounts, wallet, events, generations, billing, purchases, subscriptions, webhooks)
 
 
 def all_indexes() -> dict[str, list]:
-    """Every collection's IndexModels, gathered from the modules' INDEXES."""
-    merged: dict[str, list] = {}
-    for module in INDEX_MODULES:
-        for collection, models in module.INDEXES.items():
-            merged.setdefault(collection, []).extend(models)
-    return merged
+    """Every collection's IndexModels, gathered from the packages' INDEXES."""
+    return merge_indexes(*(package.INDEXES for package in PACKAGES))
 
 
 async def ensure_indexes(db: Any) -> None:

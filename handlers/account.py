@@ -9,9 +9,8 @@ from limits import RateLimitItemPerSecond
 from marshmallow import fields
 
 from core import accounts
-from documents.accounts import sessions as sessions_doc
-from documents.accounts import users as users_doc
-from documents.accounts.identities import has_real_email
+from documents import accounts as accounts_doc
+from documents.accounts import has_real_email
 from handlers import account_hooks
 from handlers.auth import Password
 from handlers.base import ApiError, APIHandler, public
@@ -149,7 +148,7 @@ class ResendVerificationHandler(AccountMailMixin):
                  503: ["mail_not_configured"]})
     async def post(self) -> None:
         self.require_mail()
-        user = await self.run(users_doc.get_user(self.db, self.user_id))
+        user = await self.run(accounts_doc.get_user(self.db, self.user_id))
         target = user.get("pending_email") or (
             user["email"] if has_real_email(user) and not user.get("email_verified") else None)
         if target is None:
@@ -169,7 +168,7 @@ class DeleteAccountHandler(APIHandler):
                  429: ["too_many_login_attempts"], 502: ["rustore_rejected"], 503: ["rustore_unavailable"]})
     async def delete(self) -> None:
         body = self.load()
-        user = await self.run(users_doc.get_user(self.db, self.user_id))
+        user = await self.run(accounts_doc.get_user(self.db, self.user_id))
         if user.get("password_hash"):
             if body["password"] is None:
                 # Depends on the account, not the body's shape (the document cannot say it): 403, as on update.
@@ -184,7 +183,7 @@ class DeleteAccountHandler(APIHandler):
 
     async def require_recent_sign_in(self) -> None:
         """403 reauthentication_required unless this session started within RECENT_SIGN_IN."""
-        session = await self.db[sessions_doc.COLLECTION].find_one({"_id": self.user.session_id}, {"created_at": 1})
+        session = await self.db[accounts_doc.SESSIONS].find_one({"_id": self.user.session_id}, {"created_at": 1})
         started: Any = session and session.get("created_at")
         if not started or self.ctx.now() - started > RECENT_SIGN_IN:
             raise ApiError(403, "reauthentication_required",

@@ -7,10 +7,9 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from documents.accounts import sessions as sessions_doc
-from documents.accounts import users as users_doc
-from documents.accounts.passwords import MAX_CHARS, MIN_CHARS, password_problem
-from documents.common.errors import InvalidCredentials
+from documents import accounts
+from documents.accounts import MAX_CHARS, MIN_CHARS, password_problem
+from documents.common import InvalidCredentials
 from handlers import account_hooks
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
@@ -120,7 +119,7 @@ class AuthHandlerMixin(APIHandler):
     async def start_session(self, user_id: Any, device_id: str | None) -> tuple[str, str]:
         """Create a session; return (session id, refresh token)."""
         s = self.ctx.settings
-        session, refresh = await sessions_doc.create_session(
+        session, refresh = await accounts.create_session(
             self.db, user_id, device_id, self.ctx.now(),
             idle_ttl=timedelta(seconds=s.refresh_idle_ttl_s), absolute_ttl=timedelta(seconds=s.refresh_absolute_ttl_s),
         )
@@ -146,7 +145,7 @@ class RegisterHandler(AuthHandlerMixin):
     async def post(self) -> None:
         body = self.load()
         password_hash = await self.ctx.passwords.hash(body["password"])
-        user = await self.run(users_doc.create_user(self.db, body["email"], password_hash, body["device_id"], self.ctx.now()))
+        user = await self.run(accounts.create_user(self.db, body["email"], password_hash, body["device_id"], self.ctx.now()))
         await account_hooks.registered(self, user, body.get("locale"))
         session_id, refresh = await self.start_session(user["_id"], body["device_id"])
         self.write_tokens(user["_id"], session_id, refresh, 201, device_id=body["device_id"])
@@ -161,7 +160,7 @@ class LoginHandler(AuthHandlerMixin):
     async def post(self) -> None:
         body = self.load()
         email, limiter = body["email"], self.ctx.limiter
-        user = await users_doc.find_user_by_email(self.db, email)
+        user = await accounts.find_user_by_email(self.db, email)
         # Only a deviceToken we signed for this account proves a device that signed in before;
         # a deviceId is chosen by the client, so anyone can send the victim's.
         known_device = user is not None and self.ctx.tokens.device_user(body["device_token"]) == str(user["_id"])
@@ -186,7 +185,7 @@ class LoginHandler(AuthHandlerMixin):
         await limiter.clear("login_pair", email, self.client_ip)
         if not known_device:
             await limiter.release_failure(per_email)
-        await users_doc.remember_device(self.db, user["_id"], body["device_id"], self.ctx.now())
+        await accounts.remember_device(self.db, user["_id"], body["device_id"], self.ctx.now())
         session_id, refresh = await self.start_session(user["_id"], body["device_id"])
         self.write_tokens(user["_id"], session_id, refresh, device_id=body["device_id"])
 
@@ -207,11 +206,11 @@ class RefreshHandler(AuthHandlerMixin):
         body = self.load()
         s = self.ctx.settings
         try:
-            session, refresh = await sessions_doc.rotate_refresh_token(
+            session, refresh = await accounts.rotate_refresh_token(
                 self.db, body["refresh_token"], self.ctx.now(),
                 idle_ttl=timedelta(seconds=s.refresh_idle_ttl_s), grace=timedelta(seconds=s.refresh_reuse_grace_s),
             )
-        except sessions_doc.RefreshTokenReused as exc:
+        except accounts.RefreshTokenReused as exc:
             await self.ctx.sessions.mark_revoked([exc.session_id])
             raise
         self.write_tokens(session["user_id"], session["_id"], refresh, sign_in=False)
@@ -224,18 +223,18 @@ class LogoutHandler(APIHandler):
          errors={400: ["invalid_refresh_token"]})
     async def post(self) -> None:
         body = self.load()
-        user_id = users_doc.parse_id(self.user_id)
+        user_id = accounts.parse_id(self.user_id)
         now = self.ctx.now()
         if body["all"]:
-            ended = await sessions_doc.revoke_user_sessions(self.db, user_id, "logout_all", now)
+            ended = await accounts.revoke_user_sessions(self.db, user_id, "logout_all", now)
         else:
             session_id = self.user.session_id if self.user else ""
             if body["refresh_token"]:
-                owner = await sessions_doc.find_session_by_refresh_token(self.db, body["refresh_token"])
+                owner = await accounts.find_session_by_refresh_token(self.db, body["refresh_token"])
                 if owner is None or owner["user_id"] != user_id:
                     raise ApiError(400, "invalid_refresh_token", "This refresh token is not one of your sessions.")
                 session_id = owner["_id"]
-            await sessions_doc.revoke_session(self.db, session_id, "logout", now, user_id=user_id)
+            await accounts.revoke_session(self.db, session_id, "logout", now, user_id=user_id)
             ended = [session_id]
         await self.ctx.sessions.mark_revoked(ended)
         self.write_no_content()
@@ -246,8 +245,8 @@ class SessionsHandler(APIHandler):
 
     @api("List your active sessions", responses={200: SessionListSchema})
     async def get(self) -> None:
-        user_id = users_doc.parse_id(self.user_id)
-        found = await sessions_doc.list_active_sessions(self.db, user_id, self.ctx.now())
+        user_id = accounts.parse_id(self.user_id)
+        found = await accounts.list_active_sessions(self.db, user_id, self.ctx.now())
         current = self.user.session_id if self.user else None
         self.write_json({"sessions": [
             {"id": s["_id"], "deviceId": s.get("device_id"), "createdAt": iso(s["created_at"]),
@@ -261,8 +260,8 @@ class SessionHandler(APIHandler):
 
     @api("End one of your sessions", responses={204: None}, errors={404: ["session_not_found"]})
     async def delete(self, session_id: str) -> None:
-        user_id = users_doc.parse_id(self.user_id)
-        await self.run(sessions_doc.end_session_for_user(self.db, user_id, session_id, "ended_by_user", self.ctx.now()))
+        user_id = accounts.parse_id(self.user_id)
+        await self.run(accounts.end_session_for_user(self.db, user_id, session_id, "ended_by_user", self.ctx.now()))
         await self.ctx.sessions.mark_revoked([session_id])
         self.write_no_content()
 

@@ -32,7 +32,7 @@ from core.metrics import MONGO_UNAVAILABLE
 from core.mongo_health import is_unavailable, short_reason
 from core.ratelimit import Verdict
 from core.tokens import AccessClaims, InvalidToken
-from documents.common.errors import DomainError
+from documents.common import DomainError
 from handlers.docs import Operation, operation_of
 from handlers.errors import (
     STATUS_REASON,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from documents.accounts.users import parse_id
-from documents.entitlements.snapshot import customer_snapshot, request_date, snapshot_etag
+from documents.accounts import parse_id
+from documents.entitlements import customer_snapshot, request_date, snapshot_etag
 from handlers.base import ApiError, APIHandler, server_api_key
 from handlers.docs import api
 from handlers.schemas import CamelSchema

@@ -9,7 +9,7 @@ import tornado.web
 
 from core.cpu import CpuBusy
 from core.mongo_health import is_unavailable
-from documents.common.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
+from documents.common import Conflict, DomainError, Invalid, NotFound, Unauthorized
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreRejected, RuStoreUnavailable
 
 DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [

@@ -18,9 +18,7 @@ from marshmallow import fields, validate
 from core.context import AppContext
 from core.cpu import CpuBusy
 from core.metrics import GENERATIONS
-from documents.accounts import users as users_doc
-from documents.generations import store as gens
-from documents.wallet import ledger as ledger
+from documents import accounts, generations, wallet
 from generation import KINDS, LANGUAGES, GenerationFailed, GenerationRequest, GenerationResult, render_postcard
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
@@ -66,11 +64,11 @@ REQUEST_ERRORS = {**CHARGE_ERRORS, 409: ["generation_in_progress"], 502: ["gener
 
 async def failed_error(ctx: AppContext, gen: dict) -> ApiError:
     """The 502 answer of a failed generation, settling its refund first if still due."""
-    gen, _ = await gens.settle_refund(ctx.db, gen, ctx.now())
-    refund = gens.answered_refund(gen)
+    gen, _ = await generations.settle_refund(ctx.db, gen, ctx.now())
+    refund = generations.answered_refund(gen)
     balance = refund["balance_after"]
     if balance is None:
-        balance = (await ledger.get_balance(ctx.db, gen["user_id"])).balance
+        balance = (await wallet.get_balance(ctx.db, gen["user_id"])).balance
     return ApiError(502, "generation_failed", "The greeting could not be generated; your points were returned.",
                     details={"refunded": refund["amount"], "balance": balance,
                              "retryable": gen["failure"]["retryable"], "generationId": str(gen["_id"])})
@@ -110,25 +108,25 @@ def failure_of(exc: Exception) -> tuple[str, bool]:
     return "internal_error", False
 
 
-async def generate(ctx: AppContext, gen: dict, spend: ledger.LedgerResult) -> dict:
+async def generate(ctx: AppContext, gen: dict, spend: wallet.LedgerResult) -> dict:
     """Run a charged generation to its end state; return the completed doc or raise the 502."""
     provider = ctx.generator.name
     try:
         result, png = await produce(ctx, gen)
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the customer gets the points back
         reason, retryable = failure_of(exc)
-        failed = await gens.fail_generation(ctx.db, gen["_id"], reason, retryable, ctx.now())
+        failed = await generations.fail_generation(ctx.db, gen["_id"], reason, retryable, ctx.now())
         GENERATIONS.labels(provider, "failed").inc()
-        raise await failed_error(ctx, failed or await gens.get_generation(ctx.db, gen["user_id"], gen["_id"])) from None
+        raise await failed_error(ctx, failed or await generations.get_generation(ctx.db, gen["user_id"], gen["_id"])) from None
     if png is not None:
-        await gens.save_image(ctx.db, gen, png, CARD_SIZE, ctx.now())
-    done = await gens.complete_generation(
+        await generations.save_image(ctx.db, gen, png, CARD_SIZE, ctx.now())
+    done = await generations.complete_generation(
         ctx.db, gen, {"text": result.text, "title": result.title, "model": result.model, "image": png is not None},
         spend, ctx.now())
     if done is None:  # the repair job gave up on it first: its failed state (and refund) stands
-        await gens.discard_image(ctx.db, gen["_id"])
+        await generations.discard_image(ctx.db, gen["_id"])
         GENERATIONS.labels(provider, "late").inc()
-        raise await failed_error(ctx, await gens.get_generation(ctx.db, gen["user_id"], gen["_id"]))
+        raise await failed_error(ctx, await generations.get_generation(ctx.db, gen["user_id"], gen["_id"]))
     GENERATIONS.labels(provider, "completed").inc()
     return done
 
@@ -145,27 +143,27 @@ class RequestHandler(APIHandler):
         kind = body.pop("kind")
         request = {name: value or None for name, value in body.items()}  # "" and absent mean the same
         cost = getattr(self.ctx.settings, f"generation_cost_{kind}")
-        user_id = users_doc.parse_id(self.user_id)
+        user_id = accounts.parse_id(self.user_id)
         try:
-            gen, created = await gens.start_generation(
+            gen, created = await generations.start_generation(
                 self.db, user_id, key, kind, request, cost, self.ctx.generator.name, self.ctx.now())
-        except gens.GenerationKeyMismatch as exc:
+        except generations.GenerationKeyMismatch as exc:
             raise ApiError(422, exc.reason, str(exc)) from None
         if not created:
             return await self.replay(gen)
         try:
-            spend = await gens.charge(self.db, gen, self.ctx.now())
-        except ledger.LedgerError as exc:
-            if isinstance(exc, ledger.InsufficientPoints):
+            spend = await generations.charge(self.db, gen, self.ctx.now())
+        except wallet.LedgerError as exc:
+            if isinstance(exc, wallet.InsufficientPoints):
                 GENERATIONS.labels(self.ctx.generator.name, "insufficient_points").inc()
             raise ledger_error(exc, cost) from None
         self.write_json(result_view(await generate(self.ctx, gen, spend), links_for(self)))
 
     async def replay(self, gen: dict) -> None:
         """Answer a repeated key from the stored generation, never charging again."""
-        if gen["status"] == gens.COMPLETED:
+        if gen["status"] == generations.COMPLETED:
             return self.write_json(result_view(gen, links_for(self)))
-        if gen["status"] == gens.FAILED:
+        if gen["status"] == generations.FAILED:
             raise await failed_error(self.ctx, gen)
         raise ApiError(409, "generation_in_progress", "This generation is still running; retry shortly.",
                        headers={"Retry-After": "2"})
@@ -176,7 +174,7 @@ class GenerationHandler(APIHandler):
 
     @api("One of your generations", responses={200: GenerationViewSchema}, errors={404: ["generation_not_found"]})
     async def get(self, generation_id: str) -> None:
-        gen = await self.run(gens.get_generation(self.db, users_doc.parse_id(self.user_id), generation_id))
+        gen = await self.run(generations.get_generation(self.db, accounts.parse_id(self.user_id), generation_id))
         self.write_json(generation_view(gen, links_for(self)))
 
 
@@ -186,9 +184,9 @@ class ImageHandler(APIHandler):
     @api("A completed card's PNG image", responses={200: "image/png"},
          errors={404: ["generation_not_found", "image_not_found"]})
     async def get(self, generation_id: str) -> None:
-        user_id = users_doc.parse_id(self.user_id)
-        gen = await self.run(gens.get_generation(self.db, user_id, generation_id))
-        png = await gens.find_image(self.db, user_id, gen["_id"]) if has_image(gen) else None
+        user_id = accounts.parse_id(self.user_id)
+        gen = await self.run(generations.get_generation(self.db, user_id, generation_id))
+        png = await generations.find_image(self.db, user_id, gen["_id"]) if has_image(gen) else None
         if png is None:
             raise ApiError(404, "image_not_found", "This generation has no image.")
         self.set_header("Content-Type", "image/png")
@@ -205,11 +203,11 @@ class GenerationHistoryHandler(APIHandler):
         query = self.load_query()
         before = None
         if query["cursor"] is not None:
-            before = users_doc.parse_id(decode_cursor("gen", query["cursor"]))
+            before = accounts.parse_id(decode_cursor("gen", query["cursor"]))
             if before is None:
                 raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.")
         limit = query["limit"]
-        found = await gens.list_generations(self.db, users_doc.parse_id(self.user_id), limit=limit + 1, before_id=before)
+        found = await generations.list_generations(self.db, accounts.parse_id(self.user_id), limit=limit + 1, before_id=before)
         page = found[:limit]
         links = links_for(self)
         self.write_json({"items": [generation_view(gen, links) for gen in page],

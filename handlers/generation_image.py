@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from documents.accounts.users import parse_id
-from documents.generations import store as gens
+from documents import generations
+from documents.accounts import parse_id
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
 from handlers.image_links import KEY_LABEL, check
@@ -38,7 +38,7 @@ class SignedImageHandler(APIHandler):
         if problem is not None:
             raise ApiError(403, "invalid_image_signature", "This image link is not valid.")
         user_id, gen_id = parse_id(query["u"]), parse_id(generation_id)
-        png = await gens.find_image(self.db, user_id, gen_id) if user_id and gen_id else None
+        png = await generations.find_image(self.db, user_id, gen_id) if user_id and gen_id else None
         if png is None:  # signed, but the card (or its account) is gone
             raise ApiError(404, "image_not_found", "No such image.")
         self.set_header("Content-Type", "image/png")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from documents.generations import store as gens
+from documents import generations
 from generation import KINDS, LANGUAGES
 from handlers.image_links import ImageLinks
 from handlers.schemas import CamelSchema, iso
@@ -36,7 +36,7 @@ class GenerationViewSchema(CamelSchema):
 
     generation_id = fields.String(required=True)
     kind = fields.String(required=True, metadata={"enum": list(KINDS)})
-    status = fields.String(required=True, metadata={"enum": [gens.PENDING, gens.COMPLETED, gens.FAILED]})
+    status = fields.String(required=True, metadata={"enum": [generations.PENDING, generations.COMPLETED, generations.FAILED]})
     occasion = fields.String(required=True)
     recipient_name = fields.String(required=True, allow_none=True)
     tone = fields.String(required=True, allow_none=True)
@@ -88,6 +88,6 @@ def generation_view(gen: dict, links: ImageLinks) -> dict:
             "occasion": request["occasion"], "recipientName": request.get("recipient_name"),
             "tone": request.get("tone"), "language": request["language"], "details": request.get("details"),
             "text": result.get("text"), "title": result.get("title"), **image_urls(gen, links),
-            "cost": gen["cost"], "refunded": gens.answered_refund(gen)["amount"],
+            "cost": gen["cost"], "refunded": generations.answered_refund(gen)["amount"],
             "failure": {"reason": failure["reason"], "retryable": failure["retryable"]} if failure else None,
             "createdAt": iso(gen["created_at"]), "updatedAt": iso(gen["updated_at"])}

@@ -16,8 +16,7 @@ from typing import Any
 from loguru import logger
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from documents.accounts import identities as identities_doc
-from documents.accounts import users as users_doc
+from documents import accounts
 from handlers.auth import AuthHandlerMixin, SignInSchema
 from handlers.base import ApiError, public
 from handlers.docs import api
@@ -92,7 +91,7 @@ def identities_view(user: dict) -> dict:
     return {
         "identities": [{"provider": i["provider"], "linkedAt": iso(i.get("linked_at")), "email": i.get("email")}
                        for i in user.get("identities") or []],
-        "passwordSignIn": identities_doc.can_sign_in_with_password(user),
+        "passwordSignIn": accounts.can_sign_in_with_password(user),
     }
 
 
@@ -147,27 +146,27 @@ class OAuthHandler(AuthHandlerMixin):
         """Sign in with the provider, answering like login (201 when the account is new)."""
         identity, body = await self.verify()
         now, device_id = self.ctx.now(), body["device_id"]
-        user = await identities_doc.find_user_by_identity(self.db, self.provider, identity.subject)
+        user = await accounts.find_user_by_identity(self.db, self.provider, identity.subject)
         created = False
         if user is None:
-            user, created = await self.run(identities_doc.create_user_with_identity(
+            user, created = await self.run(accounts.create_user_with_identity(
                 self.db, self.provider, identity.subject, identity.email, device_id, now))
         if not created:
-            await users_doc.remember_device(self.db, user["_id"], device_id, now)
+            await accounts.remember_device(self.db, user["_id"], device_id, now)
         session_id, refresh = await self.start_session(user["_id"], device_id)
         self.write_tokens(user["_id"], session_id, refresh, 201 if created else 200, device_id=device_id)
 
     async def link(self) -> None:
         """Link the provider account to the signed-in account."""
         identity, _ = await self.verify()
-        user = await self.run(identities_doc.link_identity(
-            self.db, users_doc.parse_id(self.user_id), self.provider, identity.subject, identity.email, self.ctx.now()))
+        user = await self.run(accounts.link_identity(
+            self.db, accounts.parse_id(self.user_id), self.provider, identity.subject, identity.email, self.ctx.now()))
         self.write_json(identities_view(user))
 
     async def unlink(self) -> None:
         """Remove the caller's identity of this provider (needs nothing from the provider)."""
-        user_id = users_doc.parse_id(self.user_id)
-        await self.run(identities_doc.unlink_identity(self.db, user_id, self.provider, self.ctx.now()))
+        user_id = accounts.parse_id(self.user_id)
+        await self.run(accounts.unlink_identity(self.db, user_id, self.provider, self.ctx.now()))
         self.write_no_content()
 
 
@@ -229,7 +228,7 @@ class IdentitiesHandler(AuthHandlerMixin):
 
     @api("Your linked sign-in providers", responses={200: IdentityListSchema}, errors={404: ["user_not_found"]})
     async def get(self) -> None:
-        user = await self.run(users_doc.get_user(self.db, self.user_id))
+        user = await self.run(accounts.get_user(self.db, self.user_id))
         self.write_json(identities_view(user))
 
 

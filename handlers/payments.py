@@ -8,13 +8,10 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import fields, validate
 
-from documents.accounts.users import parse_id
-from documents.billing import orders as orders_doc
-from documents.billing.origin import purchase_credited_by
-from documents.billing.ownership import Claim
-from documents.purchases import payments as purchases_doc
-from documents.purchases.sync import verify_invoice
-from documents.wallet import ledger as ledger
+from documents import billing, purchases, wallet
+from documents.accounts import parse_id
+from documents.billing import Claim, purchase_credited_by
+from documents.purchases import verify_invoice
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
 from handlers.schemas import Bool, CamelSchema, Identifier, Int, Text, iso
@@ -134,7 +131,7 @@ class OrdersHandler(APIHandler):
             raise ApiError(400, "unknown_product", "No such product.")
         if product.is_subscription:
             raise ApiError(400, "not_a_one_time_product", "Use /api/subscriptions/create for subscriptions.")
-        order = await orders_doc.create_order(self.db, parse_id(self.user_id), product.id, "purchase", self.ctx.now())
+        order = await billing.create_order(self.db, parse_id(self.user_id), product.id, "purchase", self.ctx.now())
         self.write_json({"orderId": order["_id"], "developerPayload": order["developer_payload"],
                          "productId": product.id, "appUserId": self.user_id}, 201)
 
@@ -165,7 +162,7 @@ class VerifyHandler(APIHandler):
         if doc.get("user_id") is None:
             # Order-less and no evidence of possession yet: the claim is stored and completed when a
             # notification or the purchase list confirms its purchaseId. Show only what the app sent.
-            balance = (await ledger.get_balance(self.db, self.user_id)).balance
+            balance = (await wallet.get_balance(self.db, self.user_id)).balance
             self.write_json({"status": "pending", "purchase": claimed_view(doc, body), "pointsGranted": 0,
                              "creditedBy": None, "balance": balance}, 202)
             return
@@ -179,7 +176,7 @@ class VerifyHandler(APIHandler):
                            details={"rustoreStatus": doc.get("rustore_status")})
         if not (doc.get("credit_entry_id") or doc.get("granted")):
             # Granted by this call after the copy the outcome carries was read (no state change re-read it).
-            doc = await purchases_doc.find_purchase(self.db, doc["invoice_id"], doc["sandbox"]) or doc
+            doc = await purchases.find_purchase(self.db, doc["invoice_id"], doc["sandbox"]) or doc
         # This call's own credit answers the balance it wrote; anything else reads the wallet now (never the
         # balance right after an older credit, which a replayed grant would report).
         balance = outcome.balance if outcome.credited_now else None
@@ -189,7 +186,7 @@ class VerifyHandler(APIHandler):
         """The verify answer: the purchase, what it granted and who credited it, and the wallet's balance now."""
         view = purchase_view(doc)
         if balance is None:
-            balance = (await ledger.get_balance(self.db, self.user_id)).balance
+            balance = (await wallet.get_balance(self.db, self.user_id)).balance
         return {"status": status, "purchase": view, "pointsGranted": view["pointsGranted"],
                 "creditedBy": view["creditedBy"], "balance": balance}
 
@@ -215,7 +212,7 @@ class PurchaseHistoryHandler(APIHandler):
     async def get(self) -> None:
         query = self.load_query()
         before = _decode_cursor(query["cursor"])
-        docs = await purchases_doc.list_user_purchases(self.db, parse_id(self.user_id), limit=query["limit"] + 1,
+        docs = await purchases.list_user_purchases(self.db, parse_id(self.user_id), limit=query["limit"] + 1,
                                                        before=before)
         page = docs[: query["limit"]]
         next_cursor = _encode_cursor(page[-1]["_id"]) if len(docs) > query["limit"] else None

@@ -20,8 +20,8 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from documents.wallet import ledger as ledger
-from documents.wallet.entries import ENTRY_TYPES
+from documents import wallet as wallet_doc
+from documents.wallet import ENTRY_TYPES
 from handlers.base import ApiError, APIHandler
 from handlers.docs import IDEMPOTENCY_KEY_PATTERN, api
 from handlers.schemas import CamelSchema, Int, Text, iso
@@ -142,14 +142,14 @@ CHARGE_ERRORS = {402: ["insufficient_points"], 404: ["user_not_found"], 422: ["i
                  503: ["points_busy"]}
 
 
-def ledger_error(exc: ledger.LedgerError, required: int | None = None) -> ApiError:
+def ledger_error(exc: wallet_doc.LedgerError, required: int | None = None) -> ApiError:
     """Map a ledger exception to its API error."""
-    if isinstance(exc, ledger.InsufficientPoints):
+    if isinstance(exc, wallet_doc.InsufficientPoints):
         return ApiError(402, "insufficient_points", "Not enough points for this.",
                         details={"balance": exc.balance, "required": required})
-    if isinstance(exc, ledger.IdempotencyKeyMismatch):
+    if isinstance(exc, wallet_doc.IdempotencyKeyMismatch):
         return ApiError(422, "idempotency_key_mismatch", "This Idempotency-Key was already used for a different request.")
-    if isinstance(exc, ledger.UserNotFound):
+    if isinstance(exc, wallet_doc.UserNotFound):
         return ApiError(404, "user_not_found", "User not found.")
     return ApiError(503, "points_busy", "The wallet is busy; retry with the same Idempotency-Key.",
                     headers={"Retry-After": "1"})
@@ -161,8 +161,8 @@ class BalanceHandler(APIHandler):
     @api("Your points balance", responses={200: BalanceSchema}, errors={404: ["user_not_found"]})
     async def get(self) -> None:
         try:
-            wallet = await ledger.get_balance(self.db, self.user_id)
-        except ledger.LedgerError as exc:
+            wallet = await wallet_doc.get_balance(self.db, self.user_id)
+        except wallet_doc.LedgerError as exc:
             raise ledger_error(exc) from None
         self.write_json({"balance": wallet.balance, "updatedAt": iso(wallet.updated_at)})
 
@@ -177,10 +177,10 @@ class SpendHandler(APIHandler):
         body = self.load()
         reason = body["reason"] or None
         try:
-            result = await ledger.debit(self.db, self.user_id, body["amount"], "spend", ledger_key("spend", key),
+            result = await wallet_doc.debit(self.db, self.user_id, body["amount"], "spend", ledger_key("spend", key),
                                         reference=reason, request_hash=body_hash({"amount": body["amount"], "reason": reason}),
                                         now=self.ctx.now())
-        except ledger.LedgerError as exc:
+        except wallet_doc.LedgerError as exc:
             raise ledger_error(exc, body["amount"]) from None
         self.write_json({"balance": result.balance, "transaction": result.entry.to_api()})
 
@@ -200,7 +200,7 @@ class PointsHistoryHandler(APIHandler):
             before = int(value)
         limit = query["limit"]
         # One extra row tells whether another page exists without a count query.
-        entries = await ledger.list_entries(self.db, self.user_id, limit=limit + 1,
+        entries = await wallet_doc.list_entries(self.db, self.user_id, limit=limit + 1,
                                             before_seq=before, type=query["type"])
         page = entries[:limit]
         self.write_json({"items": [entry.to_api() for entry in page],

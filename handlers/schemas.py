@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from documents.common.text import (
+from documents.common import (
     BMP,
     DOLLARS,
     EMAIL_REFUSED,

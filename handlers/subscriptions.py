@@ -7,18 +7,17 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validates_schema
 
-from documents.accounts.users import parse_id
-from documents.billing import orders as orders_doc
-from documents.billing.origin import period_view
-from documents.billing.ownership import Claim
-from documents.subscriptions.store import UNSETTLED, display_status
-from documents.subscriptions.sync import (
+from documents import billing, wallet
+from documents.accounts import parse_id
+from documents.billing import Claim, period_view
+from documents.subscriptions import (
+    UNSETTLED,
     cancel_subscription,
+    display_status,
     refresh_current,
     verify_legacy_subscription,
     verify_subscription,
 )
-from documents.wallet import ledger as ledger
 from handlers.base import ApiError, APIHandler
 from handlers.docs import api
 from handlers.payments import OrderResultSchema
@@ -140,7 +139,7 @@ class SubscriptionCreateHandler(SubscriptionHandler):
          responses={201: OrderResultSchema}, errors={400: ["not_a_subscription_product"]})
     async def post(self) -> None:
         product = self.subscription_product(self.load()["product_id"])
-        order = await orders_doc.create_order(self.db, parse_id(self.user_id), product.id, "subscription", self.ctx.now())
+        order = await billing.create_order(self.db, parse_id(self.user_id), product.id, "subscription", self.ctx.now())
         self.write_json({"orderId": order["_id"], "developerPayload": order["developer_payload"],
                          "productId": product.id, "appUserId": self.user_id}, 201)
 
@@ -170,7 +169,7 @@ class SubscriptionVerifyHandler(SubscriptionHandler):
         ))
         doc = outcome.subscription
         if doc.get("status") in UNSETTLED:
-            self.write_json({"status": "pending", "balance": (await ledger.get_balance(self.db, user_id)).balance}, 202)
+            self.write_json({"status": "pending", "balance": (await wallet.get_balance(self.db, user_id)).balance}, 202)
             return
         # The document was written after the grant, so its period records are current.
         points, credited_by = period_view(doc)
@@ -178,7 +177,7 @@ class SubscriptionVerifyHandler(SubscriptionHandler):
         # balance right after an older credit).
         balance = outcome.balance if outcome.points_granted > 0 else None
         if balance is None:
-            balance = (await ledger.get_balance(self.db, user_id)).balance
+            balance = (await wallet.get_balance(self.db, user_id)).balance
         self.write_json(status_view(doc, now) | {"pointsGranted": points, "creditedBy": credited_by,
                                                  "creditedNow": outcome.points_granted > 0, "balance": balance})
 

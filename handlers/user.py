@@ -8,10 +8,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from core import accounts
-from documents.accounts import identities as identities_doc
-from documents.accounts import sessions as sessions_doc
-from documents.accounts import state as account_state
-from documents.accounts import users as users_doc
+from documents import accounts as accounts_doc
 from handlers import account_hooks
 from handlers.auth import Password
 from handlers.base import ApiError, APIHandler
@@ -81,7 +78,7 @@ def profile_view(user: dict, now: datetime) -> dict:
     """The public shape of a user document (`now` decides whether the subscription has ended)."""
     return {
         "userId": str(user["_id"]),
-        "email": identities_doc.public_email(user),
+        "email": accounts_doc.public_email(user),
         "deviceIds": list(user.get("device_ids") or []),
         "createdAt": iso(user["created_at"]),
         "points": {"balance": int((user.get("points") or {}).get("balance", 0))},
@@ -101,7 +98,7 @@ class ProfileHandler(APIHandler):
     @api("Your account: email, devices, points, owned products and subscription", responses={200: ProfileSchema},
          errors={404: ["user_not_found"]})
     async def get(self) -> None:
-        user = await self.run(users_doc.get_user(self.db, self.user_id))
+        user = await self.run(accounts_doc.get_user(self.db, self.user_id))
         self.write_json(profile_view(user, self.ctx.now()))
 
 
@@ -115,10 +112,10 @@ class UpdateAccountHandler(APIHandler):
                  409: ["email_taken"], 429: ["too_many_login_attempts"], 503: ["mail_not_configured"]})
     async def patch(self) -> None:
         body = self.load(UpdateAccountSchema())
-        user = await self.run(users_doc.get_user(self.db, self.user_id))
+        user = await self.run(accounts_doc.get_user(self.db, self.user_id))
         if body["email"] is None and body["password"] is None:  # only the locale: no credentials involved
-            await account_state.set_locale(self.db, user["_id"], body.get("locale"), self.ctx.now())
-            self.write_json(profile_view(await users_doc.get_user(self.db, user["_id"]), self.ctx.now()))
+            await accounts_doc.set_locale(self.db, user["_id"], body.get("locale"), self.ctx.now())
+            self.write_json(profile_view(await accounts_doc.get_user(self.db, user["_id"]), self.ctx.now()))
             return
         first_password = user.get("password_hash") is None  # a VK ID / Google account without one yet
         if first_password:
@@ -134,34 +131,34 @@ class UpdateAccountHandler(APIHandler):
         new_hash = await self.ctx.passwords.hash(body["password"]) if body["password"] else None
         now = self.ctx.now()
         if body.get("locale"):
-            await account_state.set_locale(self.db, user["_id"], body.get("locale"), now)
+            await accounts_doc.set_locale(self.db, user["_id"], body.get("locale"), now)
         if not first_password and body["email"] is not None:
             # The new address waits for its verification link; the current one keeps working meanwhile.
             if body["email"] != user["email"]:
                 await self.run(accounts.change_email(self.ctx, user, body["email"], account_hooks.origin(self)))
             elif user.get("pending_email"):  # changed their mind: back to the current address
-                await account_state.drop_pending_email(self.db, user["_id"], now)
+                await accounts_doc.drop_pending_email(self.db, user["_id"], now)
             body["email"] = None
         if first_password:
-            updated = await self.run(identities_doc.set_first_password(self.db, user["_id"], new_hash, body["email"], now))
+            updated = await self.run(accounts_doc.set_first_password(self.db, user["_id"], new_hash, body["email"], now))
             if body["email"] and updated["email"] != user["email"] and self.ctx.mailer.available:
-                await account_state.set_email_verified(self.db, user["_id"], False, now)
+                await accounts_doc.set_email_verified(self.db, user["_id"], False, now)
                 await accounts.send_verification(self.ctx, updated, updated["email"], account_hooks.origin(self))
         else:
             updated = await self.run(
-                users_doc.update_account(self.db, user["_id"], now, email=body["email"], password_hash=new_hash))
-        ended = await sessions_doc.revoke_user_sessions(
+                accounts_doc.update_account(self.db, user["_id"], now, email=body["email"], password_hash=new_hash))
+        ended = await accounts_doc.revoke_user_sessions(
             self.db, user["_id"], "credentials_changed", now, keep=self.user.session_id
         )
         await self.ctx.sessions.mark_revoked(ended)
-        self.write_json(profile_view(await users_doc.get_user(self.db, updated["_id"]), self.ctx.now()))
+        self.write_json(profile_view(await accounts_doc.get_user(self.db, updated["_id"]), self.ctx.now()))
 
     @staticmethod
     def check_first_password(user: dict, body: dict) -> None:
         """A first password must come with an email to sign in with, unless the account already has one."""
         if body["password"] is None:
             raise ApiError(400, "password_required", "This account has no password yet; set one first.")
-        if body["email"] is None and not identities_doc.has_real_email(user):
+        if body["email"] is None and not accounts_doc.has_real_email(user):
             raise ApiError(400, "email_required", "Give an email with the first password so you can sign in with it.")
 
     async def check_current_password(self, user: dict, password: str) -> None:

@@ -22,8 +22,8 @@ from marshmallow import INCLUDE, Schema, fields
 from core.metrics import WEBHOOKS
 from core.mongo_health import is_unavailable
 from core.webhook_wiring import webhook_processor
-from documents.common.clock import utc
-from documents.webhooks import store as events
+from documents import webhooks
+from documents.common import utc
 from handlers.base import ApiError, APIHandler, public
 from handlers.docs import api
 from handlers.schemas import CamelSchema
@@ -184,7 +184,7 @@ class RuStoreWebhookHandler(APIHandler):
             raise ApiError(400, "invalid_notification", "The notification could not be authenticated.",
                            details={"error": code}) from None
         try:
-            event, created = await events.record_event(self.db, note, ctx.now())
+            event, created = await webhooks.record_event(self.db, note, ctx.now())
         except Exception as exc:
             if is_unavailable(exc):
                 # Not stored, so not acknowledged: the 503 makes RuStore redeliver (for up to 36 h). If the
@@ -199,9 +199,9 @@ class RuStoreWebhookHandler(APIHandler):
             self.write_json({"status": "duplicate", "id": note.id})
             return
         WEBHOOKS.labels("received").inc()
-        if event["status"] == events.RECEIVED:
+        if event["status"] == webhooks.RECEIVED:
             self._process_later(event["_id"])
-        elif event["status"] in (events.PROCESSED, events.IGNORED):
+        elif event["status"] in (webhooks.PROCESSED, webhooks.IGNORED):
             WEBHOOKS.labels(event["status"]).inc()  # test events are done, unknown types stored as ignored
         logger.info("webhook accepted", event_id=event["_id"], type=note.notification_type, status=event["status"],
                     request_id=self.request_id)
@@ -210,7 +210,7 @@ class RuStoreWebhookHandler(APIHandler):
     def _nudge(self, event: dict) -> None:
         """A redelivery of an event still waiting (e.g. we died before answering) is processed now."""
         due = event.get("next_attempt_at")
-        if event.get("status") in (events.RECEIVED, events.FAILED) and due is not None and utc(due) <= self.ctx.now():
+        if event.get("status") in (webhooks.RECEIVED, webhooks.FAILED) and due is not None and utc(due) <= self.ctx.now():
             self._process_later(event["_id"])
 
     def _process_later(self, event_id: str) -> None:

@@ -11,7 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from core.backups import BackupError, create_backup, latest_backup_time, prune_backups
 from core.metrics import BACKUP_LAST_SUCCESS
-from documents.common.leases import acquire_lease, release_lease
+from documents.common import acquire_lease, release_lease
 from jobs.runner import OWNER, Job
 
 # Long enough for a large database (a crashed run blocks on-demand backups this long, never the next day's);

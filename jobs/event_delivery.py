@@ -20,9 +20,9 @@ import aiohttp
 
 from core.events_signature import sign
 from core.metrics import EVENTS_DEAD, EVENTS_DELIVERED, EVENTS_FAILED_ATTEMPTS, EVENTS_OLDEST_UNDELIVERED
-from documents.common.clock import utc
-from documents.entitlements.sweep import sweep
-from documents.events import store as events
+from documents import events as events_doc
+from documents.common import utc
+from documents.entitlements import sweep
 from jobs.runner import Job
 
 TIMEOUT_S = 10.0
@@ -33,7 +33,7 @@ PARALLEL = 8  # concurrent requests per endpoint
 
 
 async def _send(session: aiohttp.ClientSession, url: str, secret: str, doc: dict) -> tuple[int | None, str | None]:
-    body = json.dumps(events.envelope(doc), ensure_ascii=False, separators=(",", ":")).encode()
+    body = json.dumps(events_doc.envelope(doc), ensure_ascii=False, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "Signature": sign(secret, body), "Event-Id": doc["_id"],
                "Event-Type": doc["type"], "User-Agent": "rustore-backend-events/1"}
     try:
@@ -49,7 +49,7 @@ def _due(heads: list[dict], key: str, now: datetime) -> list[dict]:
     return [d for d in heads if utc(d["deliveries"][key]["next_at"]) <= now]
 
 
-async def deliver_endpoint(ctx: Any, session: aiohttp.ClientSession, target: events.Endpoint) -> dict:
+async def deliver_endpoint(ctx: Any, session: aiohttp.ClientSession, target: events_doc.Endpoint) -> dict:
     """Deliver what is due for one endpoint; counts of delivered, failed and dead."""
     counts = {"delivered": 0, "failed": 0, "dead": 0}
     secret = ctx.settings.events_webhook_secret or ""
@@ -61,13 +61,13 @@ async def deliver_endpoint(ctx: Any, session: aiohttp.ClientSession, target: eve
             status, error = await _send(session, target.url, secret, doc)
         now = ctx.now()
         if error is None:
-            await events.mark_delivered(ctx.db, doc["_id"], target.key, int(status or 0), now)
+            await events_doc.mark_delivered(ctx.db, doc["_id"], target.key, int(status or 0), now)
             EVENTS_DELIVERED.inc()
             counts["delivered"] += 1
             return True
         EVENTS_FAILED_ATTEMPTS.inc()
         counts["failed"] += 1
-        if await events.mark_failed(ctx.db, doc, target.key, error, status, now, schedule):
+        if await events_doc.mark_failed(ctx.db, doc, target.key, error, status, now, schedule):
             EVENTS_DEAD.inc()
             counts["dead"] += 1
             return True  # dead: the user's next event may go
@@ -77,7 +77,7 @@ async def deliver_endpoint(ctx: Any, session: aiohttp.ClientSession, target: eve
     for _ in range(ROUNDS):
         if time.monotonic() - started > BUDGET_S:
             break
-        due = _due(await events.pending_heads(ctx.db, target.key, USERS_PER_ROUND), target.key, ctx.now())
+        due = _due(await events_doc.pending_heads(ctx.db, target.key, USERS_PER_ROUND), target.key, ctx.now())
         if not due or not any(await asyncio.gather(*(one(d) for d in due))):
             break
     return counts
@@ -85,7 +85,7 @@ async def deliver_endpoint(ctx: Any, session: aiohttp.ClientSession, target: eve
 
 async def run(ctx: Any) -> dict:
     """Derive new events, deliver due ones to every endpoint, export the oldest undelivered age."""
-    targets = events.endpoints(ctx.db)
+    targets = events_doc.endpoints(ctx.db)
     if not targets:
         return {"skipped": "EVENTS_WEBHOOK_URLS is not set"}
     summary: dict = await sweep(ctx.db, ctx.entitlements, ctx.now())
@@ -94,7 +94,7 @@ async def run(ctx: Any) -> dict:
         for target in targets:
             for name, count in (await deliver_endpoint(ctx, session, target)).items():
                 summary[name] = summary.get(name, 0) + count
-    oldest = await events.oldest_undelivered(ctx.db, [target.key for target in targets])
+    oldest = await events_doc.oldest_undelivered(ctx.db, [target.key for target in targets])
     EVENTS_OLDEST_UNDELIVERED.set(0 if oldest is None else max(0.0, (ctx.now() - utc(oldest)).total_seconds()))
     return summary
 

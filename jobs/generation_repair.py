@@ -8,7 +8,7 @@ from typing import Any
 from loguru import logger
 
 from core.metrics import GENERATIONS, REPAIR_SKIPPED
-from documents.generations import store as generations
+from documents import generations as generations_doc
 from jobs.runner import Job
 
 # A live request ends within AI_TIMEOUT_S (plus a card render); twice that plus a margin means
@@ -23,7 +23,7 @@ def stale_after(settings: Any) -> timedelta:
 
 async def run(ctx: Any) -> dict:
     """Fail stale pending generations and settle every refund still due; skip (and report) users that fail."""
-    summary = await generations.repair_generations(ctx.db, now=ctx.now(), stale_after=stale_after(ctx.settings))
+    summary = await generations_doc.repair_generations(ctx.db, now=ctx.now(), stale_after=stale_after(ctx.settings))
     for provider, count in summary["abandoned_by_provider"].items():
         GENERATIONS.labels(provider, "abandoned").inc(count)
     skipped = summary.pop("skipped")

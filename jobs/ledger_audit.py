@@ -7,7 +7,7 @@ from typing import Any
 from loguru import logger
 
 from core.metrics import LEDGER_DRIFT
-from documents.wallet.ledger import verify_ledger
+from documents.wallet import verify_ledger
 from jobs.runner import Job
 
 

@@ -24,13 +24,12 @@ from loguru import logger
 
 from core.metrics import RUSTORE_OUTAGE_TO_SETTLED
 from core.webhook_wiring import webhook_processor
-from documents.common.leases import acquire_lease, release_lease
-from documents.purchases.store import COLLECTION as PURCHASES
-from documents.purchases.store import GRANTED
-from documents.purchases.sync import note_check_failure, verify_invoice
-from documents.subscriptions import store as subscriptions
-from documents.subscriptions.sync import sync_subscription
-from documents.webhooks import store as events
+from documents import subscriptions as subscriptions_doc
+from documents import webhooks
+from documents.common import acquire_lease, release_lease
+from documents.purchases import COLLECTION as PURCHASES
+from documents.purchases import GRANTED, note_check_failure, verify_invoice
+from documents.subscriptions import sync_subscription
 from jobs.runner import OWNER
 from rustore import RuStoreUnavailable
 
@@ -68,11 +67,11 @@ async def recorded_items(db: Any, limit: int = BATCH) -> list[Item]:
     purchases = await db[PURCHASES].find(
         {"next_check_at": {"$ne": None}, "$or": [{"last_error": regex}, {"needs_confirmation": True}]},
         {"history": 0}).limit(limit).to_list(limit)
-    subs = await db[subscriptions.COLLECTION].find(
+    subs = await db[subscriptions_doc.COLLECTION].find(
         {"next_check_at": {"$ne": None}, "last_error": regex}, {"history": 0, "granted_periods": 0}
     ).limit(limit).to_list(limit)
-    deferred = await db[events.COLLECTION].find(
-        {"status": events.FAILED, "last_error": {"$regex": f"^({OUTAGE_ERRORS})"}}, {"_id": 1, "received_at": 1}
+    deferred = await db[webhooks.COLLECTION].find(
+        {"status": webhooks.FAILED, "last_error": {"$regex": f"^({OUTAGE_ERRORS})"}}, {"_id": 1, "received_at": 1}
     ).limit(limit).to_list(limit)
     items = [Item("purchase", _age(d, "created_at"), d) for d in purchases]
     items += [Item("subscription", _age(d, "created_at", "observed_at"), d) for d in subs]
@@ -262,12 +261,12 @@ class OutageRecovery:
             await note_check_failure(ctx.db, doc, ctx.now(), type(exc).__name__,
                                      max_backoff=timedelta(seconds=ctx.settings.purchase_check_backoff_max_s))
         elif item.kind == "subscription":
-            await subscriptions.note_check_failure(ctx.db, item.doc, ctx.now(), type(exc).__name__)
+            await subscriptions_doc.note_check_failure(ctx.db, item.doc, ctx.now(), type(exc).__name__)
 
     async def _webhook(self, item: Item) -> str:
         ctx = self.ctx
         now = ctx.now()
-        await ctx.db[events.COLLECTION].update_one({"_id": item.doc["_id"], "status": events.FAILED},
+        await ctx.db[webhooks.COLLECTION].update_one({"_id": item.doc["_id"], "status": webhooks.FAILED},
                                                    {"$set": {"next_attempt_at": now}})
         result = await webhook_processor(ctx).process(item.doc["_id"])
         if result.outcome == "processed":

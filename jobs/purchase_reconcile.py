@@ -14,11 +14,8 @@ from loguru import logger
 from pymongo import ASCENDING
 
 from core.metrics import HOLDS_UNCONFIRMED
-from documents.common.errors import DomainError
-from documents.purchases.effects import settle_revocation
-from documents.purchases.store import COLLECTION, REVOKED
-from documents.purchases.sync import note_check_failure, verify_invoice
-from documents.purchases.watch import note_unowned_check
+from documents.common import DomainError
+from documents.purchases import COLLECTION, REVOKED, note_check_failure, note_unowned_check, settle_revocation, verify_invoice
 from jobs.runner import Job
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 

@@ -19,11 +19,9 @@ from typing import Any
 
 from loguru import logger
 
-from documents.common.errors import DomainError
-from documents.purchases.revocation import revoke_recorded
-from documents.purchases.store import COLLECTION, GRANTED
-from documents.purchases.sync import verify_invoice
-from documents.subscriptions import refunds as subscription_refunds
+from documents import subscriptions
+from documents.common import DomainError
+from documents.purchases import COLLECTION, GRANTED, revoke_recorded, verify_invoice
 from jobs.runner import Job
 from rustore import InvoiceStatus, Payment, RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 
@@ -97,10 +95,10 @@ async def _apply(ctx: Any, payment: Payment, sandbox: bool, now: Any, summary: d
                              products=ctx.products, policy=ctx.purchase_policy, now=now, source="refund-sweep")
         summary["revoked"] += 1
         return
-    charged = await subscription_refunds.find_charged(db, payment, sandbox)
+    charged = await subscriptions.find_charged(db, payment, sandbox)
     if charged is None:
         return  # never granted, already revoked, or a refund already recorded: nothing to take back here
-    taken, _ = await subscription_refunds.apply_charge(db, charged["_id"], payment, policy=ctx.purchase_policy,
+    taken, _ = await subscriptions.apply_charge(db, charged["_id"], payment, policy=ctx.purchase_policy,
                                                        now=now, source="refund-sweep")
     summary["subscription_refunds"] += 1
     summary["points_clawed_back"] += taken

@@ -14,7 +14,7 @@ from loguru import logger
 
 from core.metrics import JOB_LAST_SUCCESS, JOB_RUNS, MONGO_UNAVAILABLE
 from core.mongo_health import is_unavailable, short_reason
-from documents.common.leases import acquire_lease, release_lease
+from documents.common import acquire_lease, release_lease
 
 JobFn = Callable[[Any], Awaitable[dict]]
 OWNER = f"{socket.gethostname()}:{os.getpid()}"

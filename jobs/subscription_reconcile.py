@@ -17,10 +17,9 @@ from typing import Any
 
 from loguru import logger
 
-from documents.common.errors import DomainError
-from documents.subscriptions import refunds as subscription_refunds
-from documents.subscriptions import store as subscriptions
-from documents.subscriptions.sync import sync_subscription
+from documents import subscriptions as subscriptions_doc
+from documents.common import DomainError
+from documents.subscriptions import sync_subscription
 from jobs.runner import Job
 from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 
@@ -36,18 +35,18 @@ async def run(ctx: Any) -> dict:
     summary = {"checked": 0, "points_granted": 0, "points_clawed_back": 0, "unavailable": 0, "given_up": 0, "failed": 0,
                "stopped_early": False}
     try:
-        _, summary["points_clawed_back"] = await subscription_refunds.settle_due(db, ctx.purchase_policy, now, BATCH)
+        _, summary["points_clawed_back"] = await subscriptions_doc.settle_due(db, ctx.purchase_policy, now, BATCH)
     except Exception as exc:  # noqa: BLE001 - they stay due; the renewals below must still be checked
         summary["failed"] += 1
         logger.opt(exception=exc).error("settling recorded subscription refunds failed")
     outages = 0
-    for doc in await subscriptions.due_for_check(db, now, BATCH):
+    for doc in await subscriptions_doc.due_for_check(db, now, BATCH):
         try:
             outcome = await sync_subscription(db, ctx.rustore, doc, products=ctx.products, policy=ctx.purchase_policy,
                                               now=now, source="job")
         except RuStoreUnavailable as exc:
             summary["unavailable"] += 1
-            await subscriptions.note_check_failure(db, doc, now, type(exc).__name__, outage=exc.outage)
+            await subscriptions_doc.note_check_failure(db, doc, now, type(exc).__name__, outage=exc.outage)
             outages += 1
             if outages >= OUTAGE_LIMIT:
                 summary["stopped_early"] = True
@@ -58,19 +57,19 @@ async def run(ctx: Any) -> dict:
             summary["unavailable"] += 1
             summary["stopped_early"] = True
             logger.error("subscription checks stopped: RuStore refuses our credentials or settings", error=str(exc))
-            await subscriptions.note_check_failure(db, doc, now, type(exc).__name__)
+            await subscriptions_doc.note_check_failure(db, doc, now, type(exc).__name__)
             break
         except (DomainError, RuStoreError) as exc:
             # Permanent: RuStore does not know it, another app, sandbox now refused, a product we stopped selling...
             summary["given_up"] += 1
             logger.warning("subscription check gave up", purchase_id=doc["purchase_id"], error=type(exc).__name__)
-            await db[subscriptions.COLLECTION].update_one(
+            await db[subscriptions_doc.COLLECTION].update_one(
                 {"_id": doc["_id"]}, {"$set": {"next_check_at": None, "last_error": type(exc).__name__}})
             continue
         except Exception as exc:  # noqa: BLE001 - one broken document must not stop the others
             summary["failed"] += 1
             logger.opt(exception=exc).error("subscription check failed", purchase_id=doc["purchase_id"])
-            await subscriptions.note_check_failure(db, doc, now, type(exc).__name__)
+            await subscriptions_doc.note_check_failure(db, doc, now, type(exc).__name__)
             continue
         outages = 0
         summary["checked"] += 1

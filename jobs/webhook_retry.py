@@ -12,7 +12,7 @@ from typing import Any
 
 from core.metrics import WEBHOOK_BACKLOG, WEBHOOK_DEAD
 from core.webhook_wiring import webhook_processor
-from documents.webhooks.store import backlog_counts, purge_expired
+from documents.webhooks import backlog_counts, purge_expired
 from jobs.runner import Job
 
 BATCH = 100  # sequential; during an outage each attempt fails fast on the open circuit breaker

@@ -152,7 +152,7 @@ def service(served: tuple[Service, ApiClient]) -> Service:
 
 
 async def _audit_every_ledger() -> list[str]:
-    from documents.wallet.ledger import verify_ledger
+    from documents.wallet import verify_ledger
 
     problems = []
     for nodeid, db in LEDGERS_TO_AUDIT:

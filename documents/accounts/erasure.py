@@ -13,8 +13,8 @@ from bson import ObjectId
 from documents.accounts import mail as mail_outbox
 from documents.accounts import tokens as account_tokens
 from documents.accounts.sessions import COLLECTION as SESSIONS
-from documents.generations.store import COLLECTION as GENERATIONS
-from documents.generations.store import IMAGES
+from documents.generations import COLLECTION as GENERATIONS
+from documents.generations import IMAGES
 
 
 async def erase_personal_data(db: Any, user_id: ObjectId, now: datetime) -> dict[str, int]:

@@ -33,7 +33,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from documents.accounts import users as users_doc
-from documents.common.errors import Conflict, EmailTaken, NotFound
+from documents.common import Conflict, EmailTaken, NotFound
 
 COLLECTION = users_doc.COLLECTION
 NO_EMAIL_PREFIX = "no-email:"

@@ -21,7 +21,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
-from documents.common.backoff import backoff
+from documents.common import backoff
 
 COLLECTION = "mail_outbox"
 CLAIM_LEASE = timedelta(minutes=2)

@@ -25,7 +25,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
-from documents.common.errors import NotFound, Unauthorized
+from documents.common import NotFound, Unauthorized
 
 COLLECTION = "sessions"
 USED_HASHES_KEPT = 20

@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError
 
 from documents.accounts import users as users_doc
 from documents.accounts.tokens import InvalidOrExpiredToken
-from documents.common.errors import EmailTaken
+from documents.common import EmailTaken
 
 COLLECTION = users_doc.COLLECTION
 DELETED_PREFIX = "deleted:"

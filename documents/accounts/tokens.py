@@ -22,7 +22,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 
-from documents.common.errors import Invalid
+from documents.common import Invalid
 
 COLLECTION = "account_tokens"
 PURPOSES = ("password_reset", "email_verify")

@@ -19,9 +19,9 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from documents.common import text as text
-from documents.common.errors import EmailTaken, NotFound
-from documents.wallet.ledger import new_wallet
+from documents import common
+from documents.common import EmailTaken, NotFound
+from documents.wallet import new_wallet
 
 COLLECTION = "users"
 MAX_DEVICES = 20
@@ -36,7 +36,7 @@ INDEXES = {
 
 def normalize_email(email: str) -> str:
     """NFKC-fold, trim and lowercase an email so one mailbox maps to one account (documents/common/text.py)."""
-    return text.normalize_email(email)
+    return common.normalize_email(email)
 
 
 def parse_id(value: Any) -> ObjectId | None:

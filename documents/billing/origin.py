@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents.common.clock import utc
+from documents.common import utc
 
 ORIGINS = ("verify", "webhook", "job")
 APP_SOURCES = ("verify", "renew", "status", "cancel")

@@ -24,9 +24,9 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from documents.accounts.users import find_user, parse_id
+from documents.accounts import find_user, parse_id
 from documents.billing import orders as orders_doc
-from documents.common.errors import Conflict, Invalid
+from documents.common import Conflict, Invalid
 
 
 @dataclass(frozen=True)

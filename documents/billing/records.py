@@ -21,7 +21,7 @@ from documents.billing.ownership import (
     SandboxNotAllowed,
     UnknownProduct,
 )
-from documents.common.errors import Invalid
+from documents.common import Invalid
 from rustore import Payment, Subscription
 from rustore.values import pick, to_int
 

@@ -13,8 +13,7 @@ from loguru import logger
 from pymongo import DESCENDING, IndexModel
 
 from core.metrics import CLAWBACK_SHORTFALL, CLAWBACK_SHORTFALL_POINTS
-from documents.wallet.entries import CLAWBACK, TRANSACTIONS, USERS
-from documents.wallet.ledger import LedgerResult
+from documents.wallet import CLAWBACK, TRANSACTIONS, USERS, LedgerResult
 
 INDEXES = {
     # Only clawbacks that found points spent: a tiny index behind `python server.py shortfalls`.

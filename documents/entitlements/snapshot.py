@@ -20,10 +20,10 @@ from typing import Any
 
 from bson import ObjectId
 
-from documents.common.clock import utc
-from documents.events.store import iso
-from documents.subscriptions.store import COLLECTION as SUBSCRIPTIONS
-from documents.subscriptions.store import ENTITLED, MAX_PER_USER, UNSETTLED, display_status
+from documents.common import utc
+from documents.events import iso
+from documents.subscriptions import COLLECTION as SUBSCRIPTIONS
+from documents.subscriptions import ENTITLED, MAX_PER_USER, UNSETTLED, display_status
 
 USERS = "users"
 SUB_FIELDS = {"product_id": 1, "purchase_id": 1, "status": 1, "start_date": 1, "end_date": 1, "auto_renewing": 1,

@@ -22,12 +22,12 @@ from typing import Any
 
 from bson import ObjectId
 
-from documents.common.clock import utc
+from documents import events as events_doc
+from documents.common import utc
 from documents.entitlements.snapshot import customer_snapshot
-from documents.events import store as events
-from documents.subscriptions.store import COLLECTION as SUBSCRIPTIONS
-from documents.subscriptions.store import ENTITLED
-from documents.wallet.notices import started_key
+from documents.subscriptions import COLLECTION as SUBSCRIPTIONS
+from documents.subscriptions import ENTITLED
+from documents.wallet import started_key
 
 CURSORS = "event_cursors"
 STATES = "entitlement_states"
@@ -39,7 +39,7 @@ def _ms(value: datetime | None) -> int:
 
 
 def _sub_data(doc: Mapping[str, Any], end: datetime | None) -> dict:
-    return {"purchaseId": doc.get("purchase_id"), "productId": doc.get("product_id"), "expiresAt": events.iso(end)}
+    return {"purchaseId": doc.get("purchase_id"), "productId": doc.get("product_id"), "expiresAt": events_doc.iso(end)}
 
 
 async def _subscription_events(db: Any, doc: dict, since: datetime, now: datetime) -> None:
@@ -49,7 +49,7 @@ async def _subscription_events(db: Any, doc: dict, since: datetime, now: datetim
     if first is not None and first.get("at") and utc(first["at"]) >= since:
         # Usually written already from the first paid period's grant (same key); this covers trials and
         # products without points_per_period.
-        await events.record(db, started_key(doc.get("purchase_id"), sandbox), "subscription.started", user,
+        await events_doc.record(db, started_key(doc.get("purchase_id"), sandbox), "subscription.started", user,
                             sandbox=sandbox, data=_sub_data(doc, first.get("end_date")), created_at=first["at"])
     for h in doc.get("history") or []:
         stops = h.get("status") == "CANCELLED" or (h.get("status") == "ACTIVE" and h.get("auto_renewing") is False)
@@ -57,16 +57,16 @@ async def _subscription_events(db: Any, doc: dict, since: datetime, now: datetim
             previous.get("status") == "ACTIVE" and previous.get("auto_renewing") is False)
         fresh = h.get("at") is not None and utc(h["at"]) >= since
         if fresh and stops and not stopped_before:
-            await events.record(db, f"subscription.cancelled:{sid}:{_ms(h.get('end_date'))}", "subscription.cancelled",
+            await events_doc.record(db, f"subscription.cancelled:{sid}:{_ms(h.get('end_date'))}", "subscription.cancelled",
                                 user, sandbox=sandbox, data=_sub_data(doc, h.get("end_date")), created_at=h["at"])
         if fresh and h.get("status") == "EXPIRED" and previous.get("status") != "EXPIRED":
-            await events.record(db, f"subscription.expired:{sid}:{_ms(h.get('end_date'))}", "subscription.expired",
+            await events_doc.record(db, f"subscription.expired:{sid}:{_ms(h.get('end_date'))}", "subscription.expired",
                                 user, sandbox=sandbox, data=_sub_data(doc, h.get("end_date")), created_at=h["at"])
         previous = h
     end = doc.get("end_date")
     # A cancelled one ends by the clock with no answer from RuStore: its end is the event.
     if doc.get("status") in ENTITLED and end is not None and since <= utc(end) <= now and not doc.get("auto_renewing"):
-        await events.record(db, f"subscription.expired:{sid}:{_ms(end)}", "subscription.expired", user,
+        await events_doc.record(db, f"subscription.expired:{sid}:{_ms(end)}", "subscription.expired", user,
                             sandbox=sandbox, data=_sub_data(doc, end), created_at=utc(end))
 
 
@@ -87,7 +87,7 @@ async def _non_consumable_events(db: Any, since: datetime) -> set[ObjectId]:
         if kind == "purchase.revoked":
             data = {"invoiceId": doc.get("invoice_id"), "productId": doc.get("product_id"),
                     "status": doc.get("rustore_status"), "pointsTakenBack": 0, "requested": 0, "shortfall": 0}
-        await events.record(db, f"{kind}:nc:{doc['_id']}", kind, doc["user_id"], sandbox=bool(doc.get("sandbox")),
+        await events_doc.record(db, f"{kind}:nc:{doc['_id']}", kind, doc["user_id"], sandbox=bool(doc.get("sandbox")),
                             data=data, created_at=doc.get("updated_at"))
     return users
 
@@ -106,7 +106,7 @@ async def announce_entitlements(db: Any, user_id: ObjectId, declared: Mapping[st
         return 0
     sandbox = any(e["sandbox"] for e in changed.values())
     for name, ent in changed.items():
-        await events.record(db, f"entitlement.changed:{user_id}:{name}:{version + 1}", "entitlement.changed", user_id,
+        await events_doc.record(db, f"entitlement.changed:{user_id}:{name}:{version + 1}", "entitlement.changed", user_id,
                             sandbox=sandbox, data={"entitlement": name, "change": "granted" if ent["active"] else "lost",
                                                    **ent}, created_at=now)
     new_state = announced | {n: e["active"] for n, e in changed.items()}
@@ -130,7 +130,7 @@ async def sweep(db: Any, declared: Mapping[str, tuple[str, ...]], now: datetime)
         users.add(doc["user_id"])
         seen += 1
     users |= await _non_consumable_events(db, since)
-    users |= set(await db[events.COLLECTION].distinct("user_id", {"created_at": {"$gte": since}}))
+    users |= set(await db[events_doc.COLLECTION].distinct("user_id", {"created_at": {"$gte": since}}))
     changes = 0
     for user_id in users:
         changes += await announce_entitlements(db, user_id, declared, now)

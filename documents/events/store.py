@@ -27,7 +27,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from core.metrics import EVENTS_CREATED
-from documents.common.clock import bson_now, utc
+from documents.common import bson_now, utc
 
 COLLECTION = "events"
 INDEXES = {

@@ -39,9 +39,8 @@ from bson import Binary, ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from documents.common.clock import bson_now, utc
-from documents.common.errors import DomainError, NotFound
-from documents.wallet import ledger as ledger
+from documents import wallet
+from documents.common import DomainError, NotFound, bson_now, utc
 
 COLLECTION = "generations"
 IMAGES = "generation_images"
@@ -113,17 +112,17 @@ async def start_generation(db: Any, user_id: ObjectId, key: str, kind: str, requ
     return existing, False
 
 
-async def charge(db: Any, gen: dict, now: datetime) -> ledger.LedgerResult:
+async def charge(db: Any, gen: dict, now: datetime) -> wallet.LedgerResult:
     """Take the generation's cost; on InsufficientPoints withdraw it so the key can be retried."""
     try:
-        return await ledger.debit(db, gen["user_id"], gen["cost"], "spend", spend_key(gen["_id"]),
+        return await wallet.debit(db, gen["user_id"], gen["cost"], "spend", spend_key(gen["_id"]),
                                   reference=f"generation:{gen['_id']}", now=now)
-    except ledger.InsufficientPoints:
+    except wallet.InsufficientPoints:
         await db[COLLECTION].delete_one({"_id": gen["_id"], "status": PENDING})
         raise
 
 
-async def complete_generation(db: Any, gen: dict, result: dict[str, Any], spend: ledger.LedgerResult,
+async def complete_generation(db: Any, gen: dict, result: dict[str, Any], spend: wallet.LedgerResult,
                               now: datetime) -> dict | None:
     """Move pending -> completed with the result; None if the generation is no longer pending."""
     now = bson_now(now)
@@ -150,18 +149,18 @@ async def settle_refund(db: Any, gen: dict, now: datetime) -> tuple[dict, int]:
     if gen["status"] != FAILED or (gen.get("refund") or {}).get("entry_id"):
         return gen, 0
     uid, gid = gen["user_id"], gen["_id"]
-    await ledger.flush_user(db, uid)  # an applied spend may still sit in the wallet's outbox
-    spend = await ledger.find_entry(db, uid, spend_key(gid))
+    await wallet.flush_user(db, uid)  # an applied spend may still sit in the wallet's outbox
+    spend = await wallet.find_entry(db, uid, spend_key(gid))
     credited = 0
     if spend is not None:
-        result = await ledger.credit(db, uid, gen["cost"], "refund", refund_key(gid), reference=f"generation:{gid}",
+        result = await wallet.credit(db, uid, gen["cost"], "refund", refund_key(gid), reference=f"generation:{gid}",
                                      corrects=spend.id, now=now)
         credited = 0 if result.replayed else gen["cost"]
         refund = {"amount": gen["cost"], "entry_id": result.entry.id, "balance_after": result.entry.balance_after}
     elif gen.get("refund") or bson_now(now) - utc(gen["failed_at"]) < NO_CHARGE_GRACE:
         return gen, 0  # nothing charged (yet): keep the refund due in case a stalled spend lands
     else:
-        refund = {"amount": 0, "entry_id": None, "balance_after": (await ledger.get_balance(db, uid)).balance}
+        refund = {"amount": 0, "entry_id": None, "balance_after": (await wallet.get_balance(db, uid)).balance}
     updated = await db[COLLECTION].find_one_and_update(
         {"_id": gid, "status": FAILED, "refund.entry_id": None},
         {"$set": {"refund": refund, "updated_at": bson_now(now)}, "$unset": {"refund_due_since": ""}},

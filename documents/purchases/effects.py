@@ -18,11 +18,9 @@ from typing import Any
 from loguru import logger
 
 from core.metrics import PURCHASE_REVENUE, PURCHASES_CREDITED
-from documents.billing.origin import origin_of, recorded_origin
-from documents.billing.ownership import PurchasePolicy
-from documents.billing.shortfalls import note_shortfall
+from documents import wallet
+from documents.billing import PurchasePolicy, note_shortfall, origin_of, recorded_origin
 from documents.purchases.store import COLLECTION, REVOKED
-from documents.wallet import ledger as ledger
 
 # A revocation that found nothing granted looks once more after this long: a grant that raced it and
 # died between its credit and its re-read of the state is taken back then.
@@ -59,16 +57,16 @@ async def grant(db: Any, doc: dict, product: Any, policy: PurchasePolicy, now: d
     if product.points > 0:
         points = doc.get("points") or product.points * max(1, int(doc.get("quantity") or 1))
         try:
-            result = await ledger.credit(
+            result = await wallet.credit(
                 db, user_id, points, "buy", credit_key(inv, sandbox), reference=f"invoice:{inv}",
                 meta={"invoice_id": inv, "product_id": product.id, "sandbox": sandbox, "credited_by": origin}, now=now,
             )
-        except ledger.IdempotencyKeyMismatch as exc:
+        except wallet.IdempotencyKeyMismatch as exc:
             # Credited before with another amount (the pack's points changed in settings since):
             # the purchase is credited; what was credited then stands.
             logger.warning("purchase credited earlier with another amount", invoice_id=inv,
                            credited=exc.entry.amount, now_configured=points)
-            result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)
+            result = wallet.LedgerResult(exc.entry, exc.entry.balance_after, True)
             points = exc.entry.amount
         await db[COLLECTION].update_one(
             {"_id": doc["_id"], "credit_entry_id": None},
@@ -106,11 +104,11 @@ async def revoke(db: Any, doc: dict, policy: PurchasePolicy, now: datetime) -> t
         found = found or pulled.modified_count == 1
     # A credit applied by a process that died before writing its entry sits in the wallet's
     # outbox; write it out first, or the refund would find nothing to take back.
-    await ledger.flush_user(db, user_id)
-    credit = await ledger.find_entry(db, user_id, record.get("credit_key") or credit_key(inv, sandbox))
+    await wallet.flush_user(db, user_id)
+    credit = await wallet.find_entry(db, user_id, record.get("credit_key") or credit_key(inv, sandbox))
     if credit is None:
         return found, None
-    result = await ledger.clawback(
+    result = await wallet.clawback(
         db, user_id, credit.amount, clawback_key(inv, sandbox), corrects=credit.id, reference=f"invoice:{inv}",
         meta={"invoice_id": inv, "rustore_status": doc.get("rustore_status")},
         allow_negative=policy.allow_negative_clawback, now=now,

@@ -22,7 +22,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from documents.common.upsert import upsert_unique
+from documents.common import upsert_unique
 
 COLLECTION = "purchases"
 REPORTED = ("rustore", "notification", "purchase_list")

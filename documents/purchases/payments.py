@@ -20,18 +20,18 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from documents.billing.orders import mark_order_used
-from documents.billing.ownership import (
+from documents.billing import (
     Claim,
     Ownership,
     PurchaseMismatch,
     PurchasePolicy,
     bind_owner,
+    check_payment,
     decide_owner,
+    mark_order_used,
     store_claim,
     stored_claims,
 )
-from documents.billing.records import check_payment
 from documents.purchases.effects import grant, settle_revocation
 from documents.purchases.evidence import new_purchase, refresh_best, reported_purchase_ids, upsert_purchase
 from documents.purchases.store import (

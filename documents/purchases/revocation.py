@@ -15,8 +15,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from documents.billing.ownership import Claim, PurchasePolicy
-from documents.billing.records import check_refund
+from documents.billing import Claim, PurchasePolicy, check_refund
 from documents.purchases.effects import settle_revocation
 from documents.purchases.store import COLLECTION, HISTORY_KEPT, RANK, REVOKED, STATE_OF, PurchaseOutcome, find_purchase
 from rustore import Payment

@@ -19,8 +19,8 @@ from typing import Any
 
 from loguru import logger
 
-from documents.billing.ownership import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy
-from documents.common.backoff import backoff
+from documents.billing import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy
+from documents.common import backoff
 from documents.purchases.evidence import (
     candidates,
     mark_wrong,

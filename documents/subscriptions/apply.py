@@ -23,20 +23,21 @@ from loguru import logger
 from pymongo import ReturnDocument
 
 from core.metrics import SUBSCRIPTION_STATUS_CHANGES
-from documents.billing.orders import mark_order_used
-from documents.billing.origin import origin_of, recorded_origin
-from documents.billing.ownership import (
+from documents import wallet
+from documents.billing import (
     Claim,
     Ownership,
     PurchasePolicy,
     bind_owner,
+    check_subscription,
     decide_owner,
+    mark_order_used,
+    origin_of,
+    recorded_origin,
     store_claim,
     stored_claims,
 )
-from documents.billing.records import check_subscription
-from documents.common.clock import utc
-from documents.common.upsert import upsert_unique
+from documents.common import upsert_unique, utc
 from documents.subscriptions.refunds import invoice_of_order, settle_refunds
 from documents.subscriptions.store import (
     COLLECTION,
@@ -47,7 +48,6 @@ from documents.subscriptions.store import (
     next_check,
     project_user,
 )
-from documents.wallet import ledger as ledger
 from rustore import Subscription
 
 HISTORY_KEPT = 50
@@ -96,13 +96,13 @@ async def _grant(db: Any, doc: dict, sub: Subscription, product: Any, now: datet
     await db[COLLECTION].update_one({"_id": doc["_id"], "granted_periods.key": {"$ne": key}},
                                     {"$push": {"granted_periods": {"$each": [period], "$slice": -GRANTS_KEPT}}})
     try:
-        result = await ledger.credit(
+        result = await wallet.credit(
             db, doc["user_id"], points, "subscription_grant", key, reference=f"subscription:{doc['purchase_id']}",
             meta={"purchase_id": doc["purchase_id"], "product_id": product.id, "period_end": end,
                   "sandbox": doc["sandbox"], "credited_by": origin_of(source)}, now=now,
         )
-    except ledger.IdempotencyKeyMismatch as exc:  # granted earlier under another points_per_period setting: still once
-        result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)
+    except wallet.IdempotencyKeyMismatch as exc:  # granted earlier under another points_per_period setting: still once
+        result = wallet.LedgerResult(exc.entry, exc.entry.balance_after, True)
     await db[COLLECTION].update_one(
         {"_id": doc["_id"], "granted_periods": {"$elemMatch": {"key": key, "entry_id": None}}},
         {"$set": {"granted_periods.$.entry_id": result.entry.id,

@@ -29,11 +29,10 @@ from typing import Any
 from bson import ObjectId
 from loguru import logger
 
-from documents.billing.ownership import PurchasePolicy
-from documents.billing.shortfalls import note_shortfall
-from documents.common.clock import utc
+from documents import wallet
+from documents.billing import PurchasePolicy, note_shortfall
+from documents.common import utc
 from documents.subscriptions.store import COLLECTION
-from documents.wallet import ledger as ledger
 from rustore import InvoiceStatus, Payment
 
 REFUNDED = (InvoiceStatus.REFUNDED, InvoiceStatus.REVERSED)
@@ -122,7 +121,7 @@ async def settle_refunds(db: Any, sub_id: ObjectId, policy: PurchasePolicy, now:
     if pending and doc.get("user_id"):
         # A grant applied by a process that died before writing its entry sits in the wallet's
         # outbox; write it out first, or the refund would find nothing to take back.
-        await ledger.flush_user(db, doc["user_id"])
+        await wallet.flush_user(db, doc["user_id"])
         for refund in pending:
             result = await _settle_one(db, doc, refund, policy, now)
             if result is False:
@@ -138,7 +137,7 @@ async def settle_refunds(db: Any, sub_id: ObjectId, policy: PurchasePolicy, now:
 
 
 async def _settle_one(db: Any, doc: dict, refund: dict, policy: PurchasePolicy,
-                      now: datetime) -> ledger.LedgerResult | bool | None:
+                      now: datetime) -> wallet.LedgerResult | bool | None:
     """Take back one refund's period: the clawback, None (nothing to take yet) or False (try again later)."""
     invoice_id, user_id = refund["invoice_id"], doc["user_id"]
     period = match_period(doc.get("granted_periods") or [], invoice_id, refund.get("paid_at"))
@@ -149,19 +148,19 @@ async def _settle_one(db: Any, doc: dict, refund: dict, policy: PurchasePolicy,
         return None
     if period.get("invoice_id") is None and not await _link(db, doc["_id"], period["key"], invoice_id):
         return False  # another charge was linked to it meanwhile: match again on the next look
-    credit = await ledger.find_entry(db, user_id, period["key"])
+    credit = await wallet.find_entry(db, user_id, period["key"])
     if credit is None:
         return None  # recorded but not credited yet: its granter re-reads the refunds after crediting
     try:
-        result = await ledger.clawback(
+        result = await wallet.clawback(
             db, user_id, credit.amount, clawback_key(period["key"]), corrects=credit.id,
             reference=f"subscription:{doc['purchase_id']}",
             meta={"purchase_id": doc["purchase_id"], "invoice_id": invoice_id, "period_end": period["end_date"],
                   "rustore_status": refund["status"], "sandbox": doc["sandbox"]},
             allow_negative=policy.allow_negative_clawback, now=now,
         )
-    except ledger.IdempotencyKeyMismatch as exc:  # taken back earlier under another policy: still once
-        result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)
+    except wallet.IdempotencyKeyMismatch as exc:  # taken back earlier under another policy: still once
+        result = wallet.LedgerResult(exc.entry, exc.entry.balance_after, True)
     note_shortfall("subscription", result, purchase_id=doc["purchase_id"], user_id=str(user_id))
     await db[COLLECTION].update_one(
         {"_id": doc["_id"], "granted_periods.key": period["key"]},

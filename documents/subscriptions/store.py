@@ -53,9 +53,7 @@ from bson import ObjectId
 from loguru import logger
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
-from documents.common.backoff import backoff
-from documents.common.clock import utc
-from documents.common.errors import Conflict, NotFound
+from documents.common import Conflict, NotFound, backoff, utc
 from rustore import Subscription, SubscriptionStatus
 
 COLLECTION = "subscriptions"

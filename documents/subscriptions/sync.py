@@ -20,10 +20,8 @@ from typing import Any
 from bson import ObjectId
 from loguru import logger
 
-from documents.billing.ownership import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy
-from documents.billing.records import check_subscription_request
-from documents.common.clock import utc
-from documents.common.errors import DomainError
+from documents.billing import Claim, PurchaseMismatch, PurchaseNotFound, PurchasePolicy, check_subscription_request
+from documents.common import DomainError, utc
 from documents.subscriptions.apply import apply_subscription, record_claim
 from documents.subscriptions.refunds import apply_charge
 from documents.subscriptions.store import (

@@ -30,7 +30,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 
-from documents.common.clock import bson_now, utc
+from documents.common import bson_now, utc
 from documents.wallet.entries import CLAWBACK, TRANSACTIONS, USERS
 
 _WALLET = {"points.balance": 1, "points.seq": 1, "points.outbox.amount": 1,

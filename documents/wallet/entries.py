@@ -21,7 +21,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from documents.common.clock import bson_now, utc
+from documents.common import bson_now, utc
 
 USERS = "users"
 TRANSACTIONS = "transactions"

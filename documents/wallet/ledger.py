@@ -76,7 +76,7 @@ import bson.errors
 from bson import ObjectId
 
 from core.metrics import POINTS
-from documents.common.clock import bson_now, utc
+from documents.common import bson_now, utc
 from documents.wallet.apply import RECENT_MAX, USER_NOT_FOUND, Attempt, Plan, apply_once
 from documents.wallet.audit import Drift, LedgerAudit, verify_ledger
 from documents.wallet.entries import (

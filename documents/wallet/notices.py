@@ -13,7 +13,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from documents.events import store as events
+from documents import events as events_doc
 from documents.wallet.entries import CLAWBACK, TRANSACTIONS, LedgerEntry
 
 CLAWBACK_KEYS = ("purchase-clawback:", "subgrant-clawback:")
@@ -48,7 +48,7 @@ async def _subscription_event(db: Any, entry: LedgerEntry) -> tuple[str, dict]:
                                                "meta.purchase_id": purchase_id, "seq": {"$lt": entry.seq}}, {"_id": 1})
     period_end = entry.meta.get("period_end")
     data = {"purchaseId": purchase_id, "productId": entry.meta.get("product_id"),
-            "periodEnd": events.iso(period_end), "points": entry.amount, "balanceAfter": entry.balance_after}
+            "periodEnd": events_doc.iso(period_end), "points": entry.amount, "balanceAfter": entry.balance_after}
     return ("subscription.renewed" if earlier else "subscription.started"), data
 
 
@@ -68,19 +68,19 @@ async def _typed_event(db: Any, entry: LedgerEntry) -> tuple[str, dict] | None:
         if key.startswith("purchase-clawback:"):
             return "purchase.revoked", data
         return "subscription.revoked", data | {"purchaseId": entry.meta.get("purchase_id"),
-                                               "periodEnd": events.iso(entry.meta.get("period_end"))}
+                                               "periodEnd": events_doc.iso(entry.meta.get("period_end"))}
     return None
 
 
 async def record_entries(db: Any, user_id: ObjectId, entries: Iterable[LedgerEntry]) -> None:
     """Record the events of stored ledger entries (idempotent; nothing when events are off)."""
-    if not events.endpoints(db):
+    if not events_doc.endpoints(db):
         return
     for entry in entries:
         typed = await _typed_event(db, entry)
         if typed is not None:  # the business event first, then the balance it moved
             kind, data = typed
             key = started_key(data["purchaseId"], _sandbox(entry)) if kind == "subscription.started" else f"{kind}:{entry.id}"
-            await events.record(db, key, kind, user_id, sandbox=_sandbox(entry), data=data, created_at=entry.created_at)
-        await events.record(db, f"points:{entry.id}", "points.changed", user_id, sandbox=_sandbox(entry),
+            await events_doc.record(db, key, kind, user_id, sandbox=_sandbox(entry), data=data, created_at=entry.created_at)
+        await events_doc.record(db, f"points:{entry.id}", "points.changed", user_id, sandbox=_sandbox(entry),
                             data=_points(entry), created_at=entry.created_at)

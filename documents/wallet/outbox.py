@@ -29,7 +29,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from documents.common.clock import bson_now
+from documents.common import bson_now
 from documents.wallet.entries import TRANSACTIONS, USERS, LedgerEntry
 from documents.wallet.notices import record_entries
 

@@ -23,14 +23,10 @@ from typing import Any
 
 from loguru import logger
 
-from documents.billing.ownership import PurchaseNotFound, PurchasePolicy
-from documents.billing.records import check_notification, is_subscription
-from documents.common.clock import utc
-from documents.common.errors import DomainError, Invalid
-from documents.purchases.effects import is_credited
-from documents.purchases.store import find_purchase
-from documents.purchases.sync import verify_invoice
-from documents.subscriptions.sync import verify_subscription
+from documents.billing import PurchaseNotFound, PurchasePolicy, check_notification, is_subscription
+from documents.common import DomainError, Invalid, utc
+from documents.purchases import find_purchase, is_credited, verify_invoice
+from documents.subscriptions import verify_subscription
 from documents.webhooks import store as events
 from rustore import RuStoreAuthError, RuStoreRejected, RuStoreUnavailable
 

@@ -44,8 +44,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from documents.common.backoff import backoff
-from documents.common.errors import Conflict, NotFound
+from documents.common import Conflict, NotFound, backoff
 from rustore import InvoiceStatusEvent, Notification, SubscriptionEvent, TestEvent
 
 COLLECTION = "webhook_events"

@@ -10,9 +10,8 @@ import pytest
 from bson import ObjectId
 
 from core.admin import AdminRefused, adjust_points, dead_letters, replay_webhook, run_admin, user_report
-from documents.wallet import ledger as ledger
-from documents.wallet.entries import TRANSACTIONS, USERS
-from documents.webhooks import store as events
+from documents import wallet, webhooks
+from documents.wallet import TRANSACTIONS, USERS
 from server import build_parser, cmd_audit_ledger
 from tests.core.test_settings import ROOT, _clean_env
 from tests.handlers.test_webhooks import settle_all, stored_events
@@ -27,7 +26,7 @@ async def entries(db, user_id) -> list[dict]:
 
 
 async def assert_ledger_clean(db) -> None:
-    audit = await ledger.verify_ledger(db)
+    audit = await wallet.verify_ledger(db)
     assert audit.ok, audit.drift
 
 
@@ -167,7 +166,7 @@ async def test_replay_webhook_reprocesses_a_dead_event_and_dead_letters_list_it_
     assert await balance(env.api, user) == 100
     with pytest.raises(AdminRefused, match="no webhook event 'real:nope'"):
         await replay_webhook(ctx, "real:nope")
-    assert await events.find_event(ctx.db, "real:nope") is None
+    assert await webhooks.find_event(ctx.db, "real:nope") is None
     await assert_ledger_clean(ctx.db)
 
 

@@ -18,9 +18,9 @@ from pymongo.errors import PyMongoError
 from core import backups
 from core.backup_files import ENCODE, Writer
 from core.backups import BackupError, create_backup, list_backups, prune_backups, restore_backup
-from documents.common.leases import acquire_lease
+from documents import wallet
+from documents.common import acquire_lease
 from documents.wallet import apply as ledger_apply
-from documents.wallet import ledger as ledger
 from jobs import ledger_repair
 from jobs.runner import run_job
 from tests.handlers.test_generation import generate
@@ -271,12 +271,12 @@ async def test_an_operation_between_the_ledger_and_wallet_reads_is_finished_by_l
     folder = (await create_backup(db, tmp_path, T0))["path"]
     await wipe(db)
     await restore_backup(db, folder)
-    assert await ledger.find_entry(db, user["userId"], "spend:between-reads") is None  # only in the wallet's outbox
+    assert await wallet.find_entry(db, user["userId"], "spend:between-reads") is None  # only in the wallet's outbox
     base = service.ctx.now()
     service.ctx.clock = lambda: base + timedelta(minutes=1)
     repaired = await run_job(service.ctx, ledger_repair.JOB)
     assert repaired.summary["entries_written"] == 1
-    entry = await ledger.find_entry(db, user["userId"], "spend:between-reads")
+    entry = await wallet.find_entry(db, user["userId"], "spend:between-reads")
     assert entry.amount == -3 and entry.balance_after == 7
-    audit = await ledger.verify_ledger(db)
+    audit = await wallet.verify_ledger(db)
     assert audit.ok and audit.pending == []

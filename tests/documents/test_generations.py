@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from documents import wallet
 from documents.generations import store as gens
-from documents.wallet import ledger as ledger
 
 REQUEST = {"occasion": "день рождения", "recipient_name": "Анна", "tone": None, "language": "ru", "details": None}
 RESULT = {"text": "С днём рождения!", "title": "С днём рождения!", "model": "m", "image": False}
@@ -50,7 +50,7 @@ async def test_one_key_maps_to_one_generation_and_another_body_is_refused(gdb, m
 async def test_a_refused_charge_withdraws_the_generation_so_the_key_can_be_retried(gdb, make_user):
     user = await make_user()
     gen, _ = await start(gdb, user, cost=3)
-    with pytest.raises(ledger.InsufficientPoints):
+    with pytest.raises(wallet.InsufficientPoints):
         await gens.charge(gdb, gen, now())
     assert await gdb.generations.count_documents({}) == 0
     again, created = await start(gdb, user, cost=3)
@@ -79,10 +79,10 @@ async def test_refund_is_paid_once_however_many_settle_it(gdb, make_user):
     assert sum(credited for _, credited in outcomes) == 1
     settled = await gens.get_generation(gdb, user, gen["_id"])
     assert "refund_due_since" not in settled and settled["refund"]["amount"] == 1
-    refund = await ledger.find_entry(gdb, user, gens.refund_key(gen["_id"]))
+    refund = await wallet.find_entry(gdb, user, gens.refund_key(gen["_id"]))
     assert refund.type == "refund" and refund.meta["corrects"] == spend.entry.id
-    assert (await ledger.get_balance(gdb, user)).balance == 5
-    assert (await ledger.verify_ledger(gdb)).ok
+    assert (await wallet.get_balance(gdb, user)).balance == 5
+    assert (await wallet.verify_ledger(gdb)).ok
 
 
 async def test_a_spend_left_in_the_wallet_outbox_by_a_crash_is_still_refunded(gdb, make_user):
@@ -95,11 +95,11 @@ async def test_a_spend_left_in_the_wallet_outbox_by_a_crash_is_still_refunded(gd
 
     with pytest.raises(RuntimeError):
         await gens.charge(gdb.with_hook(crash), gen, now())
-    assert await ledger.find_entry(gdb, user, gens.spend_key(gen["_id"])) is None
+    assert await wallet.find_entry(gdb, user, gens.spend_key(gen["_id"])) is None
     failed = await gens.fail_generation(gdb, gen["_id"], "abandoned", True, now())
     _, credited = await gens.settle_refund(gdb, failed, now())
-    assert credited == 1 and (await ledger.get_balance(gdb, user)).balance == 5
-    assert (await ledger.verify_ledger(gdb)).ok
+    assert credited == 1 and (await wallet.get_balance(gdb, user)).balance == 5
+    assert (await wallet.verify_ledger(gdb)).ok
 
 
 async def test_nothing_charged_stays_due_until_the_grace_then_settles_at_zero(gdb, make_user):
@@ -115,8 +115,8 @@ async def test_nothing_charged_stays_due_until_the_grace_then_settles_at_zero(gd
     await gens.charge(gdb, gen, now())
     reopened, credited = await gens.settle_refund(gdb, closed, later)
     assert credited == 1 and reopened["refund"]["amount"] == 1
-    assert (await ledger.get_balance(gdb, user)).balance == 5
-    assert (await ledger.verify_ledger(gdb)).ok
+    assert (await wallet.get_balance(gdb, user)).balance == 5
+    assert (await wallet.verify_ledger(gdb)).ok
 
 
 async def test_repair_fails_only_stale_pending_generations_and_refunds_them_once(gdb, make_user):
@@ -131,8 +131,8 @@ async def test_repair_fails_only_stale_pending_generations_and_refunds_them_once
     assert (again["abandoned"], again["refunds"]) == (0, 0)
     assert (await gens.get_generation(gdb, user, stale["_id"]))["status"] == gens.FAILED
     assert (await gens.get_generation(gdb, user, fresh["_id"]))["status"] == gens.PENDING
-    assert (await ledger.get_balance(gdb, user)).balance == 5
-    assert (await ledger.verify_ledger(gdb)).ok
+    assert (await wallet.get_balance(gdb, user)).balance == 5
+    assert (await wallet.verify_ledger(gdb)).ok
 
 
 async def test_other_users_and_malformed_ids_are_not_found(gdb, make_user):

@@ -7,8 +7,8 @@ from typing import Any
 
 from bson import ObjectId
 
-from documents.wallet import ledger as ledger
-from documents.wallet.ledger import InsufficientPoints, LedgerResult
+from documents import wallet
+from documents.wallet import InsufficientPoints, LedgerResult
 from tests.support.barrier import Barrier
 from tests.support.yielding import YieldingDatabase
 
@@ -27,7 +27,7 @@ async def test_naive_spend_double_spends_under_the_yielding_proxy(db, make_user)
     results = await asyncio.gather(naive_spend(db, user, 10), naive_spend(db, user, 10),
                                    return_exceptions=True)
     assert results == [None, None]  # 20 points "spent" out of 10
-    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await wallet.get_balance(db, user)).balance == 0
 
 
 async def test_without_the_proxy_mongomock_hides_the_same_race(raw_db, make_user):
@@ -40,19 +40,19 @@ async def test_without_the_proxy_mongomock_hides_the_same_race(raw_db, make_user
 async def test_debit_does_not_double_spend_under_the_yielding_proxy(db, make_user):
     user = await make_user(10)
     racing = db.with_hook(barrier := Barrier(2))  # both debits sized on 10, at their update at once
-    results = await asyncio.gather(ledger.debit(racing, user, 10, "spend", "a"),
-                                   ledger.debit(racing, user, 10, "spend", "b"),
+    results = await asyncio.gather(wallet.debit(racing, user, 10, "spend", "a"),
+                                   wallet.debit(racing, user, 10, "spend", "b"),
                                    return_exceptions=True)
     assert barrier.met
     assert sorted(type(r).__name__ for r in results) == ["InsufficientPoints", "LedgerResult"]
-    assert (await ledger.get_balance(db, user)).balance == 0
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.get_balance(db, user)).balance == 0
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_500_concurrent_debits_of_1_against_100_points_spend_exactly_100(db, make_user):
     user = await make_user(100)
     results = await asyncio.gather(
-        *(ledger.debit(db, user, 1, "spend", f"gen-{i}") for i in range(500)),
+        *(wallet.debit(db, user, 1, "spend", f"gen-{i}") for i in range(500)),
         return_exceptions=True)
     ok = [r for r in results if isinstance(r, LedgerResult)]
     short = [r for r in results if isinstance(r, InsufficientPoints)]
@@ -60,9 +60,9 @@ async def test_500_concurrent_debits_of_1_against_100_points_spend_exactly_100(d
     assert not [r for r in ok if r.replayed]
     assert sorted(r.balance for r in ok) == list(range(100))
     assert all(r.balance == 0 for r in short)
-    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await wallet.get_balance(db, user)).balance == 0
     assert await db.transactions.count_documents({"user_id": user, "type": "spend"}) == 100
-    audit = await ledger.verify_ledger(db)
+    audit = await wallet.verify_ledger(db)
     assert audit.ok, audit.drift
     assert audit.entries_checked == 101 and not audit.pending
 
@@ -71,36 +71,36 @@ async def test_same_credit_key_raced_by_20_callers_applies_once(db, make_user):
     user = await make_user()
     racing = db.with_hook(barrier := Barrier(20))  # all 20 past the pre-check, at the update together
     results = await asyncio.gather(
-        *(ledger.credit(racing, user, 250, "buy", "rustore:order-1", reference="order-1")
+        *(wallet.credit(racing, user, 250, "buy", "rustore:order-1", reference="order-1")
           for _ in range(20)))
     assert barrier.met
     assert len({(r.entry, r.balance) for r in results}) == 1
     assert sorted(r.replayed for r in results) == [False] + [True] * 19
     assert results[0].balance == 250
-    assert (await ledger.get_balance(db, user)).balance == 250
+    assert (await wallet.get_balance(db, user)).balance == 250
     assert await db.transactions.count_documents({"user_id": user}) == 1
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_same_debit_key_raced_with_other_traffic_applies_once(db, make_user):
     user = await make_user(100)
-    calls = [ledger.debit(db, user, 7, "spend", "gen-dup") for _ in range(10)]
-    calls += [ledger.credit(db, user, 1, "subscription_grant", f"sub-{i}") for i in range(10)]
-    calls += [ledger.debit(db, user, 1, "spend", f"gen-{i}") for i in range(10)]
+    calls = [wallet.debit(db, user, 7, "spend", "gen-dup") for _ in range(10)]
+    calls += [wallet.credit(db, user, 1, "subscription_grant", f"sub-{i}") for i in range(10)]
+    calls += [wallet.debit(db, user, 1, "spend", f"gen-{i}") for i in range(10)]
     results = await asyncio.gather(*calls)
     dup = results[:10]
     assert len({r.entry for r in dup}) == 1 and sum(not r.replayed for r in dup) == 1
-    assert (await ledger.get_balance(db, user)).balance == 100 - 7 + 10 - 10
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.get_balance(db, user)).balance == 100 - 7 + 10 - 10
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_concurrent_ops_on_many_users_stay_independent(db, make_user):
     users = [await make_user(5) for _ in range(5)]
-    await asyncio.gather(*(ledger.debit(db, u, 1, "spend", f"k{i}")
+    await asyncio.gather(*(wallet.debit(db, u, 1, "spend", f"k{i}")
                            for u in users for i in range(8)), return_exceptions=True)
     for u in users:
-        assert (await ledger.get_balance(db, u)).balance == 0
-    audit = await ledger.verify_ledger(db)
+        assert (await wallet.get_balance(db, u)).balance == 0
+    audit = await wallet.verify_ledger(db)
     assert audit.ok and audit.users_checked == 5 and audit.entries_checked == 30
 
 
@@ -108,6 +108,6 @@ async def test_proxy_hook_sees_every_collection_call(raw_db, make_user):
     calls: list[tuple[str, str]] = []
     db = YieldingDatabase(raw_db, hook=lambda coll, method: calls.append((coll, method)))
     user = await make_user()
-    await ledger.credit(db, user, 5, "buy", "k")
+    await wallet.credit(db, user, 5, "buy", "k")
     assert ("users", "find_one_and_update") in calls
     assert ("transactions", "insert_one") in calls

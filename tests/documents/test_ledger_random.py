@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import random
 
-from documents.wallet import ledger as ledger
-from documents.wallet.ledger import InsufficientPoints, LedgerResult
+from documents import wallet
+from documents.wallet import InsufficientPoints, LedgerResult
 
 
 async def check_invariants(db, user) -> None:
     """balance == sum(entries) == last balance_after; seqs 1..n; audit clean."""
     docs = await db.transactions.find({"user_id": user}).sort("seq", 1).limit(10_000) \
         .to_list(10_000)
-    balance = (await ledger.get_balance(db, user)).balance
+    balance = (await wallet.get_balance(db, user)).balance
     assert [d["seq"] for d in docs] == list(range(1, len(docs) + 1))
     assert balance == sum(d["amount"] for d in docs) == (docs[-1]["balance_after"] if docs else 0)
     assert all(d["balance_after"] >= 0 for d in docs)
@@ -29,33 +29,33 @@ async def test_sequential_random_ops_match_a_simple_model(db, make_user):
             key = rng.choice(sorted(used))
             kind, amount = used[key]
             if kind == "clawback":
-                result = await ledger.clawback(db, user, amount, key)
+                result = await wallet.clawback(db, user, amount, key)
             else:
-                call = ledger.credit if kind == "buy" else ledger.debit
+                call = wallet.credit if kind == "buy" else wallet.debit
                 result = await call(db, user, amount, kind, key)
             assert result.replayed and result.entry.idempotency_key == key
             continue
         key, amount = f"op-{step}", rng.randint(1, 40)
         if roll < 0.5:
-            result = await ledger.credit(db, user, amount, "buy", key)
+            result = await wallet.credit(db, user, amount, "buy", key)
             model += amount
         elif roll < 0.9:
             try:
-                result = await ledger.debit(db, user, amount, "spend", key)
+                result = await wallet.debit(db, user, amount, "spend", key)
             except InsufficientPoints as exc:
                 assert exc.balance == model < amount
                 continue
             model -= amount
         else:
-            result = await ledger.clawback(db, user, amount, key)
+            result = await wallet.clawback(db, user, amount, key)
             model -= min(model, amount)
             used[key] = ("clawback", amount)
             continue
         used[key] = ("buy" if roll < 0.5 else "spend", amount)
         assert result.balance == model and not result.replayed
-    assert (await ledger.get_balance(db, user)).balance == model
+    assert (await wallet.get_balance(db, user)).balance == model
     await check_invariants(db, user)
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_concurrent_random_ops_with_retries_keep_invariants(db, make_user):
@@ -69,15 +69,15 @@ async def test_concurrent_random_ops_with_retries_keep_invariants(db, make_user)
             kind = rng.choice(["credit", "debit", "debit", "clawback"])
             for _ in range(rng.choice([1, 1, 2, 3])):  # duplicate deliveries
                 if kind == "credit":
-                    calls.append(ledger.credit(db, user, amount, "buy", key))
+                    calls.append(wallet.credit(db, user, amount, "buy", key))
                 elif kind == "debit":
-                    calls.append(ledger.debit(db, user, amount, "spend", key))
+                    calls.append(wallet.debit(db, user, amount, "spend", key))
                 else:
-                    calls.append(ledger.clawback(db, user, amount, key))
+                    calls.append(wallet.clawback(db, user, amount, key))
         rng.shuffle(calls)
         results = await asyncio.gather(*calls, return_exceptions=True)
         assert all(isinstance(r, (LedgerResult, InsufficientPoints)) for r in results), results
         for user in users:
             await check_invariants(db, user)
-        audit = await ledger.verify_ledger(db)
+        audit = await wallet.verify_ledger(db)
         assert audit.ok, audit.drift

@@ -10,11 +10,12 @@ import pytest
 from bson import ObjectId
 
 from core.products import Product
+from documents import wallet
 from documents.billing.ownership import AppMismatch, Claim, PurchaseBelongsToAnotherUser, PurchasePolicy, SandboxNotAllowed
-from documents.purchases import payments as purchases_doc
+from documents.purchases import payments
+from documents.purchases import store as purchases_doc
 from documents.purchases.effects import credit_key
 from documents.purchases.payments import apply_payment
-from documents.wallet import ledger as ledger
 from rustore import InvoiceStatus, Payment
 from tests.support.barrier import Barrier
 
@@ -44,8 +45,8 @@ async def test_a_stale_answer_never_moves_a_purchase_backwards(db, make_user):
     await apply(db, payment(InvoiceStatus.REFUNDED), user)
     late = await apply(db, payment(InvoiceStatus.CONFIRMED), user)  # an old answer arriving last
     assert late.purchase["state"] == "refunded"
-    assert (await ledger.get_balance(db, user)).balance == 0
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.get_balance(db, user)).balance == 0
+    assert (await wallet.verify_ledger(db)).ok
 
 
 @pytest.mark.parametrize(("taken_back", "stale"), [(InvoiceStatus.REFUNDED, InvoiceStatus.CONFIRMED),
@@ -62,10 +63,10 @@ async def test_a_stale_confirmed_answer_for_a_refunded_never_credited_purchase_c
     assert state == taken_back.value.lower() and not refunded.credited_now
     late = await apply(db, payment(stale), user)
     assert late.purchase["state"] == state and not late.credited_now
-    entries = await ledger.list_entries(db, user, limit=10)
+    entries = await wallet.list_entries(db, user, limit=10)
     assert entries == []
-    assert (await ledger.get_balance(db, user)).balance == 0
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.get_balance(db, user)).balance == 0
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_racing_applications_credit_once(db, make_user):
@@ -74,9 +75,9 @@ async def test_racing_applications_credit_once(db, make_user):
     outcomes = await asyncio.gather(*(apply(racing, payment(), user) for _ in range(12)))
     assert barrier.met
     assert sum(o.credited_now for o in outcomes) == 1
-    assert (await ledger.get_balance(db, user)).balance == 100
+    assert (await wallet.get_balance(db, user)).balance == 100
     assert await db[purchases_doc.COLLECTION].count_documents({}) == 1
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_two_accounts_racing_for_one_purchase_bind_it_to_exactly_one(db, make_user):
@@ -86,7 +87,7 @@ async def test_two_accounts_racing_for_one_purchase_bind_it_to_exactly_one(db, m
     winners = [r for r in results if not isinstance(r, Exception)]
     losers = [r for r in results if isinstance(r, PurchaseBelongsToAnotherUser)]
     assert len(winners) == 1 and len(losers) == 1
-    balances = [(await ledger.get_balance(db, u)).balance for u in (first, second)]
+    balances = [(await wallet.get_balance(db, u)).balance for u in (first, second)]
     assert sorted(balances) == [0, 100]
 
 
@@ -97,7 +98,7 @@ async def test_records_of_another_app_or_sandbox_records_are_refused_and_change_
     with pytest.raises(SandboxNotAllowed):
         await apply(db, payment(sandbox=True), user)
     assert await db[purchases_doc.COLLECTION].count_documents({}) == 0
-    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await wallet.get_balance(db, user)).balance == 0
 
 
 async def test_a_refund_takes_back_a_credit_whose_entry_a_crash_left_unwritten(raw_db, make_user, db):
@@ -114,11 +115,11 @@ async def test_a_refund_takes_back_a_credit_whose_entry_a_crash_left_unwritten(r
     except ConnectionError:
         pass
     assert crashed["done"]
-    assert await ledger.find_entry(db, user, credit_key("100001", False)) is None  # only in the outbox
+    assert await wallet.find_entry(db, user, credit_key("100001", False)) is None  # only in the outbox
     outcome = await apply(db, payment(InvoiceStatus.REFUNDED), user)
     assert outcome.purchase["state"] == "refunded"
-    assert (await ledger.get_balance(db, user)).balance == 0
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.get_balance(db, user)).balance == 0
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_a_crash_between_credit_and_state_is_finished_by_the_next_look(db, make_user):
@@ -136,8 +137,8 @@ async def test_a_crash_between_credit_and_state_is_finished_by_the_next_look(db,
     assert stored["state"] == "pending" and stored["next_check_at"] is not None  # the job will look again
     again = await apply(db, payment(), None, source="job")
     assert again.purchase["state"] == "confirmed" and not again.credited_now
-    assert (await ledger.get_balance(db, user)).balance == 100
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.get_balance(db, user)).balance == 100
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_a_refund_racing_a_grant_is_never_lost(db, make_user, raw_db):
@@ -158,8 +159,8 @@ async def test_a_refund_racing_a_grant_is_never_lost(db, make_user, raw_db):
     assert refund.purchase["state"] == "refunded"
     stored = await purchases_doc.find_purchase(db, "100001", False)
     assert stored["state"] == "refunded" and stored["next_check_at"] is None
-    assert (await ledger.get_balance(db, user)).balance == 0
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.get_balance(db, user)).balance == 0
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_a_refund_whose_process_died_before_the_clawback_is_finished_by_the_next_look(db, make_user):
@@ -174,7 +175,7 @@ async def test_a_refund_whose_process_died_before_the_clawback_is_finished_by_th
     stored = await purchases_doc.find_purchase(db, "100001", False)
     assert stored["state"] == "refunded" and stored["next_check_at"] is not None  # due for the job
     await apply(db, payment(InvoiceStatus.REFUNDED), None, source="job")
-    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await wallet.get_balance(db, user)).balance == 0
     assert (await purchases_doc.find_purchase(db, "100001", False))["next_check_at"] is None
 
 
@@ -186,7 +187,7 @@ async def test_a_pack_whose_points_changed_since_its_credit_stays_credited_once(
                                 products=bigger,
                                 policy=POLICY, now=NOW, source="job")
     assert not again.credited_now and again.purchase["state"] == "confirmed"
-    assert (await ledger.get_balance(db, user)).balance == 100
+    assert (await wallet.get_balance(db, user)).balance == 100
 
 
 async def test_a_claim_made_during_an_outage_is_kept_on_a_purchase_a_webhook_recorded_first(db, make_user):
@@ -195,15 +196,15 @@ async def test_a_claim_made_during_an_outage_is_kept_on_a_purchase_a_webhook_rec
     assert first.purchase["user_id"] is None
     assert (await purchases_doc.find_purchase(db, "100001", False))["next_check_at"] is None
     for claimant, purchase_id in ((other, "guessed"), (user, "p-1")):  # the other account claims first
-        await purchases_doc.record_unverified(db, "100001", False, NOW, "RuStoreUnavailable",
+        await payments.record_unverified(db, "100001", False, NOW, "RuStoreUnavailable",
                                               Claim(user_id=claimant, product_id="points_100", purchase_id=purchase_id))
     stored = await purchases_doc.find_purchase(db, "100001", False)
     assert [c["user_id"] for c in stored["claims"]] == [other, user] and stored["user_id"] is None
     assert stored["next_check_at"] is not None
     done = await apply(db, payment(), None, source="job")  # the job, with no claim of its own
     assert done.purchase["user_id"] == user and done.credited_now
-    assert (await ledger.get_balance(db, user)).balance == 100
-    assert (await ledger.get_balance(db, other)).balance == 0
+    assert (await wallet.get_balance(db, user)).balance == 100
+    assert (await wallet.get_balance(db, other)).balance == 0
 
 
 async def test_an_orderless_claim_without_a_matching_purchase_id_binds_nothing(db, make_user):
@@ -212,7 +213,7 @@ async def test_an_orderless_claim_without_a_matching_purchase_id_binds_nothing(d
     pending = await apply_payment(db, minimal, claim=Claim(user_id=thief, product_id="points_100", purchase_id="x"),
                                   products=PRODUCTS, policy=POLICY, now=NOW, source="verify")
     assert pending.pending_claim and pending.purchase["user_id"] is None and not pending.credited_now
-    assert (await ledger.get_balance(db, thief)).balance == 0
+    assert (await wallet.get_balance(db, thief)).balance == 0
 
 
 def counted(metric, *labels: str) -> float:
@@ -229,11 +230,11 @@ async def test_a_refund_reports_the_balance_records_its_clawback_and_counts_a_sh
     await apply(db, payment(), user)  # a replay sells nothing more
     assert counted(PURCHASES_CREDITED, "points_100", "false") == sold + 1
     assert counted(PURCHASE_REVENUE, "points_100", "RUB", "false") == revenue + 9900
-    await ledger.debit(db, user, 30, "spend", "gen-1")
+    await wallet.debit(db, user, 30, "spend", "gen-1")
     short, short_points = counted(CLAWBACK_SHORTFALL, "purchase"), counted(CLAWBACK_SHORTFALL_POINTS, "purchase")
     refunded = await apply(db, payment(InvoiceStatus.REFUNDED), user)
     assert refunded.balance == 0 and not refunded.credited_now
-    [clawback] = [e for e in await ledger.list_entries(db, user, limit=10) if e.type == "clawback"]
+    [clawback] = [e for e in await wallet.list_entries(db, user, limit=10) if e.type == "clawback"]
     stored = await purchases_doc.find_purchase(db, "100001", False)
     assert stored["clawback_entry_id"] == clawback.id and clawback.amount == -70
     assert (counted(CLAWBACK_SHORTFALL, "purchase"), counted(CLAWBACK_SHORTFALL_POINTS, "purchase")) == (
@@ -241,7 +242,7 @@ async def test_a_refund_reports_the_balance_records_its_clawback_and_counts_a_sh
     await apply(db, payment(InvoiceStatus.REFUNDED), user)  # the same refund seen again
     assert (counted(CLAWBACK_SHORTFALL, "purchase"), counted(CLAWBACK_SHORTFALL_POINTS, "purchase")) == (
         short + 1, short_points + 30)
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_a_full_clawback_counts_no_shortfall_and_revenue_needs_a_currency(db, make_user):
@@ -294,7 +295,7 @@ async def test_each_settled_refund_stops_its_own_purchase_checks(db, make_user):
         await apply(db, payment(InvoiceStatus.REFUNDED, invoice_id=invoice, purchase_id=f"p-{invoice}"), user)
         stored = await purchases_doc.find_purchase(db, invoice, False)
         assert (stored["state"], stored["next_check_at"], stored["revoke_pending"]) == ("refunded", None, False)
-    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await wallet.get_balance(db, user)).balance == 0
 
 
 async def test_a_one_point_pack_is_credited_as_points_not_as_ownership(db, make_user):
@@ -308,7 +309,7 @@ async def test_a_one_point_pack_is_credited_as_points_not_as_ownership(db, make_
 
 
 def test_only_an_owned_purchase_that_granted_something_counts_as_credited():
-    from documents.purchases.effects import is_credited
+    from documents.purchases import is_credited
     owner = ObjectId()
     assert not any(is_credited(doc) for doc in (
         None, {}, {"user_id": None, "granted": {"points": 100}, "state": "confirmed"},
@@ -352,7 +353,7 @@ async def test_a_pack_whose_points_changed_since_its_credit_is_not_credited_agai
     assert not again.credited_now and again.balance == 100
     stored = await purchases_doc.find_purchase(db, "100001", False)
     assert stored["points"] == 100 and stored["granted"]["points"] == 100
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_records_of_products_we_do_not_sell_as_one_time_purchases_are_refused_and_change_nothing(db, make_user):
@@ -367,7 +368,7 @@ async def test_records_of_products_we_do_not_sell_as_one_time_purchases_are_refu
         with pytest.raises(error, match=words):
             await apply_payment(db, pay, claim=claim, products=products, policy=POLICY, now=NOW, source="test")
     assert await db[purchases_doc.COLLECTION].count_documents({}) == 0
-    assert (await ledger.get_balance(db, user)).balance == 0
+    assert (await wallet.get_balance(db, user)).balance == 0
 
 
 async def test_the_owners_sdk_purchase_id_is_kept_even_when_the_purchase_was_bound_before_the_app_asked(db, make_user):
@@ -399,7 +400,7 @@ async def test_final_states_stay_as_first_seen_and_a_refund_is_never_queued_for_
     user = await make_user()
     await apply(db, payment(InvoiceStatus.CANCELLED), user)
     late = await apply(db, payment(InvoiceStatus.REFUNDED), user)  # another final state of the same rank
-    assert late.purchase["state"] == "failed" and (await ledger.get_balance(db, user)).balance == 0
+    assert late.purchase["state"] == "failed" and (await wallet.get_balance(db, user)).balance == 0
     held = payment(InvoiceStatus.PAID, invoice_id="100002", purchase_id="p-2")
     assert (await apply(db, held, user)).purchase["needs_confirmation"] is True
     await apply(db, replace(held, status=InvoiceStatus.REFUNDED, status_raw="REFUNDED"), user)

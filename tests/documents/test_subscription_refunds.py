@@ -15,8 +15,8 @@ from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
 from core.products import Product
+from documents.billing import Claim, PurchasePolicy
 from documents.billing import orders as orders
-from documents.billing.ownership import Claim, PurchasePolicy
 from documents.subscriptions import store as subscriptions
 from documents.subscriptions.apply import apply_subscription
 from documents.subscriptions.refunds import apply_charge, clawback_key, settle_due

@@ -14,8 +14,8 @@ from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
 
 from core.products import Product
+from documents.billing import Claim, PurchasePolicy
 from documents.billing import orders as orders
-from documents.billing.ownership import Claim, PurchasePolicy
 from documents.subscriptions import store as subscriptions
 from documents.subscriptions.apply import apply_subscription, record_claim
 from documents.subscriptions.store import display_status, grant_key, next_check

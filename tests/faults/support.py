@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from documents.accounts.users import parse_id
-from documents.wallet import ledger as ledger
-from documents.wallet.entries import TRANSACTIONS
+from documents import wallet
+from documents.accounts import parse_id
+from documents.wallet import TRANSACTIONS
 
 # RuStore outages as the emulator plays them; each must end in 503 + retry, never in a lost or double credit.
 OUTAGES: dict[str, dict[str, Any]] = {
@@ -67,7 +67,7 @@ async def assert_wallet(env: Any, user: dict, entries: list[tuple[str, int]]) ->
 
 async def assert_ledger_clean(db: Any) -> None:
     """Every wallet equals the sum of its entries and no outbox is left pending."""
-    audit = await ledger.verify_ledger(db)
+    audit = await wallet.verify_ledger(db)
     assert audit.ok, audit.drift
 
 

@@ -28,7 +28,7 @@ from mongomock_motor import AsyncMongoMockClient
 
 from core.emulated import build_emulator
 from core.settings import load_settings
-from documents.wallet.ledger import verify_ledger
+from documents.wallet import verify_ledger
 from rustore.emulator import Emulator, FakeClock
 from tests.faults.support import payment_body
 from tests.handlers.test_conventions import assert_error_shape

@@ -13,10 +13,9 @@ import dataclasses
 from typing import Any
 
 from core.emulated import build_emulator
-from documents.accounts.users import parse_id
-from documents.wallet.entries import TRANSACTIONS
-from documents.wallet.ledger import verify_ledger
-from documents.webhooks import store as events
+from documents import wallet, webhooks
+from documents.accounts import parse_id
+from documents.wallet import TRANSACTIONS, verify_ledger
 from tests.conftest import make_settings
 from tests.faults.test_mongo_outage import assert_database_unavailable, webhook_body, webhook_settings
 from tests.support.wire_mongo import Fault, moves_balance
@@ -26,10 +25,9 @@ ELECTION_S = 0.6  # no primary for this long after the step-down (a real electio
 
 async def seeded(env: Any, points: int = 10) -> dict:
     """A registered user holding `points`, credited through the ledger over the wire."""
-    from documents.wallet import ledger as ledger
 
     user = await env.api.register()
-    await ledger.credit(env.ctx.db, user["userId"], points, "admin_grant", f"seed:{user['userId']}")
+    await wallet.credit(env.ctx.db, user["userId"], points, "admin_grant", f"seed:{user['userId']}")
     return user
 
 
@@ -140,8 +138,8 @@ async def test_a_purchase_credit_whose_answer_was_lost_is_credited_once_on_retry
 async def test_a_step_down_while_storing_a_webhook_stores_it_once_and_acknowledges_it(over_the_wire):
     app, settings = webhook_settings()
     env = await over_the_wire(settings=settings)
-    fault = env.wire.inject(Fault("insert", events.COLLECTION, "step_down", election_s=ELECTION_S))
+    fault = env.wire.inject(Fault("insert", webhooks.COLLECTION, "step_down", election_s=ELECTION_S))
     resp = await env.api.post("/api/webhooks/rustore", data=webhook_body(app, "note-3"))
     assert (resp.status, resp.json, fault.hits) == (200, {"status": "accepted", "id": "note-3"}, 1)
-    assert env.wire.count("insert", events.COLLECTION) == 1
-    assert await env.ctx.db[events.COLLECTION].count_documents({}) == 1
+    assert env.wire.count("insert", webhooks.COLLECTION) == 1
+    assert await env.ctx.db[webhooks.COLLECTION].count_documents({}) == 1

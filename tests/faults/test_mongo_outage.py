@@ -11,7 +11,7 @@ from loguru import logger
 from prometheus_client import REGISTRY
 
 from core.emulated import build_emulator
-from documents.webhooks import store as events
+from documents import webhooks
 from jobs import find_job
 from jobs.runner import run_job
 from rustore.emulator import encrypt_payload
@@ -141,8 +141,8 @@ async def test_the_webhook_answers_5xx_while_the_store_is_down_and_is_stored_on_
     env.wire.hung = False
     resp = await until_ok(lambda: env.api.post("/api/webhooks/rustore", data=body))
     assert resp.json == {"status": "accepted", "id": "note-1"}
-    stored = await env.ctx.db[events.COLLECTION].find({}).to_list(None)
-    assert [e["status"] for e in stored] == [events.IGNORED]  # stored once, then acknowledged
+    stored = await env.ctx.db[webhooks.COLLECTION].find({}).to_list(None)
+    assert [e["status"] for e in stored] == [webhooks.IGNORED]  # stored once, then acknowledged
 
 
 async def test_a_webhook_stored_but_unanswered_is_never_acknowledged_before_it_is_stored(over_the_wire):
@@ -150,14 +150,14 @@ async def test_a_webhook_stored_but_unanswered_is_never_acknowledged_before_it_i
     env = await over_the_wire(settings=settings)
     body = webhook_body(app, "note-2")
     # The insert lands, but every answer is lost until the operation timeout: the outcome is unknown to us.
-    fault = env.wire.inject(Fault("insert", events.COLLECTION, "hang_up_after", times=1000))
+    fault = env.wire.inject(Fault("insert", webhooks.COLLECTION, "hang_up_after", times=1000))
     resp = await env.api.post("/api/webhooks/rustore", data=body)
     assert_database_unavailable(resp)
-    assert env.wire.count("insert", events.COLLECTION) == 1
+    assert env.wire.count("insert", webhooks.COLLECTION) == 1
     fault.times = fault.hits  # the network heals
     resp = await env.api.post("/api/webhooks/rustore", data=body)  # RuStore's redelivery
     assert (resp.status, resp.json) == (200, {"status": "duplicate", "id": "note-2"})
-    assert await env.ctx.db[events.COLLECTION].count_documents({}) == 1
+    assert await env.ctx.db[webhooks.COLLECTION].count_documents({}) == 1
 
 
 async def test_jobs_skip_their_run_with_one_log_line_while_mongodb_is_down_and_run_when_it_is_back(over_the_wire):

@@ -14,8 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from documents.purchases import payments as purchases_doc
-from documents.webhooks import store as events
+from documents import purchases, webhooks
 from jobs import find_job
 from jobs.runner import run_job
 from tests.faults.support import (
@@ -62,7 +61,7 @@ def refused_by_breaker(text: str) -> float:
 
 
 async def purchase_of(env, sdk: dict) -> dict:
-    return await purchases_doc.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
+    return await purchases.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
 
 
 @pytest.mark.parametrize("mode", ["http_500", "http_503", "timeout"])
@@ -87,7 +86,7 @@ async def test_one_failing_invoice_never_opens_the_breaker_and_is_credited_soon_
     summary = await job(env, "purchase-reconcile")
     assert summary["unavailable"] == 1
     await job(env, "webhook-retry")
-    stored = await env.service.ctx.db[events.COLLECTION].find({}).to_list(None)
+    stored = await env.service.ctx.db[webhooks.COLLECTION].find({}).to_list(None)
     assert all(e["status"] == "processed" for e in stored if str(e["event"].get("invoice_id")) != bad["invoiceId"])
     text = await scrape(env.api)
     assert refused_by_breaker(text) == refused_before
@@ -98,7 +97,7 @@ async def test_one_failing_invoice_never_opens_the_breaker_and_is_credited_soon_
     env.emulator.clear_faults()
     await env.advance(timedelta(seconds=30))
     await job(env, "purchase-reconcile")
-    assert (await purchase_of(env, bad))["state"] in purchases_doc.GRANTED
+    assert (await purchase_of(env, bad))["state"] in purchases.GRANTED
     await assert_wallet(env, unlucky, [("buy", 100)])
     for user in others:
         await assert_wallet(env, user, [("buy", 500)])
@@ -117,7 +116,7 @@ async def test_global_outage_with_20_verifies_and_20_notifications_settles_once_
         assert_error_shape(resp, 503, "rustore_unavailable")
     await env.settle()  # 20 purchases' notifications arrive during the outage and are deferred
     assert env.service.ctx.rustore.breaker.opens >= 1
-    deferred = await env.service.ctx.db[events.COLLECTION].find({}).to_list(None)
+    deferred = await env.service.ctx.db[webhooks.COLLECTION].find({}).to_list(None)
     assert len(deferred) >= 20 and all(e["status"] == "failed" for e in deferred)
     await env.advance(timedelta(minutes=2))  # the jobs run into the outage too
     assert (await job(env, "purchase-reconcile"))["unavailable"] == 20
@@ -131,7 +130,7 @@ async def test_global_outage_with_20_verifies_and_20_notifications_settles_once_
         await assert_wallet(env, user, [("buy", 100)])  # exactly once, whichever path got there first
     for sdk in sdks:  # the outage grew no purchase's own backoff
         assert not (await purchase_of(env, sdk)).get("check_attempts")
-    stored = await env.service.ctx.db[events.COLLECTION].find({}).to_list(None)
+    stored = await env.service.ctx.db[webhooks.COLLECTION].find({}).to_list(None)
     assert all(e["status"] == "processed" and e["attempts"] <= 1 for e in stored), \
         [(e["status"], e["attempts"]) for e in stored]
     text = await scrape(env.api)
@@ -155,7 +154,7 @@ async def test_long_outage_of_minutes_settles_within_the_same_bound(emulated):
         await job(env, "webhook-retry")
     for sdk in sdks:
         assert not (await purchase_of(env, sdk)).get("check_attempts")
-    assert await events.list_dead_events(env.service.ctx.db, 10) == []  # the outage used up no attempts
+    assert await webhooks.list_dead_events(env.service.ctx.db, 10) == []  # the outage used up no attempts
     env.emulator.clear_faults()
     assert await wait_for_balances(env, users, 100) < BOUND_S
     await env.service.ctx.recovery.wait_idle(BOUND_S)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from documents.purchases import payments as purchases_doc
+from documents import purchases
 from jobs import find_job
 from jobs.runner import run_job
 from tests.faults.support import (
@@ -59,7 +59,7 @@ async def test_breaker_opens_on_distinct_failing_requests_fails_fast_and_closes_
     during = await run_job(env.service.ctx, find_job("purchase-reconcile"))
     assert during.outcome == "ok" and during.summary["unavailable"] == 3
     for sdk in (first, second, third):  # the outage is nobody's fault: no purchase's own backoff grew
-        doc = await purchases_doc.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
+        doc = await purchases.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
         assert not doc.get("check_attempts") and doc["state"] == "pending"
     # RuStore is back: after the reset time one trial closes the breaker and the recovery pass credits all, once.
     env.emulator.clear_faults()
@@ -89,7 +89,7 @@ async def test_rustore_refusing_our_tokens_is_503_misconfigured_and_purchases_ar
     during = await run_job(env.service.ctx, find_job("purchase-reconcile"))
     assert during.outcome == "ok" and during.summary["credited"] == 0 and during.summary["stopped_early"]
     for sdk in (known, new):  # neither given up: a credentials problem says nothing about the purchase
-        doc = await purchases_doc.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
+        doc = await purchases.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
         assert doc["state"] == "pending" and doc["next_check_at"] is not None
     assert await balance_of(env, user) == 0
     env.emulator.clear_faults()

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from documents.purchases import payments as purchases_doc
+from documents import purchases
 from documents.subscriptions import store as subscriptions_doc
 from jobs import find_job
 from jobs.runner import run_job
@@ -62,7 +62,7 @@ async def test_purchase_reconcile_during_outage_reschedules_and_credits_once_aft
         assert env.emulator.auth_calls == 2  # the rejected token was replaced once
     else:
         assert (during["unavailable"], during["credited"], during["given_up"]) == (1, 0, 0)
-        doc = await purchases_doc.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
+        doc = await purchases.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
         assert doc["state"] == "pending" and doc["next_check_at"] is not None and doc["last_error"]
         assert await balance_of(env, user) == 0
         env.emulator.clear_faults()

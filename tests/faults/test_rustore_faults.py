@@ -11,8 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from documents.purchases import payments as purchases_doc
-from documents.webhooks import store as events
+from documents import purchases, webhooks
 from jobs import find_job
 from jobs.runner import run_job
 from tests.faults.support import (
@@ -49,7 +48,7 @@ async def test_payment_verify_during_outage_is_503_and_the_claim_is_credited_onc
     outage(env, mode)
     assert_unavailable(await env.api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"]))
     assert await balance_of(env, user) == 0
-    claim = await purchases_doc.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
+    claim = await purchases.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
     assert claim["state"] == "pending" and claim["next_check_at"] is not None  # remembered for the job
     env.emulator.clear_faults()
     await env.advance(60)
@@ -85,7 +84,7 @@ async def test_notification_during_outage_fails_and_the_retry_job_applies_it_onc
     outage(env, mode)
     await env.order_and_buy(user, "points_100")
     await env.settle()
-    stored = await env.service.ctx.db[events.COLLECTION].find({}).to_list(None)
+    stored = await env.service.ctx.db[webhooks.COLLECTION].find({}).to_list(None)
     assert stored and {e["status"] for e in stored} == {"failed"}
     assert all(e["last_error"].startswith("RuStoreUnavailable") for e in stored)
     assert {d["status"] for d in env.emulator.deliveries()} == {200}  # RuStore got its acknowledgement anyway
@@ -126,7 +125,7 @@ async def test_expired_token_during_webhook_processing_is_refreshed_inline(emula
     env.emulator.expire_tokens()  # ...which RuStore then stops accepting
     await env.order_and_buy(user, "points_100")
     await env.settle()
-    stored = await env.service.ctx.db[events.COLLECTION].find({}).to_list(None)
+    stored = await env.service.ctx.db[webhooks.COLLECTION].find({}).to_list(None)
     assert stored and {e["status"] for e in stored} == {"processed"}
     assert env.emulator.auth_calls == 2
     await assert_wallet(env, user, [("buy", 100)])

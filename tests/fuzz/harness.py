@@ -22,7 +22,7 @@ from mongomock_motor import AsyncMongoMockClient
 
 from core.context import create_context
 from core.emulated import attach, build_emulator
-from documents.wallet import ledger as ledger
+from documents import wallet
 from rustore.emulator import Emulator
 from server import Service
 from tests.conftest import TEST_REDIS_URL, make_settings
@@ -71,7 +71,7 @@ async def fuzz_target() -> AsyncIterator[Target]:
         client = ApiClient(base_url)
         stack.push_async_callback(client.close)
         user = await client.register(f"fuzz-{uuid.uuid4().hex[:8]}@example.com", PASSWORD, deviceId="fuzz-phone")
-        await ledger.credit(service.ctx.db, user["userId"], GRANT, "admin_grant", "fuzz:grant")
+        await wallet.credit(service.ctx.db, user["userId"], GRANT, "admin_grant", "fuzz:grant")
         await _history(client, emulator, app.app_id, user)
         yield Target(base_url, user["email"], PASSWORD, service)
 

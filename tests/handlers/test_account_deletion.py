@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.admin import AdminRefused, delete_user
-from documents.generations.store import COLLECTION as GENERATIONS
-from documents.generations.store import IMAGES
-from documents.wallet import ledger as ledger
+from documents import wallet
+from documents.generations import COLLECTION as GENERATIONS
+from documents.generations import IMAGES
 from server import build_parser
 from tests.handlers.test_auth import PASSWORD
 from tests.handlers.test_conventions import assert_error_shape
@@ -56,7 +56,7 @@ async def test_deletion_cancels_renewal_ends_sessions_erases_data_and_frees_the_
     assert await db[IMAGES].count_documents({"user_id": tombstone["_id"]}) == 0
     assert await db["sessions"].count_documents({"user_id": tombstone["_id"], "device_id": {"$ne": None}}) == 0
     assert await db["subscriptions"].count_documents({"user_id": tombstone["_id"]}) == 1
-    audit = await ledger.verify_ledger(db)
+    audit = await wallet.verify_ledger(db)
     assert audit.ok, audit.drift
 
     again = await api.register(email=user["email"])  # the address can make a new account

@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image
 
-from documents.wallet import ledger as ledger
+from documents import wallet
 from tests.handlers.test_conventions import assert_error_shape
 from tests.handlers.test_points import YieldingClient, assert_ledger_clean, balance_of, funded_user
 
@@ -65,7 +65,7 @@ async def test_insufficient_points_is_402_and_the_key_works_after_buying(api, se
     resp = await generate(api, user, card, "card-1")
     assert_error_shape(resp, 402, "insufficient_points")
     assert resp.json["details"] == {"balance": 2, "required": 3}
-    await ledger.credit(service.ctx.db, user["userId"], 1, "buy", "rustore:order-9")
+    await wallet.credit(service.ctx.db, user["userId"], 1, "buy", "rustore:order-9")
     assert (await generate(api, user, card, "card-1")).status == 200
     assert await balance_of(api, user) == 0
     await assert_ledger_clean(service)
@@ -146,7 +146,7 @@ async def test_concurrent_generations_charge_each_point_once(start_server):
     statuses = [r.status for r in results]
     assert statuses.count(200) == 10 and statuses.count(402) == 40
     assert await balance_of(api, user) == 0
-    spends = await ledger.list_entries(service.ctx.db, user["userId"], limit=100, type="spend")
+    spends = await wallet.list_entries(service.ctx.db, user["userId"], limit=100, type="spend")
     assert len(spends) == 10
     stored = await service.ctx.db.generations.count_documents({})
     assert stored == 10  # the refused ones left nothing behind that would block their keys

@@ -8,8 +8,8 @@ import pytest
 from bson import ObjectId
 from PIL import Image
 
+from documents import wallet
 from documents.generations import store as generations
-from documents.wallet import ledger as ledger
 from tests.generation.conftest import API_KEY, MODEL, fake_llm  # noqa: F401 - the fake server fixture
 from tests.handlers.test_conventions import assert_error_shape
 from tests.handlers.test_generation import BIRTHDAY, generate
@@ -61,8 +61,8 @@ async def test_failed_generation_is_502_and_refunded(remote, mode):
     items = (await api.get("/api/points/history", token=user["accessToken"])).json["items"]
     assert [(i["type"], i["amount"]) for i in items] == [("refund", 1), ("spend", -1), ("admin_grant", 5)]
     db, oid = service.ctx.db, ObjectId(gen_id)
-    spend = await ledger.find_entry(db, user["userId"], generations.spend_key(oid))
-    refund = await ledger.find_entry(db, user["userId"], generations.refund_key(oid))
+    spend = await wallet.find_entry(db, user["userId"], generations.spend_key(oid))
+    refund = await wallet.find_entry(db, user["userId"], generations.refund_key(oid))
     assert refund.meta["corrects"] == spend.id
     view = (await api.get(f"/api/generation/{gen_id}", token=user["accessToken"])).json
     assert view["status"] == "failed" and view["refunded"] == 1 and view["text"] is None

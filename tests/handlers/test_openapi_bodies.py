@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from documents.wallet import ledger as ledger
+from documents import wallet
 from tests.oauth.fake_vk import VkUser, oauth_settings
 from tests.support.openapi import JSON, Contract, is_public
 
@@ -145,7 +145,7 @@ async def test_real_answers_match_their_documented_schemas(served, contract):
     await call("get", "/api/subscriptions/status", **auth)
     await call("get", "/api/payments/history", **auth)
     await call("get", "/api/points/balance", **auth)
-    await ledger.credit(service.ctx.db, tokens["userId"], 6, "admin_grant", "test:grant")
+    await wallet.credit(service.ctx.db, tokens["userId"], 6, "admin_grant", "test:grant")
     spend = {"json_body": {"amount": 2, "reason": "Sticker pack"}, "headers": {"Idempotency-Key": "k-1"}, **auth}
     first = await call("post", "/api/points/spend", **spend)
     assert (await call("post", "/api/points/spend", **spend)).json == first.json

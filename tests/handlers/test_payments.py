@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from documents.accounts.users import parse_id
-from documents.wallet import ledger as ledger
+from documents import wallet
+from documents.accounts import parse_id
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_conventions import assert_error_shape
@@ -32,7 +32,7 @@ async def balance_of(env, user) -> int:
 
 
 async def assert_ledger_clean(env) -> None:
-    audit = await ledger.verify_ledger(env.service.ctx.db)
+    audit = await wallet.verify_ledger(env.service.ctx.db)
     assert audit.ok, audit.drift
 
 
@@ -233,7 +233,7 @@ async def test_refund_claws_back_down_to_zero_and_records_the_shortfall(emulated
     assert await balance_of(env, user) == 0
     entry = (await env.api.get("/api/points/history", token=user["accessToken"])).json["items"][0]
     assert (entry["type"], entry["amount"]) == ("clawback", -30)
-    stored = await ledger.find_entry(env.service.ctx.db, parse_id(user["userId"]),
+    stored = await wallet.find_entry(env.service.ctx.db, parse_id(user["userId"]),
                                      f"purchase-clawback:{sdk['invoiceId']}")
     assert stored.meta["shortfall"] == 70 and stored.meta["requested"] == 100
     await assert_ledger_clean(env)

@@ -8,7 +8,7 @@ from typing import Any
 
 from mongomock_motor import AsyncMongoMockClient
 
-from documents.wallet import ledger as ledger
+from documents import wallet
 from tests.handlers.test_conventions import assert_error_shape
 from tests.support.barrier import Barrier, HookedClient
 from tests.support.yielding import YieldingDatabase
@@ -31,7 +31,7 @@ async def funded_user(service, api, points: int = 0) -> dict:
     """Register over HTTP and grant `points` through the ledger; returns the token pair."""
     user = await api.register()
     if points:
-        await ledger.credit(service.ctx.db, user["userId"], points, "admin_grant", f"test-grant:{user['userId']}")
+        await wallet.credit(service.ctx.db, user["userId"], points, "admin_grant", f"test-grant:{user['userId']}")
     return user
 
 
@@ -50,7 +50,7 @@ async def balance_of(api, user: dict) -> int:
 
 async def assert_ledger_clean(service) -> None:
     """The audit recomputes every wallet from its entries and finds no drift."""
-    audit = await ledger.verify_ledger(service.ctx.db)
+    audit = await wallet.verify_ledger(service.ctx.db)
     assert audit.ok, audit.drift
 
 
@@ -115,7 +115,7 @@ async def test_insufficient_points_is_402_with_balance_and_leaves_the_key_usable
     resp = await spend(api, user, 5, "big")
     assert_error_shape(resp, 402, "insufficient_points")
     assert resp.json["details"] == {"balance": 2, "required": 5}
-    await ledger.credit(service.ctx.db, user["userId"], 3, "admin_grant", "top-up")
+    await wallet.credit(service.ctx.db, user["userId"], 3, "admin_grant", "top-up")
     assert (await spend(api, user, 5, "big")).json["balance"] == 0
     await assert_ledger_clean(service)
 
@@ -187,7 +187,7 @@ async def test_concurrent_spends_never_overdraw(start_server):
     statuses = [r.status for r in results]
     assert statuses.count(200) == 100 and statuses.count(402) == 400
     assert await balance_of(api, user) == 0
-    entries = await ledger.list_entries(service.ctx.db, user["userId"], limit=1000, type="spend")
+    entries = await wallet.list_entries(service.ctx.db, user["userId"], limit=1000, type="spend")
     assert len(entries) == 100
     assert len({r.json["transaction"]["id"] for r in results if r.status == 200}) == 100
     await assert_ledger_clean(service)

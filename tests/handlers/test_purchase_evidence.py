@@ -10,7 +10,7 @@ import asyncio
 import json
 import uuid
 
-from documents.purchases import payments as purchases_doc
+from documents import purchases
 from jobs import find_job
 from jobs.runner import run_job
 from tests.faults.support import outage
@@ -44,7 +44,7 @@ async def deliver(env, invoice_id: str) -> None:
 
 
 async def stored(env, sdk: dict) -> dict:
-    return await purchases_doc.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
+    return await purchases.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
 
 
 def status_at_rustore(env, sdk: dict) -> str:

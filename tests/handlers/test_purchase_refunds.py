@@ -13,10 +13,10 @@ from mongomock_motor import AsyncMongoMockClient
 
 from core.admin import run_admin, shortfalls, unowned
 from core.emulated import attach
-from documents.accounts.users import parse_id
-from documents.purchases.store import find_purchase
-from documents.wallet import ledger as ledger
-from documents.wallet.entries import TRANSACTIONS
+from documents import wallet
+from documents.accounts import parse_id
+from documents.purchases import find_purchase
+from documents.wallet import TRANSACTIONS
 from jobs import find_job
 from jobs.runner import run_job
 from server import build_parser
@@ -208,7 +208,7 @@ async def test_a_grant_racing_the_refund_and_dying_before_it_rereads_the_state_i
     later = (await run_job(env.service.ctx, find_job("purchase-reconcile"))).summary
     assert later.get("revocations", 0) == 0 and later["checked"] == 0  # the one extra look was the last
     assert await entries_of(env.service.ctx.db, user) == [("buy", 100), ("clawback", -100)]
-    audit = await ledger.verify_ledger(env.service.ctx.db)
+    audit = await wallet.verify_ledger(env.service.ctx.db)
     assert audit.ok, audit.drift
 
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from bson import ObjectId
 
-from documents.billing.ownership import PurchaseMismatch
-from documents.subscriptions.sync import verify_subscription
-from documents.wallet import ledger as ledger
+from documents import wallet
+from documents.billing import PurchaseMismatch
+from documents.subscriptions import verify_subscription
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_subscriptions import MONTH, assert_ledger_clean, balance_of, run_reconcile, status_of, subscribe, verify
@@ -27,7 +27,7 @@ async def stored_periods(env, purchase_id: str) -> list[dict]:
 
 
 async def clawbacks(env, user) -> list:
-    entries = await ledger.list_entries(env.service.ctx.db, ObjectId(user["userId"]), limit=100)
+    entries = await wallet.list_entries(env.service.ctx.db, ObjectId(user["userId"]), limit=100)
     return [e for e in entries if e.type == "clawback"]
 
 

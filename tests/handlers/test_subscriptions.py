@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from documents.wallet import ledger as ledger
+from documents import wallet
 from jobs import find_job
 from jobs.runner import run_job
 from rustore.emulator import EmulatorProduct
@@ -51,7 +51,7 @@ async def grants_of(env, user) -> list[int]:
 
 
 async def assert_ledger_clean(env) -> None:
-    audit = await ledger.verify_ledger(env.service.ctx.db)
+    audit = await wallet.verify_ledger(env.service.ctx.db)
     assert audit.ok, audit.drift
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.settings import load_settings
+from documents import wallet
 from documents.purchases.effects import credit_key
-from documents.wallet import ledger as ledger
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_conventions import assert_error_shape
@@ -128,7 +128,7 @@ async def test_a_credit_whose_process_died_before_recording_it_keeps_its_first_o
     user = await env.api.register()
     sdk = await ordered_purchase(env, user, "points_100")
     inv = sdk["invoiceId"]
-    await ledger.credit(env.service.ctx.db, user["userId"], 100, "buy", credit_key(inv, False), reference=f"invoice:{inv}",
+    await wallet.credit(env.service.ctx.db, user["userId"], 100, "buy", credit_key(inv, False), reference=f"invoice:{inv}",
                         meta={"invoice_id": inv, "product_id": "points_100", "sandbox": False, "credited_by": "webhook"})
     assert summary(await verify(env, user, sdk)) == ("already_credited", 100, "webhook", 100)
     stored = await env.service.ctx.db["purchases"].find_one({"invoice_id": inv})

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from loguru import logger
 
 from core.metrics import WEBHOOKS
-from documents.webhooks import store as events
+from documents import webhooks
 from rustore.emulator import encrypt_payload
 from tests.handlers.test_conventions import assert_error_shape
 from tests.support.barrier import Barrier, HookedClient
@@ -51,7 +51,7 @@ async def post_webhook(env, body: bytes, headers: dict | None = None):
 
 
 async def stored_events(env) -> list[dict]:
-    cursor = env.service.ctx.db[events.COLLECTION].find({}).sort("received_at", 1).limit(100)
+    cursor = env.service.ctx.db[webhooks.COLLECTION].find({}).sort("received_at", 1).limit(100)
     return await cursor.to_list(100)
 
 

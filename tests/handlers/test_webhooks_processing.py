@@ -7,11 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from documents.accounts.users import parse_id
+from documents import purchases, wallet, webhooks
+from documents.accounts import parse_id
 from documents.purchases import effects as purchase_effects
-from documents.purchases import payments as purchases_doc
-from documents.wallet import ledger as ledger
-from documents.webhooks import store as events
 from handlers.webhooks import INLINE_PROCESSING
 from jobs import find_job
 from jobs.runner import run_job
@@ -30,11 +28,11 @@ async def balance_of(env, user) -> int:
 
 
 async def purchase_of(env, sdk: dict) -> dict:
-    return await purchases_doc.find_purchase(env.service.ctx.db, sdk["invoiceId"], sdk["sandbox"])
+    return await purchases.find_purchase(env.service.ctx.db, sdk["invoiceId"], sdk["sandbox"])
 
 
 async def assert_ledger_clean(env) -> None:
-    audit = await ledger.verify_ledger(env.service.ctx.db)
+    audit = await wallet.verify_ledger(env.service.ctx.db)
     assert audit.ok, audit.drift
 
 
@@ -110,7 +108,7 @@ async def test_refund_webhook_claws_back_down_to_zero_and_records_the_shortfall(
     await settle_all(env)
     assert await balance_of(env, user) == 0
     assert (await purchase_of(env, sdk))["state"] == "refunded"
-    clawback = await ledger.find_entry(env.service.ctx.db, parse_id(user["userId"]),
+    clawback = await wallet.find_entry(env.service.ctx.db, parse_id(user["userId"]),
                                        purchase_effects.clawback_key(sdk["invoiceId"], False))
     assert clawback.amount == -30 and clawback.meta["shortfall"] == 70
     await assert_ledger_clean(env)
@@ -181,7 +179,7 @@ async def test_product_we_do_not_sell_is_dead_lettered_at_once_with_the_reason(e
     stored = await stored_events(env)
     assert [(e["status"], e["attempts"]) for e in stored] == [("dead", 1), ("dead", 1)]
     assert all(e["last_error"].startswith("unknown_product:") for e in stored)
-    dead = await events.list_dead_events(env.service.ctx.db, 10)
+    dead = await webhooks.list_dead_events(env.service.ctx.db, 10)
     assert {e["_id"] for e in dead} == {e["_id"] for e in stored}
     assert await balance_of(env, user) == 0
 

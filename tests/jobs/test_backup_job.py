@@ -15,7 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.backups import BackupError, list_backups, restore_backup
 from core.settings import SettingsError, load_settings
-from documents.common.leases import acquire_lease
+from documents.common import acquire_lease
 from jobs import find_job, ledger_repair
 from jobs.backup import JOB, backup_now, current_slot, daily_trigger
 from jobs.runner import run_job

@@ -11,7 +11,7 @@ import pytest
 
 from core.events_admin import events_data
 from core.events_signature import SignatureError, sign, verify
-from documents.events import store as events_doc
+from documents import events
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_payments import verify_body
@@ -41,7 +41,7 @@ async def deliver(env) -> dict:
 
 
 async def stored_events(env) -> list[dict]:
-    return await env.service.ctx.db[events_doc.COLLECTION].find({}).sort("order", 1).to_list(1000)
+    return await env.service.ctx.db[events.COLLECTION].find({}).sort("order", 1).to_list(1000)
 
 
 def args(**kw):
@@ -207,7 +207,7 @@ async def test_without_a_url_nothing_is_stored_or_sent(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
     await env.api.post("/api/payments/verify", verify_body(env.buy("points_100", user=user)), token=user["accessToken"])
-    assert await env.service.ctx.db[events_doc.COLLECTION].count_documents({}) == 0
+    assert await env.service.ctx.db[events.COLLECTION].count_documents({}) == 0
     assert (await deliver(env)) == {"skipped": "EVENTS_WEBHOOK_URLS is not set"}
 
 

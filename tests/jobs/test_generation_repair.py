@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from documents.accounts.users import parse_id
+from documents import wallet
+from documents.accounts import parse_id
 from documents.generations import store as gens
-from documents.wallet import ledger as ledger
 from jobs import find_job
 from jobs.generation_repair import JOB, stale_after
 from jobs.runner import run_job
@@ -61,7 +61,7 @@ async def test_crashed_generation_is_refunded_once_and_a_late_answer_does_not_re
     replay = await generate(api, user, body, "crash-1")
     assert_error_shape(replay, 502, "generation_failed")
     assert replay.json["details"] == {"refunded": 1, "balance": 5, "retryable": True, "generationId": str(gen["_id"])}
-    refunds = await ledger.list_entries(service.ctx.db, user["userId"], limit=10, type="refund")
+    refunds = await wallet.list_entries(service.ctx.db, user["userId"], limit=10, type="refund")
     assert len(refunds) == 1 and refunds[0].meta["corrects"] == spend.entry.id
     await assert_ledger_clean(service)
 

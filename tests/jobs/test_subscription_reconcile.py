@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from documents.wallet import ledger as ledger
+from documents import wallet
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_subscriptions import MONTH, balance_of, status_of, subscribe, verify
@@ -54,7 +54,7 @@ async def test_an_outage_backs_off_and_ends_the_run_early_then_every_renewal_is_
     granted = (await reconcile(env))["points_granted"]
     await env.service.ctx.recovery.wait_idle(10)  # RuStore answering again also starts the outage recovery pass
     assert granted > 0 and [await balance_of(env, u) for u in users] == [600] * 4
-    assert (await ledger.verify_ledger(env.service.ctx.db)).ok
+    assert (await wallet.verify_ledger(env.service.ctx.db)).ok
 
 
 async def test_one_subscription_rustore_does_not_know_is_given_up_without_stopping_the_others(emulated):

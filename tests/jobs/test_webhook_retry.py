@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from core.metrics import WEBHOOKS
 from core.webhook_wiring import webhook_processor
-from documents.wallet import ledger as ledger
+from documents import wallet
 from documents.webhooks import store as events
 from jobs import find_job
 from jobs.runner import run_job
@@ -47,7 +47,7 @@ async def test_notification_stored_by_a_process_that_died_before_processing_is_a
     assert await balance_of(env, user) == 100
     again = await run_job(env.service.ctx, JOB)
     assert again.summary["processed"] == 0
-    assert (await ledger.verify_ledger(env.service.ctx.db)).ok
+    assert (await wallet.verify_ledger(env.service.ctx.db)).ok
     await env.advance(events.RETENTION)
     assert (await run_job(env.service.ctx, JOB)).summary["purged"] == 1
     assert await stored_events(env) == []

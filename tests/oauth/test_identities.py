@@ -10,7 +10,7 @@ from mongomock_motor import AsyncMongoMockClient
 
 from documents.accounts import identities as identities_doc
 from documents.accounts import users as users_doc
-from documents.common.errors import EmailTaken
+from documents.common import EmailTaken
 from tests.support.yielding import YieldingDatabase
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ import os
 
 import aiohttp
 
-from documents.wallet import ledger as ledger
+from documents import wallet
 from tests.handlers.test_conventions import assert_error_shape
 from tests.handlers.test_generation import BIRTHDAY
 from tests.support.openapi import Contract
@@ -90,7 +90,7 @@ async def test_6_the_document_accepts_exactly_what_the_validators_accept(api, se
     contract = Contract((await api.get("/api/openapi.json")).json)
     user = await api.register()
     token = user["accessToken"]
-    await ledger.credit(service.ctx.db, user["userId"], 1000, "admin_grant", "grant")
+    await wallet.credit(service.ctx.db, user["userId"], 1000, "admin_grant", "grant")
     cases = [
         ("post", "/api/auth/register", {"email": "p1@example.com", "password": "ab"}),
         ("post", "/api/auth/register", {"email": "p2@example.com", "password": "ж" * 7}),

@@ -13,9 +13,8 @@ from datetime import timedelta
 import pytest
 from loguru import logger
 
-from documents.accounts.users import parse_id
-from documents.generations import store as gens
-from documents.wallet import ledger as ledger
+from documents import generations, wallet
+from documents.accounts import parse_id
 from jobs import generation_repair, ledger_repair
 from jobs.runner import run_job
 from tests.documents.test_ledger_unwritable import applied_unwritten
@@ -42,7 +41,7 @@ async def test_a_lone_surrogate_spend_changes_nothing_and_repair_jobs_skip_only_
     api, service, db = env.api, env.service, env.service.ctx.db
     user = await api.register()
     uid = parse_id(user["userId"])
-    await ledger.credit(db, uid, 130, "admin_grant", "grant")
+    await wallet.credit(db, uid, 130, "admin_grant", "grant")
     auth = {"Authorization": f"Bearer {user['accessToken']}", "Content-Type": "application/json"}
 
     bad = await api.post("/api/points/spend", data=POISON, headers={**auth, "Idempotency-Key": "poison"})
@@ -60,7 +59,7 @@ async def test_a_lone_surrogate_spend_changes_nothing_and_repair_jobs_skip_only_
     history = (await api.get("/api/points/history", token=user["accessToken"])).json["items"]
     assert [(i["type"], i["amount"]) for i in history] == [("buy", 100), ("spend", -cost), ("spend", -2),
                                                            ("admin_grant", 130)]
-    assert (await ledger.verify_ledger(db)).ok
+    assert (await wallet.verify_ledger(db)).ok
 
     # Plant: three wallets a crash left with an entry in the outbox, the middle one unwritable, each with a failed
     # generation whose refund is due.
@@ -68,12 +67,12 @@ async def test_a_lone_surrogate_spend_changes_nothing_and_repair_jobs_skip_only_
     planted = [parse_id((await api.register())["userId"]) for _ in range(3)]
     poisoned = planted[1]
     for index, who in enumerate(planted):
-        await ledger.credit(db, who, 10, "admin_grant", "grant")
-        gen, created = await gens.start_generation(db, who, f"g-{index}", "greeting", {"occasion": "x"}, 1,
+        await wallet.credit(db, who, 10, "admin_grant", "grant")
+        gen, created = await generations.start_generation(db, who, f"g-{index}", "greeting", {"occasion": "x"}, 1,
                                                    "offline", now)
         assert created
-        await gens.charge(db, gen, now)
-        await gens.fail_generation(db, gen["_id"], "timeout", True, now)
+        await generations.charge(db, gen, now)
+        await generations.fail_generation(db, gen["_id"], "timeout", True, now)
         meta = {"reason": "r\ud800"} if who == poisoned else {"reason": "fine"}
         await applied_unwritten(db, who, -2, f"crashed-{index}", meta, now)
     env.clock.advance(timedelta(minutes=2))
@@ -100,5 +99,5 @@ async def test_a_lone_surrogate_spend_changes_nothing_and_repair_jobs_skip_only_
         points = (await db.users.find_one({"_id": who}))["points"]
         assert points["balance"] == (10 - 1 - 2 if who == poisoned else 10 - 1 - 2 + 1)
         assert bool(points["outbox"]) is (who == poisoned)
-    audit = await ledger.verify_ledger(db, now=service.ctx.now() + timedelta(minutes=10))
+    audit = await wallet.verify_ledger(db, now=service.ctx.now() + timedelta(minutes=10))
     assert {(d.user_id, d.kind) for d in audit.drift} == {(poisoned, "stale_outbox")}

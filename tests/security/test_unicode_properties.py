@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from documents.wallet import ledger as ledger
+from documents import wallet
 
 TRICKY = ["\u200b", "\u202e", "\u202c", "\ufeff", "\u0000", "$", "＄", "﹩", "e\u0301", "ﬁ", "\ud800", "\udfff",
           "\U0001f600", " ", "\u3000", "\u00a0", "\u2028", "İ", "ß", "\U000e0041"]
@@ -62,7 +62,7 @@ def refused_cleanly(status: int, body: Any) -> bool:
 async def test_free_text_of_spend_generation_and_profile_is_kept_intact_or_refused(start_server):
     service, api = await start_server(rate_limit_per_minute=10**6, auth_rate_limit_per_minute=10**6)
     user = await api.register()
-    await ledger.credit(service.ctx.db, user["userId"], 10**6, "admin_grant", "grant")
+    await wallet.credit(service.ctx.db, user["userId"], 10**6, "admin_grant", "grant")
     http = Http(api.base_url, user["accessToken"])
     counter = iter(range(10**6))
 
@@ -114,4 +114,4 @@ async def test_free_text_of_spend_generation_and_profile_is_kept_intact_or_refus
     await asyncio.to_thread(spend_reason)
     await asyncio.to_thread(generation_fields)
     await asyncio.to_thread(profile_email)
-    assert (await ledger.verify_ledger(service.ctx.db)).ok
+    assert (await wallet.verify_ledger(service.ctx.db)).ok

@@ -31,7 +31,7 @@ from core.context import AppContext, create_context
 from core.logs import configure_logging
 from core.settings import load_settings
 from documents import ensure_indexes
-from documents.wallet.entries import TRANSACTIONS
+from documents.wallet import TRANSACTIONS
 from tests.support.durable_store import DurableDatabase
 
 
