@@ -1,8 +1,10 @@
 """Job `purchase-reconcile`: finish purchases that are not final (pending, held for confirmation, claimed during an outage).
 
-A refunded or reversed purchase that is still due is finished locally (RuStore's answer is final;
-its record says what to take back). An unowned purchase is asked about at most
-UNOWNED_PURCHASE_MAX_CHECKS times (answered checks), then left for its buyer or a notification.
+The loop and its failure rules are `jobs.reconcile`'s (shared with `subscription-reconcile`). A
+refunded or reversed purchase that is still due is finished locally (RuStore's answer is final; its
+record says what to take back). An unowned purchase is asked about at most UNOWNED_PURCHASE_MAX_CHECKS
+times (answered checks), then left for its buyer or a notification. Holds unconfirmed for over three
+hours are counted and logged as errors at the end of every run.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from loguru import logger
 from pymongo import ASCENDING
 
 from core.metrics import HOLDS_UNCONFIRMED
-from documents.common import DomainError
 from documents.purchases import COLLECTION, REVOKED, note_check_failure, note_unowned_check, settle_revocation, verify_invoice
+from jobs.reconcile import Reconcile, reconcile
 from jobs.runner import Job
-from rustore import RuStoreAuthError, RuStoreConfigError, RuStoreError, RuStoreUnavailable
 
 BATCH = 200
 HOLD_ALARM = timedelta(hours=3)  # RuStore reverses an unconfirmed hold after 6 hours
+REVOKED_LOCALLY = "revoked locally"  # the outcome of a due refund/reversal finished without asking RuStore
 
 
 async def alarm_old_holds(db: Any, now: datetime) -> int:
@@ -35,57 +37,54 @@ async def alarm_old_holds(db: Any, now: datetime) -> int:
     return len(old)
 
 
+async def _due(ctx: Any, now: datetime) -> list[dict]:
+    cursor = ctx.db[COLLECTION].find({"next_check_at": {"$lte": now}}).sort("next_check_at", ASCENDING)
+    return await cursor.limit(BATCH).to_list(BATCH)
+
+
+async def _check(ctx: Any, doc: dict, now: datetime) -> Any:
+    if doc.get("state") in REVOKED:
+        # Refunded/reversed is final at RuStore: finish the take-back (or its one re-check) from the record.
+        await settle_revocation(ctx.db, doc, ctx.purchase_policy, now)
+        return REVOKED_LOCALLY
+    return await verify_invoice(ctx.db, ctx.rustore, doc["invoice_id"], sandbox=doc["sandbox"], claim=None,
+                                products=ctx.products, policy=ctx.purchase_policy, now=now, source="job")
+
+
+def _max_backoff(ctx: Any) -> timedelta:
+    return timedelta(seconds=ctx.settings.purchase_check_backoff_max_s)
+
+
+async def _reschedule(ctx: Any, doc: dict, now: datetime, error: str, outage: bool) -> None:
+    await note_check_failure(ctx.db, doc, now, error, outage=outage, max_backoff=_max_backoff(ctx))
+
+
+async def _answered(ctx: Any, outcome: Any, summary: dict, now: datetime) -> None:
+    if outcome == REVOKED_LOCALLY:
+        summary["revocations"] = summary.get("revocations", 0) + 1
+        return
+    summary["checked"] += 1
+    summary["credited"] += int(outcome.credited_now)
+    if outcome.purchase.get("user_id") is None and \
+            await note_unowned_check(ctx.db, outcome.purchase, now, ctx.settings.unowned_purchase_max_checks):
+        summary["unowned_stopped"] = summary.get("unowned_stopped", 0) + 1
+        return
+    if outcome.purchase["state"] == "pending":
+        summary["still_pending"] += 1
+        await note_check_failure(ctx.db, outcome.purchase, now, "still pending at RuStore", max_backoff=_max_backoff(ctx))
+
+
+PURCHASES = Reconcile("purchase", "invoice_id", COLLECTION, _due, _check, _reschedule, _answered)
+
+
 async def run(ctx: Any) -> dict:
     """Re-check every purchase whose next check is due, through the same path as verify."""
     if ctx.rustore is None:
         return {"skipped": "rustore not configured"}
-    db, now = ctx.db, ctx.now()
-    max_backoff = timedelta(seconds=ctx.settings.purchase_check_backoff_max_s)
-    due = await db[COLLECTION].find({"next_check_at": {"$lte": now}}).sort("next_check_at", ASCENDING) \
-        .limit(BATCH).to_list(BATCH)
+    now = ctx.now()
     summary = {"checked": 0, "credited": 0, "still_pending": 0, "unavailable": 0, "given_up": 0, "stopped_early": False}
-    for doc in due:
-        if doc.get("state") in REVOKED:
-            # Refunded/reversed is final at RuStore: finish the take-back (or its one re-check) from the record.
-            await settle_revocation(db, doc, ctx.purchase_policy, now)
-            summary["revocations"] = summary.get("revocations", 0) + 1
-            continue
-        try:
-            outcome = await verify_invoice(db, ctx.rustore, doc["invoice_id"], sandbox=doc["sandbox"], claim=None,
-                                           products=ctx.products, policy=ctx.purchase_policy, now=now, source="job")
-        except RuStoreUnavailable as exc:
-            summary["unavailable"] += 1
-            await note_check_failure(db, doc, now, type(exc).__name__, outage=exc.outage, max_backoff=max_backoff)
-            continue
-        except (RuStoreAuthError, RuStoreConfigError) as exc:
-            # Our credentials or settings, not this purchase: keep it due, and stop, since every check would fail alike.
-            summary["unavailable"] += 1
-            summary["stopped_early"] = True
-            logger.error("purchase checks stopped: RuStore refuses our credentials or settings", error=str(exc))
-            await note_check_failure(db, doc, now, type(exc).__name__)
-            break
-        except (DomainError, RuStoreError) as exc:
-            # Permanent: RuStore says it does not exist, another app, a product we do not sell...
-            summary["given_up"] += 1
-            logger.warning("purchase check gave up", invoice_id=doc["invoice_id"], error=type(exc).__name__)
-            await db[COLLECTION].update_one({"_id": doc["_id"]},
-                                            {"$set": {"next_check_at": None, "last_error": type(exc).__name__}})
-            continue
-        except Exception as exc:  # noqa: BLE001 - one bad purchase must not starve the ones behind it
-            summary["errors"] = summary.get("errors", 0) + 1
-            logger.opt(exception=exc).error("purchase check failed", invoice_id=doc["invoice_id"])
-            await note_check_failure(db, doc, now, type(exc).__name__)
-            continue
-        summary["checked"] += 1
-        summary["credited"] += int(outcome.credited_now)
-        if outcome.purchase.get("user_id") is None and \
-                await note_unowned_check(db, outcome.purchase, now, ctx.settings.unowned_purchase_max_checks):
-            summary["unowned_stopped"] = summary.get("unowned_stopped", 0) + 1
-            continue
-        if outcome.purchase["state"] == "pending":
-            summary["still_pending"] += 1
-            await note_check_failure(db, outcome.purchase, now, "still pending at RuStore", max_backoff=max_backoff)
-    summary["holds_unconfirmed_over_3h"] = await alarm_old_holds(db, now)
+    await reconcile(ctx, PURCHASES, summary, now)
+    summary["holds_unconfirmed_over_3h"] = await alarm_old_holds(ctx.db, now)
     return summary
 
 
