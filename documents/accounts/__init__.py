@@ -1,4 +1,10 @@
-"""accounts."""
+"""Accounts: users, sessions, sign-in identities, passwords, account tokens and the mail outbox.
+
+Invariants: an e-mail (NFKC, lower-cased) belongs to one user (unique index); a refresh token is
+used once, a reused one ends its whole session; passwords are only hashed in the CPU pool; a
+deleted account keeps only what the ledger needs. A new user starts with an empty wallet
+(`wallet.new_wallet`); accounts never move points.
+"""
 
 from __future__ import annotations
 

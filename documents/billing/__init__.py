@@ -1,4 +1,10 @@
-"""billing."""
+"""Rules shared by one-time purchases and subscriptions: ownership, orders, record checks, credit origin, shortfalls.
+
+Invariants: a RuStore purchase is bound to an account only by evidence RuStore returned
+(`decide_owner`), first binding wins (`bind_owner`); every RuStore record passes `records` before it
+changes anything (application, sandbox, one-time or subscription by the catalog); a server order is
+used by one purchase. Billing knows nothing of how purchases or subscriptions are stored.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""common."""
+"""Shared pieces with no aggregate of their own: domain errors, text rules, time, backoff, upsert, leases, indexes.
+
+Nothing here imports another documents package.
+"""
 
 from __future__ import annotations
 

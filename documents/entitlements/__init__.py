@@ -1,4 +1,8 @@
-"""entitlements."""
+"""What a user is entitled to (the customer snapshot) and the events emitted when it changes.
+
+Invariants: entitlement is computed at read time from RuStore-verified state, never stored as a
+flag; the sweep announces each change once (cursor + stored last state).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""events."""
+"""Outbound events to the app team's own services: one document per event, with its deliveries.
+
+Invariants: an event is recorded once per key (derived from what caused it), so every path that
+records it again changes nothing; delivery state lives on the event.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""generations."""
+"""Paid AI greetings and postcards: a charge exactly once per generation, a refund exactly once when it fails.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""purchases."""
+"""One-time purchases: one document per RuStore invoice, applied from RuStore's record only.
+
+Entry points: `verify_invoice` (verify, webhooks, jobs and outage recovery all go through it) and
+`settle_revocation`. Invariants: a state only moves forward; effects (credit, ownership, clawback)
+run before the state is written and are idempotent by ledger keys derived from the invoice, so a
+crash between any two steps is finished by the next check; ownership is `billing.decide_owner`.
+Purchases call the wallet; the wallet never calls back.
+"""
 
 from __future__ import annotations
 

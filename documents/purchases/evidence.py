@@ -23,8 +23,8 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from documents.common import upsert_unique
+from documents.purchases.store import COLLECTION
 
-COLLECTION = "purchases"
 REPORTED = ("rustore", "notification", "purchase_list")
 
 

@@ -1,4 +1,10 @@
-"""subscriptions."""
+"""Subscriptions: one document per RuStore subscription, grants per paid period, refunds per charge.
+
+Entry points: `verify_subscription`, `verify_legacy_subscription`, `sync_subscription`,
+`cancel_subscription`, `refresh_current`. Invariants: an older answer never overwrites a newer one
+(`observed_at`); a paid period is granted once (ledger key per period end); a refunded charge takes
+back its period's points once; ownership is `billing.decide_owner`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""wallet."""
+"""The points wallet: an exactly-once ledger of credits, debits and clawbacks, its outbox, audit and entry events.
+
+Invariants: a wallet changes only through `credit`/`debit`/`clawback`, each one atomic update keyed by
+an idempotency key (a replay changes nothing and answers the first result); every change becomes a
+`transactions` entry (and its events) through the outbox, even after a crash; the audit recomputes
+every balance from the entries. The wallet imports nothing of purchases, subscriptions or billing:
+they call it with their own keys.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""webhooks."""
+"""RuStore notifications: stored before RuStore gets its 200, then applied by re-asking RuStore.
+
+Invariants: a notification id is stored once (redeliveries change nothing); a notification is never
+applied itself, only the record RuStore answers for it (through `purchases.verify_invoice` or
+`subscriptions.verify_subscription`); one processor at a time holds an event (claim + lease).
+"""
 
 from __future__ import annotations
 
