@@ -2,7 +2,7 @@
 
 A listed invoice is either a one-time purchase (re-checked through `verify_invoice`) or a charge of a
 subscription (found by the invoice id linked to one of its granted periods, or by its purchaseId), whose
-period's points are then taken back (`subscription_refunds`); the listed record is RuStore's own answer.
+period's points are then taken back (`subscriptions.refunds`); the listed record is RuStore's own answer.
 
 Refunds can come long after the purchase, past the lists' window. So each run also takes a slow pass:
 up to REFUND_SLOW_PASS_PER_RUN credited one-time purchases first seen more than REFUND_SWEEP_DAYS - 1

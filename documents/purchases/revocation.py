@@ -1,7 +1,7 @@
 """Refunds and reversals of purchases we credited, applied from the purchase's own record, not today's catalog.
 
-`purchase_sync.verify_invoice` hands every REFUNDED / REVERSED answer here first. When the purchase
-is bound to an account, what it granted is taken back (`purchase_effects.settle_revocation`) even if
+`purchases.sync.verify_invoice` hands every REFUNDED / REVERSED answer here first. When the purchase
+is bound to an account, what it granted is taken back (`purchases.effects.settle_revocation`) even if
 its product has since been removed from the settings, changed type, or sandbox purchases were
 switched off: those rules decide what may be granted, never what must come back. Only RuStore's
 app id is still checked. Anything else (an unbound purchase, another account's claim) goes through

@@ -7,7 +7,7 @@ RuStore answering for the purchaseId is what the claim's purchaseId is checked a
 it first-wins; (4) if
 the answer shows a paid period, credit it under its period key; (5) write the state unless a newer
 answer is stored; (6) copy the user's current subscription onto the user. After (4), refunds recorded
-meanwhile are settled (`subscription_refunds`). A crash between any two steps leaves `next_check_at`
+meanwhile are settled (`subscriptions.refunds`). A crash between any two steps leaves `next_check_at`
 set, so the next check (job, webhook, the app retrying) redoes them with the same keys: nothing is
 granted twice and nothing paid is lost.
 """
@@ -90,7 +90,7 @@ async def _grant(db: Any, doc: dict, sub: Subscription, product: Any, now: datet
     end = utc(sub.expiry_time)
     key = grant_key(doc["purchase_id"], doc["sandbox"], end)
     # The period is recorded BEFORE its credit, so a refund of its charge always finds it (see
-    # `subscription_refunds`); the ledger key is what makes the grant exactly-once.
+    # `subscriptions.refunds`); the ledger key is what makes the grant exactly-once.
     period = {"key": key, "end_date": end, "points": points, "entry_id": None, "at": now, "order_id": sub.order_id,
               "invoice_id": invoice_of_order(sub.order_id)}
     await db[COLLECTION].update_one({"_id": doc["_id"], "granted_periods.key": {"$ne": key}},

@@ -14,7 +14,7 @@ Which period a charge paid for, strongest evidence first:
 
 Order, as for one-time purchases: a refund is written on the subscription (`refunds[]` and
 `refund_due_at`) BEFORE its grant is looked for; a grant records its period before crediting and
-re-reads the refunds after crediting (`subscription_apply`). Whichever comes second sees the other,
+re-reads the refunds after crediting (`subscriptions.apply`). Whichever comes second sees the other,
 so a grant racing a refund never keeps the points. Clawbacks are keyed per period
 (`subgrant-clawback:[sandbox:]<purchaseId>:<end ms>`) and correct the grant's entry, so every path
 settling the same refund takes back once. A crash after recording leaves `refund_due_at` set and

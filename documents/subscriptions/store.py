@@ -1,7 +1,7 @@
 """The `subscriptions` collection and `users.subscription`: what is stored per RuStore subscription and what a user sees.
 
-Modules: this one (shape, rules, the user's current subscription, reads); `subscription_apply`
-(the only code that applies RuStore's answer); `subscription_sync` (RuStore calls: verify, legacy,
+Modules: this one (shape, rules, the user's current subscription, reads); `subscriptions.apply`
+(the only code that applies RuStore's answer); `subscriptions.sync` (RuStore calls: verify, legacy,
 acknowledge, cancel, refresh) used by the handlers, the webhook processor and the job.
 
 Ordering: answers may arrive out of order (a slow verify racing a webhook or the job). Each answer
@@ -39,7 +39,7 @@ Document shape (Compass)::
      rustore_order_id, acknowledged, ack_attempts, observed_at, last_checked_at, next_check_at,
      check_attempts, last_error, revision, history: [{at, status, end_date, auto_renewing, source}],
      granted_periods: [{key, end_date, points, entry_id, credited_by, at, order_id, invoice_id, refunded_at, refund_status,
-     clawback_entry_id}], refunds: [...], refund_due_at (refunds: see `subscription_refunds`), created_at, updated_at}
+     clawback_entry_id}], refunds: [...], refund_due_at (refunds: see `subscriptions.refunds`), created_at, updated_at}
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Asks RuStore about a subscription and applies its answer: shared by verify, renew, cancel, status, webhooks, the job.
 
 `verify_subscription` (Pay SDK, S5) and `verify_legacy_subscription` (BillingClient token: S4, then S1)
-fetch RuStore's record, apply it with `subscription_apply.apply_subscription`, then acknowledge it at
+fetch RuStore's record, apply it with `subscriptions.apply.apply_subscription`, then acknowledge it at
 RuStore (S7) once, after the period's points are safely credited. RuStore unreachable (or refusing our
 credentials) during a user's verify: the claim is recorded and the job completes it (a user who paid
 never loses the grant). A failed acknowledgement never fails the request; the job retries it with

@@ -1,7 +1,7 @@
 """Applies a stored RuStore notification: claim it, re-query RuStore through the verify path, record the outcome.
 
 A notification only says "something changed"; its status may be stale or out of order. So it is
-never applied itself: INVOICE_STATUS goes to `purchase_sync.verify_invoice`, SUBSCRIPTION_EVENT and
+never applied itself: INVOICE_STATUS goes to `purchases.sync.verify_invoice`, SUBSCRIPTION_EVENT and
 a subscription charge's INVOICE_STATUS (with its invoice id) to `verify_subscription`, all with
 `claim=None`, which fetch RuStore's current record and move documents forward only. Running an
 event twice is therefore harmless; the claim (see `webhook_events`) only keeps two processors from
