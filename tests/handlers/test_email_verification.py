@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from documents.accounts import SESSIONS as OUTBOX
+from documents.accounts.mail import COLLECTION as OUTBOX
 from jobs import find_job
 from jobs.runner import run_job
 from tests.handlers.test_auth import PASSWORD

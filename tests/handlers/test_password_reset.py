@@ -6,7 +6,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from documents.accounts import SESSIONS as TOKENS
+from documents.accounts.tokens import COLLECTION as TOKENS
 from documents.accounts.tokens import token_hash
 from tests.handlers.test_auth import PASSWORD
 from tests.handlers.test_conventions import assert_error_shape
