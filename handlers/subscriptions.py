@@ -168,7 +168,8 @@ class SubscriptionVerifyHandler(SubscriptionHandler):
             policy=self.ctx.purchase_policy, now=now, source=self.source,
         ))
         doc = outcome.subscription
-        if doc.get("status") in UNSETTLED:
+        if doc.get("status") in UNSETTLED or doc.get("user_id") != user_id:
+            # Not paid yet, or no evidence from RuStore names the caller yet (a legacy token alone proves nothing).
             self.write_json({"status": "pending", "balance": (await wallet.get_balance(self.db, user_id)).balance}, 202)
             return
         # The document was written after the grant, so its period records are current.

@@ -8,8 +8,10 @@ evidence RuStore returned, strongest first:
    purchases of that appUserId).
 3. The purchase is already bound to an account in our database (first binding wins).
 4. A claim whose purchaseId is one RuStore reported for this purchase (its INVOICE_STATUS
-   notification, the purchase list, the record itself; for a subscription, the purchaseId RuStore
-   answered for): possession of that unguessable id is the proof. Not with REQUIRE_ORDERS.
+   notification, the purchase list, the record itself; for a Pay SDK subscription, the purchaseId RuStore
+   answered for): possession of that unguessable id is the proof. Not with REQUIRE_ORDERS, and never a
+   legacy BillingClient `subscriptionToken` (`invoiceId.userId`, guessable): its owner is named only by
+   RuStore's record of its first invoice (rules 1 and 2).
 A bare invoice id proves nothing, and being first proves nothing: a claim without such evidence is
 stored whole (`claims`) and stays pending until evidence arrives; a claim by anyone but the owner
 is `PurchaseBelongsToAnotherUser` (409).

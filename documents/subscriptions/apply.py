@@ -48,7 +48,7 @@ from documents.subscriptions.store import (
     next_check,
     project_user,
 )
-from rustore import Subscription
+from rustore import Payment, Subscription
 
 HISTORY_KEPT = 50
 GRANTS_KEPT = 60
@@ -149,9 +149,12 @@ async def _write_state(db: Any, doc: dict, sub: Subscription, now: datetime, sou
 
 async def apply_subscription(
     db: Any, sub: Subscription, *, claim: Claim | None, products: Mapping[str, Any], policy: PurchasePolicy,
-    now: datetime, source: str,
+    now: datetime, source: str, first_charge: Payment | None = None,
 ) -> SubscriptionOutcome:
-    """Record RuStore's view of a subscription, bind its owner, grant its paid period once, show it on the user."""
+    """Record RuStore's view of a subscription, bind its owner, grant its paid period once, show it on the user.
+
+    `first_charge` is RuStore's record of a legacy token's first invoice (the only evidence of its owner).
+    """
     product = check_subscription(policy, products, sub, claim)
     key, kind = (sub.subscription_token, "billing") if sub.subscription_token else (str(sub.purchase_id), "pay")
     doc = await _upsert(db, key, sub.sandbox,
@@ -159,10 +162,19 @@ async def apply_subscription(
     if claim is not None and not claim.purchase_id:
         claim = replace(claim, purchase_id=key)  # the claimant presented this key: RuStore answered for it
     stored = stored_claims(doc, key)
-    # RuStore answered for this purchaseId (or legacy token): a claim presenting it possesses it.
-    evidence = Ownership(order_id=sub.order_id, developer_payload=sub.developer_payload,
-                         app_user_ids=(sub.app_user_id,) if sub.app_user_id else (), product_id=sub.product_id,
-                         reported_purchase_ids=frozenset({key}))
+    if kind == "pay":
+        # RuStore answered for this purchaseId (an unguessable UUID): a claim presenting it possesses it.
+        evidence = Ownership(order_id=sub.order_id, developer_payload=sub.developer_payload,
+                             app_user_ids=(sub.app_user_id,) if sub.app_user_id else (), product_id=sub.product_id,
+                             reported_purchase_ids=frozenset({key}))
+    else:
+        # A legacy token (`invoiceId.userId`) is guessable: presenting it proves nothing. Only RuStore's record of
+        # its first invoice can name the owner (our order, our developerPayload, our user id as appUserId).
+        charge = first_charge
+        evidence = Ownership(order_id=charge.order_id if charge else None,
+                             developer_payload=charge.developer_payload if charge else None,
+                             app_user_ids=(charge.app_user_id,) if charge and charge.app_user_id else (),
+                             product_id=sub.product_id)
     decision = await decide_owner(db, evidence, claim=claim, stored_claims=stored, bound_to=doc.get("user_id"),
                                   policy=policy)
     owner, order = decision.owner, decision.order

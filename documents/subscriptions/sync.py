@@ -38,7 +38,15 @@ from documents.subscriptions.store import (
     note_check_failure,
     renewal_lagging,
 )
-from rustore import RuStoreAuthError, RuStoreError, RuStoreNotFound, RuStoreRejected, RuStoreUnavailable, Subscription
+from rustore import (
+    Payment,
+    RuStoreAuthError,
+    RuStoreError,
+    RuStoreNotFound,
+    RuStoreRejected,
+    RuStoreUnavailable,
+    Subscription,
+)
 
 
 async def verify_subscription(
@@ -81,6 +89,28 @@ async def _fetch(client: Any, key: str, product_id: str, *, legacy: bool, sandbo
         raise PurchaseNotFound("RuStore does not know this subscription.") from None
 
 
+async def _first_charge(db: Any, client: Any, token: str, sub: Subscription, *, sandbox: bool) -> Payment | None:
+    """RuStore's record (P3) of the first invoice a legacy token names, while the subscription has no owner.
+
+    A BillingClient `subscriptionToken` is `invoiceId.userId`: guessable, so presenting it proves nothing.
+    The record of its first invoice carries the order and developerPayload the app started the
+    subscription with (API.md §8.1, §13): that is the evidence of its owner. None when there is nothing
+    to learn (already bound, no invoice id, RuStore does not know it, or it is another product's charge).
+    """
+    doc = await find_subscription(db, token, sandbox)
+    invoice_id = token.split(".", 1)[0]
+    if (doc is not None and doc.get("user_id") is not None) or not invoice_id.isdigit():
+        return None
+    try:
+        payment = await client.get_payment(invoice_id, sandbox=sandbox)
+    except RuStoreNotFound:
+        return None
+    if str(payment.invoice_id) != invoice_id or (payment.product_id and payment.product_id != sub.product_id):
+        logger.warning("legacy token's first invoice is not a charge of this subscription", invoice_id=invoice_id)
+        return None
+    return payment
+
+
 async def _verify(
     db: Any, client: Any, key: str, product_id: str, *, legacy: bool, sandbox: bool, claim: Claim | None,
     products: Mapping[str, Any], policy: PurchasePolicy, now: datetime, source: str, invoice_id: str | None = None,
@@ -88,6 +118,7 @@ async def _verify(
     product = check_subscription_request(policy, products, product_id, sandbox=sandbox)  # no call for what is refused anyway
     try:
         sub = await _fetch(client, key, product_id, legacy=legacy, sandbox=sandbox)
+        first_charge = await _first_charge(db, client, key, sub, sandbox=sandbox) if legacy else None
     except (RuStoreUnavailable, RuStoreAuthError) as exc:
         # Neither says anything about the subscription: keep the claim so the job finishes it later.
         if claim is not None:
@@ -95,7 +126,8 @@ async def _verify(
         raise
     if not legacy and sub.purchase_id != key:
         raise PurchaseMismatch("RuStore answered for another subscription.")
-    outcome = await apply_subscription(db, sub, claim=claim, products=products, policy=policy, now=now, source=source)
+    outcome = await apply_subscription(db, sub, claim=claim, products=products, policy=policy, now=now, source=source,
+                                       first_charge=first_charge)
     if invoice_id is not None:
         outcome = await _apply_charge(db, client, outcome, invoice_id, policy=policy, now=now, source=source)
     return await _acknowledge(db, client, outcome, now)

@@ -198,7 +198,7 @@ async def test_sandbox_subscriptions_follow_the_deployment_setting(emulated):
 async def test_legacy_billing_client_token_is_verified_and_cannot_be_cancelled_by_the_developer(emulated):
     env = await emulated()
     user = await env.api.register()
-    sdk = env.subscribe("premium_monthly", sdk="billing")
+    sdk = await subscribe(env, user, sdk="billing")  # started with our order: its first invoice names the buyer
     body = {"subscriptionToken": sdk["subscriptionToken"], "productId": "premium_monthly"}
     resp = await env.api.post("/api/subscriptions/verify", body, token=user["accessToken"])
     assert resp.status == 200, resp.text
@@ -210,6 +210,32 @@ async def test_legacy_billing_client_token_is_verified_and_cannot_be_cancelled_b
     both = {**body, "purchaseId": sdk["purchaseId"]}
     assert_error_shape(await env.api.post("/api/subscriptions/verify", both, token=user["accessToken"]),
                        400, "validation_failed")
+    await assert_ledger_clean(env)
+
+
+async def test_a_legacy_token_alone_proves_nothing_and_its_buyer_gets_the_subscription(emulated):
+    env = await emulated(webhooks=False)
+    buyer, guesser = await env.api.register(), await env.api.register()
+    sdk = await subscribe(env, buyer, sdk="billing")
+    body = {"subscriptionToken": sdk["subscriptionToken"], "productId": "premium_monthly"}
+    # `invoiceId.userId` can be guessed: presented first by another account it binds nothing and grants nothing.
+    first = await env.api.post("/api/subscriptions/verify", body, token=guesser["accessToken"])
+    assert_error_shape(first, 409, "purchase_belongs_to_another_user")  # RuStore's record names the buyer
+    assert await balance_of(env, guesser) == 0 and (await status_of(env, guesser))["status"] == "none"
+    mine = await env.api.post("/api/subscriptions/verify", body, token=buyer["accessToken"])
+    assert mine.status == 200 and (mine.json["status"], mine.json["pointsGranted"]) == ("active", 300)
+    assert await balance_of(env, buyer) == 300
+    await assert_ledger_clean(env)
+
+
+async def test_a_legacy_subscription_started_without_an_order_waits_for_evidence_and_grants_nobody(emulated):
+    env = await emulated(webhooks=False)
+    user = await env.api.register()
+    sdk = env.subscribe("premium_monthly", sdk="billing")  # no order, no appUserId: RuStore names no account
+    body = {"subscriptionToken": sdk["subscriptionToken"], "productId": "premium_monthly"}
+    resp = await env.api.post("/api/subscriptions/verify", body, token=user["accessToken"])
+    assert resp.status == 202 and resp.json == {"status": "pending", "balance": 0}
+    assert (await status_of(env, user))["status"] == "none"
     await assert_ledger_clean(env)
 
 
