@@ -81,8 +81,10 @@ async def test_racing_applications_credit_once(db, make_user):
 
 async def test_two_accounts_racing_for_one_purchase_bind_it_to_exactly_one(db, make_user):
     first, second = await make_user(), await make_user()
-    results = await asyncio.gather(apply(db, payment(), first), apply(db, payment(), second),
+    racing = db.with_hook(barrier := Barrier(2, purchases_doc.COLLECTION, "find_one_and_update"))  # both bind at once
+    results = await asyncio.gather(apply(racing, payment(), first), apply(racing, payment(), second),
                                    return_exceptions=True)
+    assert barrier.met
     winners = [r for r in results if not isinstance(r, Exception)]
     losers = [r for r in results if isinstance(r, PurchaseBelongsToAnotherUser)]
     assert len(winners) == 1 and len(losers) == 1
@@ -151,8 +153,9 @@ async def test_a_refund_racing_a_grant_is_never_lost(db, make_user, raw_db):
             parked.set()
             return gate.wait()
     grant = asyncio.create_task(apply(db.with_hook(park_before_credit), payment(InvoiceStatus.CONFIRMED), user))
-    await parked.wait()  # the paid answer is bound and about to credit
+    await asyncio.wait_for(parked.wait(), 5)  # the paid answer is bound and about to credit
     refund = await apply(db, payment(InvoiceStatus.REFUNDED), None, source="webhook")
+    assert not grant.done()  # the grant was held there while the refund ran to its end
     gate.set()
     await grant
     assert refund.purchase["state"] == "refunded"

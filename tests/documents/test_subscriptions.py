@@ -84,10 +84,12 @@ async def test_a_stale_answer_never_moves_a_subscription_back_but_its_paid_perio
 async def test_verify_webhook_and_job_racing_on_one_paid_period_grant_it_exactly_once(db, user_id):
     claim = Claim(user_id=user_id, product_id="premium_monthly", purchase_id="p1")
     now = T0 + timedelta(minutes=1)
+    racing = db.with_hook(barrier := Barrier(4, "subscriptions", "find_one_and_update"))  # all four paths at once
     outcomes = await asyncio.gather(
-        apply(db, answer("p1"), now, claim, "verify"), apply(db, answer("p1"), now, None, "webhook"),
-        apply(db, answer("p1"), now, claim, "verify"), apply(db, answer("p1"), now, None, "job"),
+        apply(racing, answer("p1"), now, claim, "verify"), apply(racing, answer("p1"), now, None, "webhook"),
+        apply(racing, answer("p1"), now, claim, "verify"), apply(racing, answer("p1"), now, None, "job"),
     )
+    assert barrier.met
     assert sorted(o.points_granted for o in outcomes) == [0, 0, 0, 300]
     doc = await db.subscriptions.find_one({"purchase_id": "p1"})
     assert doc["user_id"] == user_id and len(doc["granted_periods"]) == 1
