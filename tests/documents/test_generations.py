@@ -9,6 +9,7 @@ import pytest
 
 from documents import wallet
 from documents.generations import store as gens
+from tests.support.barrier import Barrier
 
 REQUEST = {"occasion": "день рождения", "recipient_name": "Анна", "tone": None, "language": "ru", "details": None}
 RESULT = {"text": "С днём рождения!", "title": "С днём рождения!", "model": "m", "image": False}
@@ -43,7 +44,9 @@ async def test_one_key_maps_to_one_generation_and_another_body_is_refused(gdb, m
     assert created and not created_again and again["_id"] == first["_id"]
     with pytest.raises(gens.GenerationKeyMismatch):
         await start(gdb, user, request={**REQUEST, "recipient_name": "Олег"})
-    racing = await asyncio.gather(*(start(gdb, user, "k2") for _ in range(5)))
+    at_once = gdb.with_hook(barrier := Barrier(5, gens.COLLECTION, "insert_one"))  # all five insert the key at once
+    racing = await asyncio.gather(*(start(at_once, user, "k2") for _ in range(5)))
+    assert barrier.met
     assert sum(created for _, created in racing) == 1 and len({g["_id"] for g, _ in racing}) == 1
 
 

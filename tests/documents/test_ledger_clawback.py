@@ -9,6 +9,7 @@ from bson import ObjectId
 
 from documents import wallet
 from documents.wallet import IdempotencyKeyMismatch, InsufficientPoints, LedgerError
+from tests.support.barrier import Barrier
 
 
 async def spent_purchase(db, make_user, bought: int, spent: int):
@@ -76,17 +77,21 @@ async def test_clawback_replay_is_idempotent(db, make_user):
 
 async def test_concurrent_identical_clawbacks_apply_once(db, make_user):
     user, buy = await spent_purchase(db, make_user, 100, 30)
-    results = await asyncio.gather(*(wallet.clawback(db, user, 100, "refund-1", corrects=buy.id)
+    racing = db.with_hook(barrier := Barrier(10))  # all ten sized on the same balance, at the update at once
+    results = await asyncio.gather(*(wallet.clawback(racing, user, 100, "refund-1", corrects=buy.id)
                                      for _ in range(10)))
+    assert barrier.met
     assert len({r.entry for r in results}) == 1 and sum(not r.replayed for r in results) == 1
     assert (await wallet.get_balance(db, user)).balance == 0
 
 
 async def test_clawback_raced_with_spends_never_goes_negative(db, make_user):
     user, buy = await spent_purchase(db, make_user, 100, 0)
-    calls = [wallet.debit(db, user, 3, "spend", f"gen-{i}") for i in range(30)]
-    calls.insert(15, wallet.clawback(db, user, 60, "refund-1", corrects=buy.id))
+    racing = db.with_hook(barrier := Barrier(31))  # the clawback and all 30 spends at the update at once
+    calls = [wallet.debit(racing, user, 3, "spend", f"gen-{i}") for i in range(30)]
+    calls.insert(15, wallet.clawback(racing, user, 60, "refund-1", corrects=buy.id))
     results = await asyncio.gather(*calls, return_exceptions=True)
+    assert barrier.met
     claw = results[15]
     spent = 3 * sum(isinstance(r, wallet.LedgerResult) for r in results[:15] + results[16:])
     balance = (await wallet.get_balance(db, user)).balance

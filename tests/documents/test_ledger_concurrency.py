@@ -51,9 +51,11 @@ async def test_debit_does_not_double_spend_under_the_yielding_proxy(db, make_use
 
 async def test_500_concurrent_debits_of_1_against_100_points_spend_exactly_100(db, make_user):
     user = await make_user(100)
+    racing = db.with_hook(barrier := Barrier(200))  # twice what the wallet pays for, at the update at once
     results = await asyncio.gather(
-        *(wallet.debit(db, user, 1, "spend", f"gen-{i}") for i in range(500)),
+        *(wallet.debit(racing, user, 1, "spend", f"gen-{i}") for i in range(500)),
         return_exceptions=True)
+    assert barrier.met
     ok = [r for r in results if isinstance(r, LedgerResult)]
     short = [r for r in results if isinstance(r, InsufficientPoints)]
     assert len(ok) == 100 and len(short) == 400
@@ -84,10 +86,12 @@ async def test_same_credit_key_raced_by_20_callers_applies_once(db, make_user):
 
 async def test_same_debit_key_raced_with_other_traffic_applies_once(db, make_user):
     user = await make_user(100)
-    calls = [wallet.debit(db, user, 7, "spend", "gen-dup") for _ in range(10)]
-    calls += [wallet.credit(db, user, 1, "subscription_grant", f"sub-{i}") for i in range(10)]
-    calls += [wallet.debit(db, user, 1, "spend", f"gen-{i}") for i in range(10)]
+    racing = db.with_hook(barrier := Barrier(30))  # all 30 calls, the 10 duplicates among them, at the update at once
+    calls = [wallet.debit(racing, user, 7, "spend", "gen-dup") for _ in range(10)]
+    calls += [wallet.credit(racing, user, 1, "subscription_grant", f"sub-{i}") for i in range(10)]
+    calls += [wallet.debit(racing, user, 1, "spend", f"gen-{i}") for i in range(10)]
     results = await asyncio.gather(*calls)
+    assert barrier.met
     dup = results[:10]
     assert len({r.entry for r in dup}) == 1 and sum(not r.replayed for r in dup) == 1
     assert (await wallet.get_balance(db, user)).balance == 100 - 7 + 10 - 10
@@ -96,12 +100,21 @@ async def test_same_debit_key_raced_with_other_traffic_applies_once(db, make_use
 
 async def test_concurrent_ops_on_many_users_stay_independent(db, make_user):
     users = [await make_user(5) for _ in range(5)]
-    await asyncio.gather(*(wallet.debit(db, u, 1, "spend", f"k{i}")
+    racing = db.with_hook(barrier := Barrier(40))  # every op of every user at its update at once
+    await asyncio.gather(*(wallet.debit(racing, u, 1, "spend", f"k{i}")
                            for u in users for i in range(8)), return_exceptions=True)
+    assert barrier.met
     for u in users:
         assert (await wallet.get_balance(db, u)).balance == 0
     audit = await wallet.verify_ledger(db)
     assert audit.ok and audit.users_checked == 5 and audit.entries_checked == 30
+
+
+async def test_a_barrier_is_not_met_by_callers_arriving_one_after_another():
+    barrier = Barrier(2, timeout=0.05)
+    for _ in range(2):
+        await barrier("users", "find_one_and_update")  # the first waits its timeout out alone
+    assert barrier.arrived == 2 and not barrier.met
 
 
 async def test_proxy_hook_sees_every_collection_call(raw_db, make_user):

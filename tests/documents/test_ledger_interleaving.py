@@ -27,12 +27,17 @@ class Parked:
             return self.release.wait()
         return None
 
+    def let_go(self, task: asyncio.Future) -> None:
+        """Release the parked caller, asserting it really was held there until now."""
+        assert not task.done(), "the parked caller ran on instead of waiting at its park point"
+        self.release.set()
+
 
 async def run_parked(db, call) -> tuple[asyncio.Task, Parked]:
     """Start `call(slow_db)` and wait until it is parked right before its apply."""
     parked = Parked()
     task = asyncio.ensure_future(call(db.with_hook(parked)))
-    await parked.reached.wait()
+    await asyncio.wait_for(parked.reached.wait(), 5)
     return task, parked
 
 
@@ -45,7 +50,7 @@ async def test_key_applied_and_flushed_while_a_duplicate_caller_was_parked_is_no
         db, lambda d: ledger.credit(d, user, 5, "buy", "order-1"))
     fast = await ledger.credit(db, user, 5, "buy", "order-1")
     assert not fast.replayed and (await ledger.get_balance(db, user)).balance == 5
-    parked.release.set()
+    parked.let_go(slow)
     result = await slow
     assert result.replayed and result.entry == fast.entry
     assert (await ledger.get_balance(db, user)).balance == 5
@@ -67,7 +72,7 @@ async def test_key_in_a_crashed_outbox_stops_a_parked_duplicate_and_is_flushed(d
     await crashed(ledger.credit(db.with_hook(crash), user, 5, "buy", "order-1"))
     assert crashes["n"] == 1  # the fast caller really died with its key in the outbox
     assert len((await db.users.find_one({"_id": user}))["points"]["outbox"]) == 1
-    parked.release.set()
+    parked.let_go(slow)
     result = await slow
     assert result.replayed and result.balance == 5 and result.entry.seq == 1
     assert (await ledger.verify_ledger(db)).ok
@@ -77,7 +82,7 @@ async def test_debit_parked_while_the_balance_drains_raises_insufficient_points(
     user = await make_user(10)
     slow, parked = await run_parked(db, lambda d: ledger.debit(d, user, 8, "spend", "gen-1"))
     await ledger.debit(db, user, 5, "spend", "gen-2")
-    parked.release.set()
+    parked.let_go(slow)
     try:
         await slow
         raise AssertionError("expected InsufficientPoints")
@@ -91,7 +96,7 @@ async def test_clawback_parked_while_the_balance_changes_retries_on_the_new_bala
     # The slow clawback sized itself on 10 before parking; its guard sees 4.
     slow, parked = await run_parked(db, lambda d: ledger.clawback(d, user, 10, "refund-1"))
     await ledger.debit(db, user, 6, "spend", "gen-1")
-    parked.release.set()
+    parked.let_go(slow)
     result = await slow
     assert (result.entry.amount, result.balance, result.entry.meta["shortfall"]) == (-4, 0, 6)
     assert (await ledger.verify_ledger(db)).ok
@@ -108,7 +113,7 @@ async def test_beyond_recent_max_a_double_apply_is_recorded_and_the_ledger_still
     first = await ledger.credit(db, user, 5, "buy", "order-1")
     for i in range(3):
         await ledger.credit(db, user, 1, "buy", f"other-{i}")
-    parked.release.set()
+    parked.let_go(slow)
     with caplog.at_level(logging.ERROR, logger="documents.wallet.outbox"):
         await slow
     assert "applied twice" in caplog.text
@@ -185,9 +190,9 @@ async def test_pending_flag_survives_an_op_that_lands_while_a_flusher_clears_it(
 
     flusher = asyncio.ensure_future(
         ledger.credit(db.with_hook(park_before_clearing), user, 1, "buy", "order-1"))
-    await parked.reached.wait()  # outbox is empty now, flag about to be cleared
+    await asyncio.wait_for(parked.reached.wait(), 5)  # outbox is empty now, flag about to be cleared
     await crashed(ledger.credit(db.with_hook(always_crash_inserts), user, 2, "buy", "order-2"))
-    parked.release.set()
+    parked.let_go(flusher)
     await flusher
     points = (await db.users.find_one({"_id": user}))["points"]
     assert len(points["outbox"]) == 1 and "pending_since" in points

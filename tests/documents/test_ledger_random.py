@@ -7,6 +7,7 @@ import random
 
 from documents import wallet
 from documents.wallet import InsufficientPoints, LedgerResult
+from tests.support.barrier import Barrier
 
 
 async def check_invariants(db, user) -> None:
@@ -62,6 +63,7 @@ async def test_concurrent_random_ops_with_retries_keep_invariants(db, make_user)
     rng = random.Random(7)
     users = [await make_user(rng.randint(0, 50)) for _ in range(3)]
     for round_ in range(6):
+        racing = db.with_hook(barrier := Barrier(10))  # ten of the round's ops at their update at once
         calls = []
         for i in range(40):
             user, key = rng.choice(users), f"r{round_}-{i}"
@@ -69,13 +71,14 @@ async def test_concurrent_random_ops_with_retries_keep_invariants(db, make_user)
             kind = rng.choice(["credit", "debit", "debit", "clawback"])
             for _ in range(rng.choice([1, 1, 2, 3])):  # duplicate deliveries
                 if kind == "credit":
-                    calls.append(wallet.credit(db, user, amount, "buy", key))
+                    calls.append(wallet.credit(racing, user, amount, "buy", key))
                 elif kind == "debit":
-                    calls.append(wallet.debit(db, user, amount, "spend", key))
+                    calls.append(wallet.debit(racing, user, amount, "spend", key))
                 else:
-                    calls.append(wallet.clawback(db, user, amount, key))
+                    calls.append(wallet.clawback(racing, user, amount, key))
         rng.shuffle(calls)
         results = await asyncio.gather(*calls, return_exceptions=True)
+        assert barrier.met
         assert all(isinstance(r, (LedgerResult, InsufficientPoints)) for r in results), results
         for user in users:
             await check_invariants(db, user)

@@ -10,10 +10,9 @@ import pytest
 from bson import ObjectId
 
 from core.products import Product
-from documents import wallet
+from documents import purchases, wallet
 from documents.billing.ownership import AppMismatch, Claim, PurchaseBelongsToAnotherUser, PurchasePolicy, SandboxNotAllowed
 from documents.purchases import payments
-from documents.purchases import store as purchases_doc
 from documents.purchases.effects import credit_key
 from documents.purchases.payments import apply_payment
 from rustore import InvoiceStatus, Payment
@@ -76,14 +75,16 @@ async def test_racing_applications_credit_once(db, make_user):
     assert barrier.met
     assert sum(o.credited_now for o in outcomes) == 1
     assert (await wallet.get_balance(db, user)).balance == 100
-    assert await db[purchases_doc.COLLECTION].count_documents({}) == 1
+    assert await db[purchases.COLLECTION].count_documents({}) == 1
     assert (await wallet.verify_ledger(db)).ok
 
 
 async def test_two_accounts_racing_for_one_purchase_bind_it_to_exactly_one(db, make_user):
     first, second = await make_user(), await make_user()
-    results = await asyncio.gather(apply(db, payment(), first), apply(db, payment(), second),
+    racing = db.with_hook(barrier := Barrier(2, purchases.COLLECTION, "find_one_and_update"))  # both bind at once
+    results = await asyncio.gather(apply(racing, payment(), first), apply(racing, payment(), second),
                                    return_exceptions=True)
+    assert barrier.met
     winners = [r for r in results if not isinstance(r, Exception)]
     losers = [r for r in results if isinstance(r, PurchaseBelongsToAnotherUser)]
     assert len(winners) == 1 and len(losers) == 1
@@ -97,7 +98,7 @@ async def test_records_of_another_app_or_sandbox_records_are_refused_and_change_
         await apply(db, payment(app_id=42), user)
     with pytest.raises(SandboxNotAllowed):
         await apply(db, payment(sandbox=True), user)
-    assert await db[purchases_doc.COLLECTION].count_documents({}) == 0
+    assert await db[purchases.COLLECTION].count_documents({}) == 0
     assert (await wallet.get_balance(db, user)).balance == 0
 
 
@@ -126,14 +127,14 @@ async def test_a_crash_between_credit_and_state_is_finished_by_the_next_look(db,
     user = await make_user()
 
     def crash_on_state_write(collection: str, method: str):
-        if collection == purchases_doc.COLLECTION and method == "find_one_and_update" and state["armed"]:
+        if collection == purchases.COLLECTION and method == "find_one_and_update" and state["armed"]:
             state["calls"] += 1
             if state["calls"] == 4:  # upsert, bind, the confirm candidate, then the state move
                 raise ConnectionError("process died before recording the new state")
     state = {"armed": True, "calls": 0}
     with pytest.raises(ConnectionError):
         await apply(db.with_hook(crash_on_state_write), payment(), user)
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     assert stored["state"] == "pending" and stored["next_check_at"] is not None  # the job will look again
     again = await apply(db, payment(), None, source="job")
     assert again.purchase["state"] == "confirmed" and not again.credited_now
@@ -152,12 +153,13 @@ async def test_a_refund_racing_a_grant_is_never_lost(db, make_user, raw_db):
             parked.set()
             return gate.wait()
     grant = asyncio.create_task(apply(db.with_hook(park_before_credit), payment(InvoiceStatus.CONFIRMED), user))
-    await parked.wait()  # the paid answer is bound and about to credit
+    await asyncio.wait_for(parked.wait(), 5)  # the paid answer is bound and about to credit
     refund = await apply(db, payment(InvoiceStatus.REFUNDED), None, source="webhook")
+    assert not grant.done()  # the grant was held there while the refund ran to its end
     gate.set()
     await grant
     assert refund.purchase["state"] == "refunded"
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     assert stored["state"] == "refunded" and stored["next_check_at"] is None
     assert (await wallet.get_balance(db, user)).balance == 0
     assert (await wallet.verify_ledger(db)).ok
@@ -172,11 +174,11 @@ async def test_a_refund_whose_process_died_before_the_clawback_is_finished_by_th
             raise ConnectionError("process died after recording the refund")
     with pytest.raises(ConnectionError):
         await apply(db.with_hook(die_before_clawback), payment(InvoiceStatus.REFUNDED), None, source="webhook")
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     assert stored["state"] == "refunded" and stored["next_check_at"] is not None  # due for the job
     await apply(db, payment(InvoiceStatus.REFUNDED), None, source="job")
     assert (await wallet.get_balance(db, user)).balance == 0
-    assert (await purchases_doc.find_purchase(db, "100001", False))["next_check_at"] is None
+    assert (await purchases.find_purchase(db, "100001", False))["next_check_at"] is None
 
 
 async def test_a_pack_whose_points_changed_since_its_credit_stays_credited_once(db, make_user):
@@ -194,11 +196,11 @@ async def test_a_claim_made_during_an_outage_is_kept_on_a_purchase_a_webhook_rec
     user, other = await make_user(), await make_user()
     first = await apply(db, payment(), None, source="webhook")  # no owner known: recorded, not polled
     assert first.purchase["user_id"] is None
-    assert (await purchases_doc.find_purchase(db, "100001", False))["next_check_at"] is None
+    assert (await purchases.find_purchase(db, "100001", False))["next_check_at"] is None
     for claimant, purchase_id in ((other, "guessed"), (user, "p-1")):  # the other account claims first
         await payments.record_unverified(db, "100001", False, NOW, "RuStoreUnavailable",
                                               Claim(user_id=claimant, product_id="points_100", purchase_id=purchase_id))
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     assert [c["user_id"] for c in stored["claims"]] == [other, user] and stored["user_id"] is None
     assert stored["next_check_at"] is not None
     done = await apply(db, payment(), None, source="job")  # the job, with no claim of its own
@@ -235,7 +237,7 @@ async def test_a_refund_reports_the_balance_records_its_clawback_and_counts_a_sh
     refunded = await apply(db, payment(InvoiceStatus.REFUNDED), user)
     assert refunded.balance == 0 and not refunded.credited_now
     [clawback] = [e for e in await wallet.list_entries(db, user, limit=10) if e.type == "clawback"]
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     assert stored["clawback_entry_id"] == clawback.id and clawback.amount == -70
     assert (counted(CLAWBACK_SHORTFALL, "purchase"), counted(CLAWBACK_SHORTFALL_POINTS, "purchase")) == (
         short + 1, short_points + 30)
@@ -280,11 +282,11 @@ async def test_a_non_consumable_records_its_grant_counts_one_sale_and_a_refund_t
     assert (granted["points"], granted["owned"], granted["product_id"], granted["credit_key"]) == (0, True, "no_ads", None)
     assert [p["product_id"] for p in (await db.users.find_one({"_id": user}))["owned_products"]] == ["no_ads"]
     if older_document:  # written before purchases recorded their grant: revocation looks for both kinds
-        await db[purchases_doc.COLLECTION].update_one({"invoice_id": "100001"}, {"$unset": {"granted": ""}})
+        await db[purchases.COLLECTION].update_one({"invoice_id": "100001"}, {"$unset": {"granted": ""}})
     await apply_payment(db, payment(InvoiceStatus.REFUNDED, product_id="no_ads", amount=19900), claim=claim,
                         products=products, policy=POLICY, now=NOW, source="test")
     assert (await db.users.find_one({"_id": user}))["owned_products"] == []
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     assert (stored["next_check_at"], stored["revoke_pending"]) == (None, False)  # found and taken back: done
 
 
@@ -293,7 +295,7 @@ async def test_each_settled_refund_stops_its_own_purchase_checks(db, make_user):
     for invoice in ("100001", "100002"):
         await apply(db, payment(invoice_id=invoice, purchase_id=f"p-{invoice}"), user)
         await apply(db, payment(InvoiceStatus.REFUNDED, invoice_id=invoice, purchase_id=f"p-{invoice}"), user)
-        stored = await purchases_doc.find_purchase(db, invoice, False)
+        stored = await purchases.find_purchase(db, invoice, False)
         assert (stored["state"], stored["next_check_at"], stored["revoke_pending"]) == ("refunded", None, False)
     assert (await wallet.get_balance(db, user)).balance == 0
 
@@ -322,21 +324,21 @@ async def test_a_purchase_of_several_packs_credits_each_pack(db, make_user):
     user = await make_user()
     outcome = await apply(db, payment(quantity=3, amount=3 * 9900), user)
     assert outcome.credited_now and outcome.balance == 300
-    assert (await purchases_doc.find_purchase(db, "100001", False))["granted"]["points"] == 300
+    assert (await purchases.find_purchase(db, "100001", False))["granted"]["points"] == 300
 
 
 async def test_a_refund_that_found_nothing_granted_looks_once_more_after_the_recheck_delay(db, make_user):
     from documents.purchases.effects import REVOKE_RECHECK
     user = await make_user()
     await apply(db, payment(InvoiceStatus.REFUNDED), user)
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     due = NOW + REVOKE_RECHECK
     stored = {k: (v.replace(tzinfo=UTC) if isinstance(v, datetime) else v) for k, v in stored.items()}
     assert (stored["revoke_pending"], stored["revoke_recheck_at"], stored["next_check_at"]) == (True, due, due)
     later = await apply_payment(db, payment(InvoiceStatus.REFUNDED), claim=None, products=PRODUCTS, policy=POLICY,
                                 now=due, source="job")
     assert not later.credited_now
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     assert (stored["revoke_pending"], stored["next_check_at"]) == (False, None)
 
 
@@ -345,13 +347,13 @@ async def test_a_pack_whose_points_changed_since_its_credit_is_not_credited_agai
     # pack was changed to 150 points.  The next look finds the 100-point credit: that stands.
     user = await make_user()
     await apply(db, payment(), user)
-    await db[purchases_doc.COLLECTION].update_one(
+    await db[purchases.COLLECTION].update_one(
         {"invoice_id": "100001"}, {"$unset": {"points": "", "credit_entry_id": "", "granted": ""},
                                    "$set": {"state": "pending"}})
     repriced = {"points_100": replace(PRODUCTS["points_100"], points=150)}
     again = await apply_payment(db, payment(), claim=None, products=repriced, policy=POLICY, now=NOW, source="job")
     assert not again.credited_now and again.balance == 100
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     assert stored["points"] == 100 and stored["granted"]["points"] == 100
     assert (await wallet.verify_ledger(db)).ok
 
@@ -367,7 +369,7 @@ async def test_records_of_products_we_do_not_sell_as_one_time_purchases_are_refu
         claim = Claim(user_id=user, product_id=pay.product_id, purchase_id=pay.purchase_id)
         with pytest.raises(error, match=words):
             await apply_payment(db, pay, claim=claim, products=products, policy=POLICY, now=NOW, source="test")
-    assert await db[purchases_doc.COLLECTION].count_documents({}) == 0
+    assert await db[purchases.COLLECTION].count_documents({}) == 0
     assert (await wallet.get_balance(db, user)).balance == 0
 
 
@@ -381,7 +383,7 @@ async def test_the_owners_sdk_purchase_id_is_kept_even_when_the_purchase_was_bou
     assert first.purchase["user_id"] == user
     claim = Claim(user_id=user, product_id="points_100", purchase_id="sdk-purchase-1")
     await apply_payment(db, held, claim=claim, products=PRODUCTS, policy=POLICY, now=NOW, source="test")
-    stored = await purchases_doc.find_purchase(db, "100001", False)
+    stored = await purchases.find_purchase(db, "100001", False)
     assert "sdk-purchase-1" in [c.get("purchase_id") for c in stored.get("claims") or []]
 
 
@@ -389,7 +391,7 @@ async def test_a_confirmed_purchase_is_not_checked_again_however_often_it_is_see
     user = await make_user()
     for source in ("test", "webhook", "job"):
         await apply(db, payment(), user if source == "test" else None, source=source)
-        stored = await purchases_doc.find_purchase(db, "100001", False)
+        stored = await purchases.find_purchase(db, "100001", False)
         assert (stored["state"], stored["next_check_at"], stored["needs_confirmation"]) == ("confirmed", None, False)
     pending = await apply(db, payment(InvoiceStatus.CREATED, invoice_id="100002", purchase_id="p-2"), user)
     assert pending.purchase["state"] == "pending" and not pending.credited_now and pending.balance is None
@@ -404,7 +406,7 @@ async def test_final_states_stay_as_first_seen_and_a_refund_is_never_queued_for_
     held = payment(InvoiceStatus.PAID, invoice_id="100002", purchase_id="p-2")
     assert (await apply(db, held, user)).purchase["needs_confirmation"] is True
     await apply(db, replace(held, status=InvoiceStatus.REFUNDED, status_raw="REFUNDED"), user)
-    stored = await purchases_doc.find_purchase(db, "100002", False)
+    stored = await purchases.find_purchase(db, "100002", False)
     assert (stored["state"], stored["needs_confirmation"]) == ("refunded", False)
 
 
@@ -412,5 +414,5 @@ async def test_each_unowned_purchase_stops_its_own_checks_until_evidence_names_i
     for invoice in ("100001", "100002"):
         outcome = await apply(db, payment(invoice_id=invoice, purchase_id=f"p-{invoice}"), None, source="job")
         assert outcome.purchase["user_id"] is None and not outcome.credited_now
-        stored = await purchases_doc.find_purchase(db, invoice, False)
+        stored = await purchases.find_purchase(db, invoice, False)
         assert (stored["user_id"], stored["next_check_at"]) == (None, None)

@@ -23,6 +23,7 @@ from documents.subscriptions.refunds import apply_charge, clawback_key, settle_d
 from documents.subscriptions.store import grant_key
 from documents.wallet import ledger as ledger
 from rustore import InvoiceStatus, Payment, Subscription, SubscriptionStatus
+from tests.support.barrier import Barrier
 from tests.support.yielding import YieldingDatabase
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -160,9 +161,11 @@ async def test_a_refund_of_a_charge_whose_period_is_not_granted_yet_is_taken_bac
 
 async def test_paths_applying_one_refund_at_once_take_back_once(db, user_id):
     await grant(db, user_id, 1)
-    results = await asyncio.gather(*(take_back(db, refund("100001", T0), source=s) for s in ("webhook", "refund-sweep",
-                                                                                              "webhook")),
-                                   grant(db, user_id, 1))
+    racing = db.with_hook(barrier := Barrier(3, "subscriptions", "update_one"))  # the three refunds record it at once
+    results = await asyncio.gather(*(take_back(racing, refund("100001", T0), source=s)
+                                     for s in ("webhook", "refund-sweep", "webhook")),
+                                   grant(racing, user_id, 1))
+    assert barrier.met
     assert sum(r[0] for r in results[:3]) + results[3].points_clawed_back == 300
     assert await balance(db, user_id) == 0 and len(await clawbacks(db, user_id)) == 1
     assert len((await subscriptions.find_subscription(db, "p1", False))["refunds"]) == 1
@@ -184,8 +187,9 @@ async def test_a_refund_racing_the_grant_of_its_period_is_never_lost(db, user_id
             parked.set()
             return gate.wait()
     granting = asyncio.create_task(grant(db.with_hook(park), user_id, 1))
-    await parked.wait()
+    await asyncio.wait_for(parked.wait(), 5)
     assert await take_back(db, refund("100001", T0)) == (0, None)  # nothing credited to take back yet
+    assert not granting.done()  # the grant was held at its park point while the refund ran
     gate.set()
     outcome = await granting
     assert (outcome.points_granted, outcome.points_clawed_back) == (300, 300)
@@ -205,8 +209,9 @@ async def test_a_grant_racing_a_refund_that_is_recorded_but_not_yet_looking_is_t
             parked.set()
             return gate.wait()
     refunding = asyncio.create_task(take_back(db.with_hook(park_after_recording), refund("100002", T0 + MONTH)))
-    await parked.wait()
+    await asyncio.wait_for(parked.wait(), 5)
     assert (await grant(db, user_id, 2)).points_clawed_back == 300  # the grant re-reads and finds the refund
+    assert not refunding.done()  # the refund was held after recording while the grant ran
     gate.set()
     assert await refunding == (0, None)
     assert await balance(db, user_id) == 300 and len(await clawbacks(db, user_id)) == 1

@@ -21,6 +21,7 @@ from documents.subscriptions.apply import apply_subscription, record_claim
 from documents.subscriptions.store import display_status, grant_key, next_check
 from documents.wallet import ledger as ledger
 from rustore import Subscription, SubscriptionStatus
+from tests.support.barrier import Barrier
 from tests.support.yielding import YieldingDatabase
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -85,10 +86,12 @@ async def test_a_stale_answer_never_moves_a_subscription_back_but_its_paid_perio
 async def test_verify_webhook_and_job_racing_on_one_paid_period_grant_it_exactly_once(db, user_id):
     claim = Claim(user_id=user_id, product_id="premium_monthly", purchase_id="p1")
     now = T0 + timedelta(minutes=1)
+    racing = db.with_hook(barrier := Barrier(4, "subscriptions", "find_one_and_update"))  # all four paths at once
     outcomes = await asyncio.gather(
-        apply(db, answer("p1"), now, claim, "verify"), apply(db, answer("p1"), now, None, "webhook"),
-        apply(db, answer("p1"), now, claim, "verify"), apply(db, answer("p1"), now, None, "job"),
+        apply(racing, answer("p1"), now, claim, "verify"), apply(racing, answer("p1"), now, None, "webhook"),
+        apply(racing, answer("p1"), now, claim, "verify"), apply(racing, answer("p1"), now, None, "job"),
     )
+    assert barrier.met
     assert sorted(o.points_granted for o in outcomes) == [0, 0, 0, 300]
     doc = await db.subscriptions.find_one({"purchase_id": "p1"})
     assert doc["user_id"] == user_id and len(doc["granted_periods"]) == 1
@@ -109,11 +112,13 @@ async def test_unpaid_trial_and_ended_answers_grant_nothing(db, user_id, status,
 async def test_the_user_shows_the_entitled_subscription_with_the_latest_end_even_when_changes_race(db, user_id):
     claim = Claim(user_id=user_id, product_id="premium_monthly")
     await apply(db, answer("old", "CLOSED", end=T0 - MONTH, auto_renewing=False), T0, claim)
+    racing = db.with_hook(barrier := Barrier(3, "users", "update_one"))  # all three write the user's summary at once
     await asyncio.gather(
-        apply(db, answer("monthly", end=T0 + MONTH), T0, claim),
-        apply(db, answer("gift", "CANCELLED", end=T0 + MONTH + timedelta(days=10), auto_renewing=False), T0, claim),
-        apply(db, answer("pending", "PENDING", end=None, payment_state=0), T0, claim),
+        apply(racing, answer("monthly", end=T0 + MONTH), T0, claim),
+        apply(racing, answer("gift", "CANCELLED", end=T0 + MONTH + timedelta(days=10), auto_renewing=False), T0, claim),
+        apply(racing, answer("pending", "PENDING", end=None, payment_state=0), T0, claim),
     )
+    assert barrier.met
     user = await db.users.find_one({"_id": user_id})
     current = user["subscription"]
     assert current["purchase_id"] == "gift" and current["end_date"] == T0 + MONTH + timedelta(days=10)

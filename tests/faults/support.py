@@ -24,9 +24,24 @@ FAST_RUSTORE: dict[str, Any] = {"rustore_timeout_s": 0.2, "rustore_retry_deadlin
 METRICS_TOKEN = "fault-tests-scrape-token-0123456789"
 
 
-def outage(env: Any, name: str, endpoint: str = "*") -> None:
+class Outage:
+    """A RuStore fault that stands until cleared; `hits()` counts the requests it answered so far."""
+
+    def __init__(self, env: Any, endpoint: str) -> None:
+        self.env, self.endpoint = env, endpoint
+        self.before = dict(env.emulator.stats)
+
+    def hits(self) -> int:
+        """Requests the faulted endpoint(s) received since the fault was set: each one met the fault while it stood."""
+        stats = self.env.emulator.stats
+        return sum(count - self.before.get(name, 0) for name, count in stats.items()
+                   if self.endpoint in ("*", name))
+
+
+def outage(env: Any, name: str, endpoint: str = "*") -> Outage:
     """Make RuStore fail the named way on an endpoint (all of RuStore by default) until cleared."""
     env.emulator.set_fault(endpoint, **OUTAGES[name])
+    return Outage(env, endpoint)
 
 
 def payment_body(sdk: dict) -> dict:

@@ -80,6 +80,7 @@ async def test_an_answer_lost_until_the_timeout_is_replayed_by_the_apps_retry_wi
     fault = env.wire.inject(Fault("findAndModify", "users", "hang_up_after", times=1000, where=moves_balance))
     resp = await spend(env, user, 4, "spend-3")
     assert_database_unavailable(resp)  # applied on the server, unknown to us
+    assert fault.hits >= 2  # the first answer and the driver's retry were both lost
     assert len(env.wire.balance_changes()) == 2
     fault.times = fault.hits  # the network heals
     retry = await spend(env, user, 4, "spend-3")
@@ -126,6 +127,7 @@ async def test_a_purchase_credit_whose_answer_was_lost_is_credited_once_on_retry
     fault = env.wire.inject(Fault("findAndModify", "users", "hang_up_after", times=1000, where=moves_balance))
     first = await env.api.post("/api/points/buy", body, token=user["accessToken"])
     assert_database_unavailable(first)
+    assert fault.hits >= 2
     fault.times = fault.hits
     retry = await env.api.post("/api/points/buy", body, token=user["accessToken"])
     assert retry.status == 200, retry.text

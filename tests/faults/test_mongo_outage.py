@@ -69,6 +69,7 @@ async def test_a_hung_store_answers_503_within_the_bound_ready_503_health_200_an
     assert_database_unavailable(resp)
     assert elapsed < BOUND_S + SLACK_S, elapsed
     assert unavailable("api") - before == 3
+    assert env.wire.unanswered >= 1  # the 503s come from a store that took the commands and never answered
 
     ready, elapsed = await timed(env.api.get("/api/ready"))
     assert ready.status == 503 and ready.json["details"]["down"] == ["mongo"]
@@ -98,6 +99,7 @@ async def test_under_load_a_hung_store_still_answers_every_request_503_within_tw
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         results = await asyncio.gather(*(one(session) for _ in range(LOAD)))
     assert {status for status, _ in results} == {503}
+    assert env.wire.unanswered >= 1  # the store held commands unanswered while the load queued behind them
     slowest = max(elapsed for _, elapsed in results)
     assert slowest < 2 * BOUND_S + 2 * SLACK_S, slowest  # without the refusal: about LOAD / threads bounds
 
@@ -137,6 +139,7 @@ async def test_the_webhook_answers_5xx_while_the_store_is_down_and_is_stored_on_
     env.wire.hung = True
     resp = await env.api.post("/api/webhooks/rustore", data=body)
     assert_database_unavailable(resp)  # RuStore redelivers for 36 h
+    assert env.wire.unanswered >= 1
     assert REGISTRY.get_sample_value("webhooks_total", {"outcome": "store_failed"}) == store_failed + 1
     env.wire.hung = False
     resp = await until_ok(lambda: env.api.post("/api/webhooks/rustore", data=body))
@@ -153,7 +156,7 @@ async def test_a_webhook_stored_but_unanswered_is_never_acknowledged_before_it_i
     fault = env.wire.inject(Fault("insert", webhooks.COLLECTION, "hang_up_after", times=1000))
     resp = await env.api.post("/api/webhooks/rustore", data=body)
     assert_database_unavailable(resp)
-    assert env.wire.count("insert", webhooks.COLLECTION) == 1
+    assert env.wire.count("insert", webhooks.COLLECTION) == 1 and fault.hits >= 1
     fault.times = fault.hits  # the network heals
     resp = await env.api.post("/api/webhooks/rustore", data=body)  # RuStore's redelivery
     assert (resp.status, resp.json) == (200, {"status": "duplicate", "id": "note-2"})
@@ -170,6 +173,7 @@ async def test_jobs_skip_their_run_with_one_log_line_while_mongodb_is_down_and_r
         env.wire.hung = True
         outcome = await run_job(env.ctx, job)
         assert (outcome.outcome, outcome.summary["reason"]) == ("skipped", "database_unavailable")
+        assert env.wire.unanswered >= 1
         assert unavailable("job") - before == 1
         assert lines == ["job ledger-repair skipped"]
         env.wire.hung = False

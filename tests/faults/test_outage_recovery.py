@@ -107,7 +107,7 @@ async def test_global_outage_with_20_verifies_and_20_notifications_settles_once_
     env = await emulated(**SHORT)
     users = [await env.api.register() for _ in range(20)]
     settled_before = sample(await scrape(env.api), "rustore_outage_to_settled_seconds_count")
-    outage(env, "http_503")
+    down = outage(env, "http_503")
     sdks = []
     for user in users:
         sdk = env.buy("points_100", app_user_id=user["userId"])
@@ -123,6 +123,7 @@ async def test_global_outage_with_20_verifies_and_20_notifications_settles_once_
     assert (during["unavailable"], during["checked"], during["stopped_early"]) == (3, 0, True)
     await job(env, "webhook-retry")
     assert [await balance_of(env, user) for user in users] == [0] * 20
+    assert down.hits() >= SHORT["rustore_breaker_threshold"]  # enough failures reached RuStore to open the breaker
     env.emulator.clear_faults()
     elapsed = await wait_for_balances(env, users, 100)
     assert elapsed < BOUND_S
@@ -143,7 +144,7 @@ async def test_global_outage_with_20_verifies_and_20_notifications_settles_once_
 async def test_long_outage_of_minutes_settles_within_the_same_bound(emulated):
     env = await emulated(**SHORT)
     users = [await env.api.register() for _ in range(5)]
-    outage(env, "timeout")
+    down = outage(env, "timeout")
     sdks = [env.buy("points_100", app_user_id=user["userId"]) for user in users]
     for user, sdk in zip(users, sdks, strict=True):
         resp = await env.api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"])
@@ -156,6 +157,7 @@ async def test_long_outage_of_minutes_settles_within_the_same_bound(emulated):
     for sdk in sdks:
         assert not (await purchase_of(env, sdk)).get("check_attempts")
     assert await webhooks.list_dead_events(env.service.ctx.db, 10) == []  # the outage used up no attempts
+    assert down.hits() >= 1  # calls timed out at RuStore (then the breaker answered for it)
     env.emulator.clear_faults()
     assert await wait_for_balances(env, users, 100) < BOUND_S
     await env.service.ctx.recovery.wait_idle(BOUND_S)
@@ -166,13 +168,14 @@ async def test_long_outage_of_minutes_settles_within_the_same_bound(emulated):
 async def test_two_step_holds_and_subscriptions_claimed_during_an_outage_are_settled_on_recovery(emulated):
     env = await emulated(webhooks=False, **SHORT)
     buyer, subscriber = await env.api.register(), await env.api.register()
-    outage(env, "http_503")
+    down = outage(env, "http_503")
     hold = env.buy("points_100", purchase_type="TWO_STEP", app_user_id=buyer["userId"])
     resp = await env.api.post("/api/payments/verify", payment_body(hold), token=buyer["accessToken"])
     assert_error_shape(resp, 503, "rustore_unavailable")
     sub = await subscribe(env, subscriber)
     resp = await env.api.post("/api/subscriptions/verify", subscription_body(sub), token=subscriber["accessToken"])
     assert_error_shape(resp, 503, "rustore_unavailable")
+    assert down.hits() >= 2  # both verifies met the outage at RuStore
     env.emulator.clear_faults()
     assert await wait_for_balances(env, [buyer], 100) < BOUND_S
     assert await wait_for_balances(env, [subscriber], 300) < BOUND_S

@@ -16,6 +16,7 @@ from loguru import logger
 
 from tests.faults.support import METRICS_TOKEN, assert_wallet, payment_body, sample, scrape
 from tests.handlers.test_conventions import assert_error_shape
+from tests.support.overlap import InFlight
 
 LIMIT = 20  # per-IP requests per minute in the rate-limit test
 
@@ -36,13 +37,11 @@ async def login(api, user: dict, password: str | None = None, **extra):
     return await api.post("/api/auth/login", body)
 
 
-async def keep_reading(api, token: str, stop: asyncio.Event) -> list[int]:
-    """Profile and balance reads, back to back, until told to stop; the statuses seen."""
-    statuses = []
+async def keep_reading(api, token: str, stop: asyncio.Event, flight: InFlight, statuses: list[int]) -> None:
+    """Profile and balance reads, back to back, until told to stop; appends the statuses seen."""
     while not stop.is_set():
         for path in ("/api/user/profile", "/api/points/balance"):
-            statuses.append((await api.get(path, token=token)).status)
-    return statuses
+            statuses.append((await flight.run(api.get(path, token=token))).status)
 
 
 async def test_api_keeps_serving_when_redis_is_killed_mid_traffic(emulated, private_redis):
@@ -56,13 +55,16 @@ async def test_api_keeps_serving_when_redis_is_killed_mid_traffic(emulated, priv
     fail_open_before = sample(await scrape(api), "rate_limit_fail_open_total")
 
     with warnings_logged() as warnings:
-        stop = asyncio.Event()
-        readers = [asyncio.ensure_future(keep_reading(api, token, stop)) for _ in range(4)]
+        stop, flight, statuses = asyncio.Event(), InFlight(), []
+        readers = [asyncio.ensure_future(keep_reading(api, token, stop, flight, statuses)) for _ in range(4)]
         await asyncio.sleep(0.2)
+        in_flight, answered = flight.now, len(statuses)
         private_redis.kill()  # SIGKILL while requests are in flight
         await asyncio.sleep(0.3)
         stop.set()
-        statuses = [status for reader in await asyncio.gather(*readers) for status in reader]
+        await asyncio.gather(*readers)
+        assert in_flight == 4 and answered > 0  # every reader had a request out when Redis died...
+        assert len(statuses) - answered > 4  # ...and kept being answered after it
         assert len(statuses) > 20 and set(statuses) == {200}  # not one 500 around the moment Redis died
 
         profile = await api.get("/api/user/profile", token=token)

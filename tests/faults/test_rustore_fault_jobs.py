@@ -19,6 +19,7 @@ from jobs.runner import run_job
 from tests.faults.support import (
     FAST_RUSTORE,
     OUTAGES,
+    Outage,
     assert_wallet,
     balance_of,
     outage,
@@ -33,11 +34,12 @@ TOKEN_ENDPOINT = {"purchase-reconcile": "payment_v2", "subscription-reconcile": 
                   "refund-sweep": "payments_list"}
 
 
-def fault(env, mode: str, job_name: str) -> None:
+def fault(env, mode: str, job_name: str) -> Outage | None:
+    """Play the fault; an outage is returned so the test can count what it answered."""
     if mode == "expired_token":
         env.emulator.set_fault(TOKEN_ENDPOINT[job_name], "expired_token", count=1)
-    else:
-        outage(env, mode)
+        return None
+    return outage(env, mode)
 
 
 async def job(env, name: str) -> dict:
@@ -54,13 +56,14 @@ async def test_purchase_reconcile_during_outage_reschedules_and_credits_once_aft
     pending = await env.api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"])
     assert pending.status == 202, pending.text
     env.emulator.invoice_action(int(sdk["invoiceId"]), "pay")  # paid at RuStore; no webhook in this test
-    fault(env, mode, "purchase-reconcile")
+    down = fault(env, mode, "purchase-reconcile")
     await env.advance(timedelta(minutes=2))
     during = await job(env, "purchase-reconcile")
-    if mode == "expired_token":
+    if down is None:
         assert during["credited"] == 1  # one refreshed token later the run just works
         assert env.emulator.auth_calls == 2  # the rejected token was replaced once
     else:
+        assert down.hits() >= 1  # the run really met the outage
         assert (during["unavailable"], during["credited"], during["given_up"]) == (1, 0, 0)
         doc = await purchases.find_purchase(env.service.ctx.db, sdk["invoiceId"], False)
         assert doc["state"] == "pending" and doc["next_check_at"] is not None and doc["last_error"]
@@ -81,13 +84,14 @@ async def test_subscription_reconcile_during_outage_backs_off_and_grants_once_af
     pending = await env.api.post("/api/subscriptions/verify", subscription_body(sdk), token=user["accessToken"])
     assert pending.status == 202, pending.text
     env.emulator.invoice_action(int(sdk["invoiceId"]), "pay")
-    fault(env, mode, "subscription-reconcile")
+    down = fault(env, mode, "subscription-reconcile")
     await env.advance(timedelta(minutes=5))
     during = await job(env, "subscription-reconcile")
-    if mode == "expired_token":
+    if down is None:
         assert during["points_granted"] == 300
         assert env.emulator.auth_calls == 2  # the rejected token was replaced once
     else:
+        assert down.hits() >= 1
         assert (during["unavailable"], during["points_granted"], during["given_up"]) == (1, 0, 0)
         doc = await subscriptions_doc.find_subscription(env.service.ctx.db, sdk["purchaseId"], False)
         assert doc["next_check_at"] is not None and doc["last_error"]
@@ -107,12 +111,13 @@ async def test_refund_sweep_during_outage_changes_nothing_and_claws_back_once_af
     credited = await env.api.post("/api/payments/verify", payment_body(sdk), token=user["accessToken"])
     assert credited.status == 200, credited.text
     env.emulator.invoice_action(int(sdk["invoiceId"]), "refund")
-    fault(env, mode, "refund-sweep")
+    down = fault(env, mode, "refund-sweep")
     during = await job(env, "refund-sweep")
-    if mode == "expired_token":
+    if down is None:
         assert during["revoked"] == 1
         assert env.emulator.auth_calls == 2  # the rejected token was replaced once
     else:
+        assert down.hits() >= 1
         assert during["revoked"] == 0 and during["unavailable_days"] >= 1
         assert await balance_of(env, user) == 100  # nothing taken on a guess
         env.emulator.clear_faults()

@@ -13,6 +13,7 @@ import jwt
 
 from tests.handlers.test_conventions import assert_error_shape
 from tests.oauth.fake_vk import VkUser, oauth_settings
+from tests.support.overlap import InFlight
 
 PASSWORD = "correct horse 1"
 PROXY = ("127.0.0.1/32",)
@@ -94,13 +95,15 @@ async def test_concurrent_failed_logins_never_get_more_guesses_than_the_budget(s
                                       bcrypt_rounds=6)
     victim = await api.register()
     before = service.ctx.cpu.completed
-    spread = await asyncio.gather(*(guess(api, victim["email"], f"203.0.113.{i}") for i in range(12)))
+    spread = await (sent := InFlight()).gather(*(guess(api, victim["email"], f"203.0.113.{i}") for i in range(12)))
+    assert sent.peak == 12  # all twelve guesses were in flight before the first answer
     assert sorted(spread) == [401] * 3 + [429] * 9
     assert service.ctx.cpu.completed - before == 3  # exactly three passwords were checked
     # One address against its (email, address) pair, for an account whose per-email budget is not the limit.
     other = await api.register()
-    burst = await asyncio.gather(*(guess(api, other["email"], "198.51.100.1", deviceToken=other["deviceToken"])
-                                   for _ in range(10)))
+    burst = await (sent := InFlight()).gather(*(guess(api, other["email"], "198.51.100.1",
+                                                      deviceToken=other["deviceToken"]) for _ in range(10)))
+    assert sent.peak == 10
     assert sorted(burst) == [401] * 4 + [429] * 6
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 
@@ -15,6 +14,7 @@ from handlers.base import APIHandler
 from handlers.routing import check_routes
 from tests.support.faults import FaultyClient
 from tests.support.minute_window import same_window
+from tests.support.overlap import InFlight
 
 
 def assert_error_shape(resp, status: int, reason: str) -> None:
@@ -201,6 +201,8 @@ def test_app_refuses_a_route_that_is_neither_authenticated_nor_public(service):
 
 
 async def test_concurrent_requests_do_not_share_state(api):
-    users = await asyncio.gather(*(api.register() for _ in range(5)))
-    profiles = await asyncio.gather(*(api.get("/api/user/profile", token=u["accessToken"]) for u in users))
+    users = await (registering := InFlight()).gather(*(api.register() for _ in range(5)))
+    profiles = await (reading := InFlight()).gather(*(api.get("/api/user/profile", token=u["accessToken"])
+                                                      for u in users))
+    assert registering.peak == reading.peak == 5  # each batch was in flight at once
     assert [p.json["email"] for p in profiles] == [u["email"] for u in users]

@@ -11,7 +11,8 @@ from PIL import Image
 
 from documents import wallet
 from tests.handlers.test_conventions import assert_error_shape
-from tests.handlers.test_points import YieldingClient, assert_ledger_clean, balance_of, funded_user
+from tests.handlers.test_points import assert_ledger_clean, balance_of, funded_user
+from tests.support.barrier import Barrier, HookedClient
 
 BIRTHDAY = {"kind": "greeting", "occasion": "день рождения", "recipientName": "Анна"}
 
@@ -140,9 +141,12 @@ async def test_generation_history_pages_newest_first(api, service):
 
 
 async def test_concurrent_generations_charge_each_point_once(start_server):
-    service, api = await start_server(mongo=YieldingClient())
+    mongo = HookedClient()
+    service, api = await start_server(mongo=mongo)
     user = await funded_user(service, api, 10)
+    mongo.hook = barrier = Barrier(20)  # twice as many charges as the wallet pays for, at the ledger's update at once
     results = await asyncio.gather(*(generate(api, user, BIRTHDAY, f"c-{i}") for i in range(50)))
+    assert barrier.met
     statuses = [r.status for r in results]
     assert statuses.count(200) == 10 and statuses.count(402) == 40
     assert await balance_of(api, user) == 0
@@ -173,9 +177,12 @@ async def test_card_that_cannot_be_rendered_is_refunded(start_server):
 
 
 async def test_concurrent_requests_with_one_key_charge_once(start_server):
-    service, api = await start_server(mongo=YieldingClient())
+    mongo = HookedClient()
+    service, api = await start_server(mongo=mongo)
     user = await funded_user(service, api, 5)
+    mongo.hook = barrier = Barrier(10, "generations", "insert_one")  # all ten insert the key at once
     results = await asyncio.gather(*(generate(api, user, BIRTHDAY, "one-key") for _ in range(10)))
+    assert barrier.met
     done = [r.json for r in results if r.status == 200]
     assert done and all(body == done[0] for body in done)
     assert all(r.status == 409 and r.error_reason() == "generation_in_progress" for r in results if r.status != 200)

@@ -6,25 +6,9 @@ import asyncio
 import base64
 from typing import Any
 
-from mongomock_motor import AsyncMongoMockClient
-
 from documents import wallet
 from tests.handlers.test_conventions import assert_error_shape
 from tests.support.barrier import Barrier, HookedClient
-from tests.support.yielding import YieldingDatabase
-
-
-class YieldingClient:
-    """A mongomock-motor client whose databases yield to the event loop around every call."""
-
-    def __init__(self) -> None:
-        self._client = AsyncMongoMockClient(tz_aware=True)
-
-    def __getitem__(self, name: str) -> YieldingDatabase:
-        return YieldingDatabase(self._client[name])
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 async def funded_user(service, api, points: int = 0) -> dict:
@@ -181,9 +165,12 @@ async def test_profile_balance_follows_the_wallet(api, service):
 
 
 async def test_concurrent_spends_never_overdraw(start_server):
-    service, api = await start_server(mongo=YieldingClient())
+    mongo = HookedClient()
+    service, api = await start_server(mongo=mongo)
     user = await funded_user(service, api, 100)
+    mongo.hook = barrier = Barrier(50)  # 50 spends (half the client's connections) at the ledger's update at once
     results = await asyncio.gather(*(spend(api, user, 1, f"c-{i}") for i in range(500)))
+    assert barrier.met
     statuses = [r.status for r in results]
     assert statuses.count(200) == 100 and statuses.count(402) == 400
     assert await balance_of(api, user) == 0

@@ -235,6 +235,8 @@ async def test_a_transient_404_on_confirm_never_strands_a_hold_confirmed_with_ru
     await env.settle()  # the notification credits and tries to confirm: the 404, then the next check
     await env.advance(5 * 60)
     await run_job(env.service.ctx, find_job("purchase-reconcile"))
+    # The 404 was used up by a confirm, and a later confirm went through.
+    assert env.emulator.faults.list() == [] and env.emulator.stats["purchase_confirm"] >= 2
     assert env.emulator.store.invoice(int(sdk["invoiceId"])).status == "CONFIRMED"
     doc = await env.service.ctx.db["purchases"].find_one({"invoice_id": sdk["invoiceId"]})
     assert sdk["purchaseId"] not in (doc.get("wrong_purchase_ids") or [])

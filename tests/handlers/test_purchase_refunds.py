@@ -199,6 +199,7 @@ async def test_a_grant_racing_the_refund_and_dying_before_it_rereads_the_state_i
     plan["crash"] = ("purchases", "update_one")
     release.set()
     assert (await verifying).status == 500
+    assert plan == {"park": None, "crash": None}  # both the park and the crash happened
     assert await balance_of(env, user) == 100
 
     await env.advance(timedelta(minutes=11))

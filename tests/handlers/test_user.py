@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.handlers.test_auth import PASSWORD
 from tests.handlers.test_conventions import assert_error_shape
+from tests.support.overlap import InFlight
 
 
 async def test_profile_has_the_documented_shape(api):
@@ -89,10 +88,11 @@ async def test_guessing_the_current_password_hits_the_sign_in_failure_budget(sta
 async def test_concurrent_current_password_guesses_get_exactly_the_failure_budget(start_server):
     _, api = await start_server(login_failures_per_pair=3, bcrypt_rounds=6)
     user = await api.register()
-    answers = await asyncio.gather(*(
+    answers = await (sent := InFlight()).gather(*(
         api.patch("/api/user/update", {"currentPassword": f"wrong guess {i}", "password": "new password 1"},
                   token=user["accessToken"])
         for i in range(10)))
+    assert sent.peak == 10  # all ten guesses were in flight before the first answer
     assert sorted(a.status for a in answers) == [403] * 3 + [429] * 7
 
 

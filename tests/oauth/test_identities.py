@@ -11,6 +11,7 @@ from mongomock_motor import AsyncMongoMockClient
 from documents.accounts import identities as identities_doc
 from documents.accounts import users as users_doc
 from documents.common import EmailTaken
+from tests.support.barrier import Barrier
 from tests.support.yielding import YieldingDatabase
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
@@ -47,7 +48,9 @@ async def test_a_vouched_email_of_an_existing_account_is_never_merged(db):
 
 
 async def test_racing_first_sign_ins_of_one_identity_make_one_account(db):
-    results = await asyncio.gather(*(create(db, "777") for _ in range(6)))
+    racing = db.with_hook(barrier := Barrier(6, "users", "insert_one"))  # all six insert an account at once
+    results = await asyncio.gather(*(create(racing, "777") for _ in range(6)))
+    assert barrier.met
     ids = {user["_id"] for user, _ in results}
     assert len(ids) == 1
     assert sum(created for _, created in results) >= 1
@@ -57,10 +60,12 @@ async def test_racing_first_sign_ins_of_one_identity_make_one_account(db):
 async def test_racing_links_of_one_identity_to_two_accounts_have_one_winner(db):
     a = await users_doc.create_user(db, "a@example.com", "hash", None, NOW)
     b = await users_doc.create_user(db, "b@example.com", "hash", None, NOW)
+    racing = db.with_hook(barrier := Barrier(2))  # both links past their checks, writing at once
     outcomes = await asyncio.gather(
-        *(identities_doc.link_identity(db, user["_id"], "google", "g-1", None, NOW) for user in (a, b)),
+        *(identities_doc.link_identity(racing, user["_id"], "google", "g-1", None, NOW) for user in (a, b)),
         return_exceptions=True,
     )
+    assert barrier.met
     assert sum(isinstance(o, identities_doc.IdentityLinkedElsewhere) for o in outcomes) == 1
     holders = await db.users.count_documents({"identities": {"$elemMatch": {"provider": "google", "subject": "g-1"}}})
     assert holders == 1
@@ -77,9 +82,11 @@ async def test_one_identity_per_provider_and_relinking_is_harmless(db):
 async def test_racing_unlinks_cannot_remove_every_way_in(db):
     user, _ = await create(db, "1")
     await identities_doc.link_identity(db, user["_id"], "google", "g-1", None, NOW)
+    racing = db.with_hook(barrier := Barrier(2))  # both unlinks past their checks, writing at once
     outcomes = await asyncio.gather(
-        *(identities_doc.unlink_identity(db, user["_id"], p, NOW) for p in ("vk", "google")), return_exceptions=True
+        *(identities_doc.unlink_identity(racing, user["_id"], p, NOW) for p in ("vk", "google")), return_exceptions=True
     )
+    assert barrier.met
     assert sum(isinstance(o, identities_doc.LastSignInMethod) for o in outcomes) == 1
     left = await users_doc.get_user(db, user["_id"])
     assert len(left["identities"]) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from rustore import AuthErrorKind, RuStoreAuthError
 from rustore.emulator import Emulator, EmulatorApp, FakeClock
 from rustore.signing import KeyPair
 from tests.rustore.conftest import ClientFactory
+from tests.support.overlap import InFlight
 
 
 async def test_token_is_fetched_once_and_reused(emulator: Emulator, make_client: ClientFactory) -> None:
@@ -25,7 +25,8 @@ async def test_fifty_concurrent_callers_share_exactly_one_auth_call(
 ) -> None:
     client = make_client()
     emulator.set_fault("auth", "slow", delay_s=0.1)  # keeps the refresh in flight while everyone arrives
-    results = await asyncio.gather(*(client.list_catalog_subscriptions() for _ in range(50)))
+    results = await (callers := InFlight()).gather(*(client.list_catalog_subscriptions() for _ in range(50)))
+    assert callers.peak == 50  # every caller was waiting before the first one got its answer
     assert len(results) == 50
     assert emulator.auth_calls == 1
 
@@ -36,7 +37,8 @@ async def test_fifty_concurrent_callers_after_expiry_refresh_exactly_once(
     client = make_client()
     await client.list_catalog_subscriptions()
     emulator.expire_tokens()
-    await asyncio.gather(*(client.list_catalog_subscriptions() for _ in range(50)))
+    await (callers := InFlight()).gather(*(client.list_catalog_subscriptions() for _ in range(50)))
+    assert callers.peak == 50
     assert emulator.auth_calls == 2
 
 

@@ -13,14 +13,17 @@ import aiohttp
 
 from tests.handlers.test_conventions import assert_error_shape
 from tests.support.minute_window import same_window
+from tests.support.overlap import InFlight
 
 ALLOWED = "https://app.example.com"
 
 
 async def burst(api, n: int, path: str = "/api/health", headers=None, **kw) -> Counter:
-    """Send n requests at once; count the statuses."""
-    got = await asyncio.gather(*(api.request("GET", path, headers=headers(i) if callable(headers) else headers, **kw)
-                                 for i in range(n)))
+    """Send n requests at once (all n in flight before the first answer, asserted); count the statuses."""
+    sent = InFlight()
+    got = await sent.gather(*(api.request("GET", path, headers=headers(i) if callable(headers) else headers, **kw)
+                              for i in range(n)))
+    assert sent.peak == n
     for resp in got:
         if resp.status == 429:
             assert_error_shape(resp, 429, "rate_limited")
@@ -37,7 +40,8 @@ async def test_a_concurrent_burst_from_one_address_gets_exactly_the_budget(start
 async def test_a_concurrent_sign_in_burst_gets_exactly_the_auth_budget(start_server):
     _, api = await start_server(auth_rate_limit_per_minute=5)
     bodies = [{"email": f"nobody-{uuid.uuid4().hex[:6]}@example.com", "password": "wrong password"} for _ in range(15)]
-    got = await asyncio.gather(*(api.post("/api/auth/login", body) for body in bodies))
+    got = await (sent := InFlight()).gather(*(api.post("/api/auth/login", body) for body in bodies))
+    assert sent.peak == 15  # all fifteen sign-ins were in flight before the first answer
     assert Counter(r.status for r in got) == {401: 5, 429: 10}
     assert {r.error_reason() for r in got if r.status == 429} == {"rate_limited"}
 

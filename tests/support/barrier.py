@@ -15,13 +15,15 @@ class Barrier:
 
     `met` is set only if all `parties` callers were parked there at the same time: the proof
     that the requests were in flight at once, past their pre-checks, right before the write.
-    A caller that waited `timeout` seconds is let go (so a test fails rather than hangs).
+    A caller that waited `timeout` seconds is let go (so a test fails rather than hangs), and once
+    one was let go `met` can no longer be set: callers arriving one after another never meet.
     """
 
     def __init__(self, parties: int, collection: str = "users",
                  method: str = "find_one_and_update", timeout: float = 5.0) -> None:
         self.parties, self.target, self.timeout = parties, (collection, method), timeout
         self.arrived = 0
+        self.waiting = 0
         self.met = False
         self._all_here = asyncio.Event()
 
@@ -29,7 +31,8 @@ class Barrier:
         if (collection, method) != self.target or self.arrived >= self.parties:
             return None
         self.arrived += 1
-        if self.arrived == self.parties:
+        self.waiting += 1
+        if self.waiting == self.parties:
             self.met = True
             self._all_here.set()
         return self._wait()
@@ -39,6 +42,8 @@ class Barrier:
             await asyncio.wait_for(self._all_here.wait(), self.timeout)
         except TimeoutError:
             pass
+        finally:
+            self.waiting -= 1
 
 
 class HookedClient:

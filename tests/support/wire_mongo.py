@@ -61,6 +61,7 @@ class WireMongo:
         self.hung = False  # True: accept connections, answer nothing (a hung or partitioned server)
         self.applied: dict[tuple[str, str], int] = {}  # (command, collection) -> writes applied
         self.received: dict[str, int] = {}
+        self.unanswered = 0  # commands (hello aside) read while hung and never answered
         self.writes: list[tuple[str, str, dict]] = []  # writes that changed something: (command, collection, document)
         self._no_primary_until = NEVER
         self._txn_replies: dict[tuple[bytes, int], dict] = {}
@@ -118,6 +119,8 @@ class WireMongo:
         name = request.command_name
         doc = request.doc
         if self.hung:
+            if name not in HELLO:
+                self.unanswered += 1
             return True  # read and never answered: the client waits for its own timeout
         if name in HELLO:
             request.replies(self._hello())
