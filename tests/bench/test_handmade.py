@@ -6,7 +6,8 @@ import ast
 
 import pytest
 
-from bench.handmade import BUGS, ROOT, apply_bug
+from bench.handmade import BUGS, apply_bug
+from bench.mutation import ROOT
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
