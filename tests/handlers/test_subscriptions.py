@@ -239,6 +239,22 @@ async def test_a_legacy_subscription_started_without_an_order_waits_for_evidence
     await assert_ledger_clean(env)
 
 
+async def test_a_legacy_token_claimed_while_rustore_was_down_binds_nobody_when_the_job_asks_later(emulated):
+    env = await emulated(webhooks=False)
+    guesser = await env.api.register()
+    sdk = env.subscribe("premium_monthly", sdk="billing")  # someone else's, started without our order
+    body = {"subscriptionToken": sdk["subscriptionToken"], "productId": "premium_monthly"}
+    env.emulator.set_fault("*", "error")
+    resp = await env.api.post("/api/subscriptions/verify", body, token=guesser["accessToken"])
+    assert_error_shape(resp, 503, "rustore_unavailable")  # the claim is kept for the job
+    env.emulator.clear_faults()
+    await env.advance(timedelta(minutes=2))
+    summary = await run_reconcile(env)
+    assert summary["checked"] == 1 and summary["points_granted"] == 0  # RuStore answered; its record names nobody
+    assert await balance_of(env, guesser) == 0 and (await status_of(env, guesser))["status"] == "none"
+    await assert_ledger_clean(env)
+
+
 async def test_rustore_down_during_verify_is_503_and_the_job_completes_it(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
