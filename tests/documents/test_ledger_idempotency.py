@@ -144,11 +144,11 @@ async def test_the_points_metric_counts_each_applied_op_once_and_never_a_replay(
         return REGISTRY.get_sample_value("points_total", {"type": type}) or 0.0
 
     before = moved("buy"), moved("spend"), moved("clawback")
-    for _ in range(2):  # the second round replays every op
+    for when in ("applied", "replayed"):
         await ledger.credit(db, user, 30, "buy", "order-1")
         await ledger.debit(db, user, 12, "spend", "gen-1")
         await ledger.clawback(db, user, 5, "refund-1")
-    assert (moved("buy") - before[0], moved("spend") - before[1], moved("clawback") - before[2]) == (30, 12, 5)
+        assert (moved("buy") - before[0], moved("spend") - before[1], moved("clawback") - before[2]) == (30, 12, 5), when
 
 
 async def test_user_without_a_wallet_is_treated_as_empty(db, make_user):
