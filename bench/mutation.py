@@ -44,7 +44,8 @@ MODULES: dict[str, list[str]] = {
                                    "tests/documents/test_events.py"],
     "documents/wallet/ledger.py": ["tests/documents/test_ledger_idempotency.py", "tests/documents/test_ledger_clawback.py",
                             "tests/documents/test_ledger_history.py", "tests/documents/test_ledger_concurrency.py",
-                            "tests/documents/test_ledger_crash.py", "tests/documents/test_ledger_audit.py"],
+                            "tests/documents/test_ledger_crash.py", "tests/documents/test_ledger_audit.py",
+                            "tests/documents/test_ledger_unwritable.py"],
     "documents/wallet/audit.py": ["tests/documents/test_ledger_audit.py", "tests/documents/test_ledger_crash.py"],
     "documents/purchases/effects.py": ["tests/documents/test_purchases.py", "tests/handlers/test_purchase_refunds.py"],
     "documents/purchases/payments.py": ["tests/documents/test_purchases.py", "tests/handlers/test_payments.py",
@@ -54,8 +55,10 @@ MODULES: dict[str, list[str]] = {
     "documents/subscriptions/store.py": ["tests/documents/test_subscriptions.py", "tests/handlers/test_subscriptions.py"],
     "documents/subscriptions/apply.py": ["tests/documents/test_subscriptions.py",
                                         "tests/documents/test_subscription_refunds.py"],
-    "documents/accounts/sessions.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
-    "core/tokens.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
+    "documents/accounts/sessions.py": ["tests/documents/test_sessions.py", "tests/handlers/test_auth.py",
+                              "tests/handlers/test_user.py", "tests/handlers/test_auth_devices.py"],
+    "core/tokens.py": ["tests/security/test_tokens.py", "tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py",
+                       "tests/handlers/test_generation_image.py"],
     "rustore/notifications.py": ["tests/rustore/test_notifications.py"],
     "documents/webhooks/processing.py": ["tests/handlers/test_webhooks_processing.py", "tests/jobs/test_webhook_retry.py"],
 }
@@ -96,6 +99,33 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "without an owner `found` is never read: the recheck branch below also requires an owner",
     ("documents/purchases/effects.py", "return-None#1", "if scheduled.modified_count:\nreturn balance"):
         "only reached when revoke() found nothing, and then its balance is None already",
+    **{("core/tokens.py", kind, "def __init__(self, secret: str, ttl_s: int, issuer: str = \"rustore-backend\", "
+        "device_ttl_s: int = 365 * 86400) -> None:"):
+       "the default device_ttl_s is never used: the only TokenService (core/context.py) is built with"
+       " settings.device_token_ttl_s"
+       for kind in ("binop:Mult->FloorDiv#1", "const:365->366#1", "const:86400->86401#1")},
+    ("core/tokens.py", "compare0:Gt->GtE#1", "if len(self._verified) > VERIFIED_CACHE_SIZE:"):
+        "the verified-token cache changes no answer (a token evicted from it is decoded again, with the same checks),"
+        " only how often PyJWT runs; holding 9,999 instead of 10,000 is the same behaviour",
+    ("core/tokens.py", "const:False->True#1", "self._verified.popitem(last=False)"):
+        "the verified-token cache changes no answer (a token evicted from it is decoded again, with the same checks);"
+        " evicting the newest instead of the oldest only changes how often PyJWT runs",
+    ("core/tokens.py", "const:12->13#1", '"jti": secrets.token_hex(12),'):
+        "jti is never read (no code looks tokens up by it): it only makes two tokens of one second differ, at any length",
+    ("core/tokens.py", "const:12->13#1", '"jti": secrets.token_hex(12), "iss": self._issuer, "typ": "device"}'):
+        "jti is never read (no code looks tokens up by it): it only makes two tokens of one second differ, at any length",
+    ("core/tokens.py", "boolop:Or#1", 'if claims.get("typ") != "device" or not isinstance(claims["sub"], str):'):
+        "only tokens signed with the device key get here, and that key signs nothing but issue_device's tokens"
+        " (typ \"device\", a str sub; PyJWT 2.10+ refuses a non-string sub itself); whoever holds the key could sign"
+        " typ \"device\" anyway, so no token reaches the weakened condition with another outcome",
+    ("documents/wallet/audit.py", "const:200->201#1", "now: datetime | None = None, batch: int = 200) -> LedgerAudit:"):
+        "the default page size only changes how many pages the audit reads, not what it finds",
+    ("documents/accounts/sessions.py", "const:12->13#1", '"_id": "s_" + secrets.token_hex(12),'):
+        "a session id only has to be unique (ending or listing a session checks its owner, so guessing an id grants"
+        " nothing); 13 random bytes instead of 12 change nothing but the id's length",
+    ("documents/accounts/sessions.py", "drop-key:_id#1", '{"_id": current["_id"], "refresh_hash": superseded, **window},'):
+        "refresh_hash is the SHA-256 of a fresh 256-bit token, held by one session only: the filter matches the same"
+        " document with or without its _id",
 }
 
 

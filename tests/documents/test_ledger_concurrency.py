@@ -124,3 +124,22 @@ async def test_proxy_hook_sees_every_collection_call(raw_db, make_user):
     await wallet.credit(db, user, 5, "buy", "k")
     assert ("users", "find_one_and_update") in calls
     assert ("transactions", "insert_one") in calls
+
+
+async def test_a_debit_that_misses_and_then_finds_exactly_its_amount_spends_it_all(db, make_user):
+    # The guarded update misses (5 points, 10 asked); a credit lands before the debit re-reads the
+    # wallet, which then holds exactly 10: the retry takes them all instead of reporting a shortfall.
+    user = await make_user(5)
+    landed: list[LedgerResult] = []
+
+    async def credit_lands() -> None:
+        landed.append(await wallet.credit(db, user, 5, "buy", "order-2"))
+
+    def hook(collection: str, method: str) -> Any:
+        return credit_lands() if (collection, method) == ("users", "find_one") and not landed else None
+
+    result = await wallet.debit(db.with_hook(hook), user, 10, "spend", "gen-1")
+    assert landed and landed[0].balance == 10
+    assert (result.balance, result.entry.amount, result.replayed) == (0, -10, False)
+    assert (await wallet.get_balance(db, user)).balance == 0
+    assert (await wallet.verify_ledger(db)).ok

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from bson import ObjectId
 from mongomock_motor import AsyncMongoMockClient
+from prometheus_client import REGISTRY
 
 from documents.wallet import ledger as ledger
 from documents.wallet.ledger import IdempotencyKeyMismatch, InsufficientPoints, InvalidAmount, LedgerError, UserNotFound
@@ -87,6 +88,15 @@ async def test_max_amount_is_accepted(db, make_user):
     assert (await ledger.credit(db, user, 10**9, "admin_grant", "k")).balance == 10**9
 
 
+async def test_idempotency_keys_of_up_to_max_key_length_characters_are_accepted(db, make_user):
+    user = await make_user()
+    longest = "k" * ledger.MAX_KEY_LENGTH
+    assert (await ledger.credit(db, user, 1, "buy", longest)).entry.idempotency_key == longest
+    with pytest.raises(ValueError):
+        await ledger.credit(db, user, 1, "buy", longest + "k")
+    assert (await ledger.get_balance(db, user)).balance == 1
+
+
 async def test_wrong_types_keys_and_reserved_meta_are_rejected(db, make_user):
     user = await make_user(10)
     with pytest.raises(ValueError):
@@ -112,6 +122,33 @@ async def test_unknown_user_raises_user_not_found_and_creates_nothing(db):
     assert await db.transactions.count_documents({}) == 0
     with pytest.raises(UserNotFound):
         await ledger.get_balance(db, "not-an-id")
+
+
+async def test_a_user_id_that_is_no_object_id_is_user_not_found_for_reads_and_corrections_too(db, make_user):
+    # Refused before any query: never answered as the (empty) history of nobody.
+    user = await make_user()
+    entry = (await ledger.credit(db, user, 5, "buy", "k")).entry
+    for call in (ledger.list_entries(db, "not-an-id", limit=10),
+                 ledger.find_entry(db, "not-an-id", "k"),
+                 ledger.clawback(db, "not-an-id", 1, "refund-k", corrects=entry.id),
+                 ledger.credit(db, 42, 1, "refund", "refund-k", corrects=entry.id)):
+        with pytest.raises(UserNotFound):
+            await call
+    assert await db.transactions.count_documents({}) == 1
+
+
+async def test_the_points_metric_counts_each_applied_op_once_and_never_a_replay(db, make_user):
+    user = await make_user()
+
+    def moved(type: str) -> float:
+        return REGISTRY.get_sample_value("points_total", {"type": type}) or 0.0
+
+    before = moved("buy"), moved("spend"), moved("clawback")
+    for when in ("applied", "replayed"):
+        await ledger.credit(db, user, 30, "buy", "order-1")
+        await ledger.debit(db, user, 12, "spend", "gen-1")
+        await ledger.clawback(db, user, 5, "refund-1")
+        assert (moved("buy") - before[0], moved("spend") - before[1], moved("clawback") - before[2]) == (30, 12, 5), when
 
 
 async def test_user_without_a_wallet_is_treated_as_empty(db, make_user):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 import pytest
 from bson import ObjectId
 
@@ -45,6 +46,18 @@ async def test_an_op_that_cannot_be_stored_changes_nothing(db, make_user, meta, 
     assert await ledger.find_entry(db, user, "poison") is None
     # The same key still works with a storable body, and the wallet is clean.
     assert (await ledger.debit(db, user, 1, "spend", "poison", meta={"reason": "r"})).balance == 129
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_an_entry_of_exactly_max_entry_bytes_is_stored_and_one_byte_more_is_refused(db, make_user):
+    user = await make_user(10)
+    # The key, reference and meta as one BSON document: MAX_ENTRY_BYTES is its largest allowed size.
+    empty = len(bson.encode({"idempotency_key": "edge", "reference": None, "meta": {"note": ""}}))
+    with pytest.raises(ledger.UnwritableEntry):
+        await ledger.debit(db, user, 1, "spend", "edge", meta={"note": "x" * (ledger.MAX_ENTRY_BYTES + 1 - empty)})
+    result = await ledger.debit(db, user, 1, "spend", "edge", meta={"note": "x" * (ledger.MAX_ENTRY_BYTES - empty)})
+    assert result.balance == 9 and not result.replayed
+    assert (await ledger.find_entry(db, user, "edge")).meta["note"] == "x" * (ledger.MAX_ENTRY_BYTES - empty)
     assert (await ledger.verify_ledger(db)).ok
 
 

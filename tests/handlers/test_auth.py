@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import UTC, datetime, timedelta
 
 from tests.handlers.test_conventions import assert_error_shape
 from tests.support.barrier import Barrier, HookedClient
+from tests.support.ttl import ttl_pass
 
 PASSWORD = "correct horse 1"
 
@@ -175,6 +177,93 @@ async def test_repeated_grace_retries_cannot_stretch_the_window(start_server):
     assert_error_shape(late, 401, "refresh_token_reused")
 
 
+async def test_reuse_detection_remembers_the_last_twenty_rotated_tokens(start_server):
+    # Each session stores the hashes of its last 20 rotated tokens, not every token it ever had.
+    _, api = await start_server(refresh_reuse_grace_s=0)
+    user = await api.register()
+    tokens, access = [user["refreshToken"]], user["accessToken"]
+    for _ in range(21):
+        resp = await api.post("/api/auth/refresh", {"refreshToken": tokens[-1]})
+        assert resp.status == 200, resp.text
+        tokens.append(resp.json["refreshToken"])
+        access = resp.json["accessToken"]
+    # The first of 21 rotated tokens is forgotten: merely invalid, and the session goes on.
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": tokens[0]}), 401, "invalid_refresh_token")
+    assert (await api.get("/api/user/profile", token=access)).status == 200
+    # The second is among the last 20: presenting it is reuse and ends the session.
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": tokens[1]}), 401, "refresh_token_reused")
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": tokens[-1]}), 401, "invalid_refresh_token")
+    assert_error_shape(await api.get("/api/user/profile", token=access), 401, "session_ended")
+
+
+async def test_grace_retries_keep_only_the_last_twenty_superseded_tokens_too(start_server):
+    clock = ShiftedClock()
+    _, api = await start_server(refresh_reuse_grace_s=30, clock=clock)
+    user = await api.register()
+    first = (await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})).json
+    handed_out, access = [first["refreshToken"]], first["accessToken"]
+    for _ in range(21):  # the same old token retried 21 times within the window: each retry supersedes the last pair
+        retry = await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
+        assert retry.status == 200, retry.text
+        handed_out.append(retry.json["refreshToken"])
+        access = retry.json["accessToken"]
+    clock.offset = timedelta(seconds=60)  # past the window
+    # 22 rotated-away hashes (the old token and 21 superseded ones): the two oldest are forgotten.
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": handed_out[0]}), 401,
+                       "invalid_refresh_token")
+    assert (await api.get("/api/user/profile", token=access)).status == 200
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": handed_out[1]}), 401,
+                       "refresh_token_reused")
+    assert_error_shape(await api.get("/api/user/profile", token=access), 401, "session_ended")
+
+
+async def test_refresh_tokens_carry_256_random_bits(api):
+    user = await api.register()
+    rotated = (await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})).json
+    for token in (user["refreshToken"], rotated["refreshToken"]):
+        assert token.startswith("rt_")
+        body = token[3:]
+        assert set(body) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        assert len(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))) == 32
+
+
+async def test_ended_sessions_are_kept_thirty_days_then_purged_and_live_ones_never(start_server):
+    # purge_at is what MongoDB's TTL index deletes by (tests/support/ttl.py runs its pass): an ended
+    # session stays 30 days, so a copied refresh token presented meanwhile is still caught as reuse.
+    clock = ShiftedClock()
+    service, api = await start_server(clock=clock, refresh_absolute_ttl_s=86400, refresh_reuse_grace_s=0)
+
+    async def rotated(user: dict) -> dict:
+        resp = await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
+        assert resp.status == 200, resp.text
+        return resp.json
+
+    live = await api.register()  # never logged out: its lifetime ends in one day
+    logged_out = await api.register()
+    assert (await api.post("/api/auth/logout", {}, token=(await rotated(logged_out))["accessToken"])).status == 204
+    logged_out_all = await api.register()
+    assert (await api.post("/api/auth/logout", {"all": True},
+                           token=(await rotated(logged_out_all))["accessToken"])).status == 204
+
+    async def stored_after(offset: timedelta) -> set[str]:
+        clock.offset = offset
+        await ttl_pass(service.ctx.db, clock())
+        return {str(doc["user_id"]) async for doc in service.ctx.db.sessions.find({})}
+
+    everyone = {live["userId"], logged_out["userId"], logged_out_all["userId"]}
+    assert await stored_after(timedelta(hours=1)) == everyone
+    assert (await api.post("/api/auth/refresh", {"refreshToken": live["refreshToken"]})).status == 200
+    for user in (logged_out, logged_out_all):  # their first token was rotated away before the logout
+        assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]}),
+                           401, "refresh_token_reused")
+    assert await stored_after(timedelta(days=29, hours=23)) == everyone
+    assert await stored_after(timedelta(days=30, minutes=1)) == {live["userId"]}  # 30 days after they ended
+    assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": logged_out["refreshToken"]}),
+                       401, "invalid_refresh_token")  # forgotten now
+    assert await stored_after(timedelta(days=30, hours=23)) == {live["userId"]}
+    assert await stored_after(timedelta(days=31, minutes=1)) == set()  # 30 days after its lifetime ended
+
+
 async def test_unknown_refresh_token_is_401(api):
     resp = await api.post("/api/auth/refresh", {"refreshToken": "rt_not-a-real-token"})
     assert_error_shape(resp, 401, "invalid_refresh_token")
@@ -197,7 +286,10 @@ async def test_logout_all_ends_every_session_of_the_user(api):
     assert (await api.post("/api/auth/logout", {"all": True}, token=user["accessToken"])).status == 204
     for token in (user["accessToken"], other["accessToken"]):
         assert_error_shape(await api.get("/api/user/profile", token=token), 401, "session_ended")
+    for token in (user["refreshToken"], other["refreshToken"]):  # ended in MongoDB too, not only in the cache
+        assert_error_shape(await api.post("/api/auth/refresh", {"refreshToken": token}), 401, "invalid_refresh_token")
     assert (await api.get("/api/user/profile", token=stranger["accessToken"])).status == 200
+    assert (await api.post("/api/auth/refresh", {"refreshToken": stranger["refreshToken"]})).status == 200
 
 
 async def test_logout_with_refresh_token_ends_that_session_only(api):
