@@ -12,6 +12,7 @@ from bson import ObjectId
 from core.products import Product
 from documents import purchases, wallet
 from documents.billing.ownership import AppMismatch, Claim, PurchaseBelongsToAnotherUser, PurchasePolicy, SandboxNotAllowed
+from documents.common import utc
 from documents.purchases import payments
 from documents.purchases.effects import credit_key
 from documents.purchases.payments import apply_payment
@@ -176,9 +177,11 @@ async def test_a_refund_whose_process_died_before_the_clawback_is_finished_by_th
         await apply(db.with_hook(die_before_clawback), payment(InvoiceStatus.REFUNDED), None, source="webhook")
     stored = await purchases.find_purchase(db, "100001", False)
     assert stored["state"] == "refunded" and stored["next_check_at"] is not None  # due for the job
+    assert stored["revoke_pending"] is True  # what an admin sees in Compass: a take-back still to finish
     await apply(db, payment(InvoiceStatus.REFUNDED), None, source="job")
     assert (await wallet.get_balance(db, user)).balance == 0
-    assert (await purchases.find_purchase(db, "100001", False))["next_check_at"] is None
+    finished = await purchases.find_purchase(db, "100001", False)
+    assert (finished["next_check_at"], finished["revoke_pending"]) == (None, False)
 
 
 async def test_a_pack_whose_points_changed_since_its_credit_stays_credited_once(db, make_user):
@@ -382,9 +385,12 @@ async def test_the_owners_sdk_purchase_id_is_kept_even_when_the_purchase_was_bou
     first = await apply(db, held, None, source="job")
     assert first.purchase["user_id"] == user
     claim = Claim(user_id=user, product_id="points_100", purchase_id="sdk-purchase-1")
-    await apply_payment(db, held, claim=claim, products=PRODUCTS, policy=POLICY, now=NOW, source="test")
+    outcome = await apply_payment(db, held, claim=claim, products=PRODUCTS, policy=POLICY, now=NOW, source="test")
     stored = await purchases.find_purchase(db, "100001", False)
     assert "sdk-purchase-1" in [c.get("purchase_id") for c in stored.get("claims") or []]
+    # ...and is at once the candidate the hold is confirmed with, in the answer and in the store.
+    for doc in (outcome.purchase, stored):
+        assert (doc["purchase_id"], doc["purchase_id_source"]) == ("sdk-purchase-1", "claim")
 
 
 async def test_a_confirmed_purchase_is_not_checked_again_however_often_it_is_seen(db, make_user):
@@ -416,3 +422,27 @@ async def test_each_unowned_purchase_stops_its_own_checks_until_evidence_names_i
         assert outcome.purchase["user_id"] is None and not outcome.credited_now
         stored = await purchases.find_purchase(db, invoice, False)
         assert (stored["user_id"], stored["next_check_at"]) == (None, None)
+
+
+async def test_each_state_change_is_kept_in_the_purchase_history_with_who_saw_it(db, make_user):
+    user = await make_user()
+    await apply(db, payment(InvoiceStatus.PAID), user, source="verify")
+    await apply(db, payment(InvoiceStatus.CONFIRMED), user, source="webhook")
+    await apply(db, payment(InvoiceStatus.CONFIRMED), user, source="job")  # nothing changed: nothing added
+    history = (await purchases.find_purchase(db, "100001", False))["history"]
+    assert [(h["state"], h["rustore_status"], h["source"], utc(h["at"])) for h in history] == [
+        ("paid", "PAID", "verify", NOW), ("confirmed", "CONFIRMED", "webhook", NOW)]
+
+
+async def test_a_purchase_bound_after_an_unowned_spell_is_followed_again_a_minute_later(db, make_user):
+    created = payment(InvoiceStatus.CREATED)  # not final: the job must keep asking once it has an owner
+    await apply(db, created, None, source="job")
+    assert (await purchases.find_purchase(db, "100001", False))["next_check_at"] is None  # unowned: checks stop
+    user = await make_user()
+    named = replace(created, app_user_id=str(user))  # RuStore now names our user as the buyer
+    later = NOW + timedelta(minutes=5)
+    bound = await apply_payment(db, named, claim=None, products=PRODUCTS, policy=POLICY, now=later, source="job")
+    assert (bound.purchase["user_id"], utc(bound.purchase["next_check_at"])) == (user, later + timedelta(minutes=1))
+    again = await apply_payment(db, named, claim=None, products=PRODUCTS, policy=POLICY,
+                                now=later + timedelta(seconds=30), source="job")
+    assert utc(again.purchase["next_check_at"]) == later + timedelta(minutes=1)  # owned and scheduled: keeps its time
