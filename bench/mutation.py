@@ -95,6 +95,29 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "without an owner `found` is never read: the recheck branch below also requires an owner",
     ("documents/purchase_effects.py", "return-None#1", "if scheduled.modified_count:\nreturn balance"):
         "only reached when revoke() found nothing, and then its balance is None already",
+    ("documents/subscription_apply.py", "drop-raise#1",
+     'raise RuntimeError("could not record subscription")  # pragma: no cover - unique index keeps failing'):
+        "unreachable while the unique index holds; without it the None document fails on the next line, and every"
+        " caller treats any non-domain exception alike (500, webhook retry)",
+    ("documents/subscription_apply.py", "const:2->3#1",
+     "for _ in range(2):  # two racing upserts may collide on the unique index; the second then finds the first"):
+        "the second upsert always finds the document the colliding one inserted; a third try is never reached",
+    ("documents/subscription_apply.py", "return-None#1", 'return await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc'):
+        "record_claim's only caller (subscription_sync._verify) does not use the returned document",
+    ("documents/subscription_apply.py", "boolop:Or#1", 'return await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc'):
+        "record_claim's only caller (subscription_sync._verify) does not use the returned document",
+    ("documents/subscription_apply.py", "const:0->1#2",
+     '"end_date": None, "acknowledged": False, "ack_attempts": 0, "observed_at": None, "revision": 0,'):
+        "revisions are only compared (sums against the user's basis, equality with a re-read): a start at 1 orders the same",
+    ("documents/subscription_apply.py", "const:1->2#1", 'update: dict[str, Any] = {"$set": fields, "$inc": {"revision": 1}}'):
+        "revisions are only compared (sums against the user's basis, equality with a re-read): steps of 2 order the same",
+    ("documents/subscription_apply.py", "const:1->2#1",
+     '{"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}, "$inc": {"revision": 1}},'):
+        "revisions are only compared (sums against the user's basis, equality with a re-read): steps of 2 order the same",
+    ("documents/subscription_apply.py", "drop-key:$inc#1",
+     '{"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}, "$inc": {"revision": 1}},'):
+        "the bind is always followed by the state write, which bumps the revision before this apply projects the user;"
+        " a projection racing the bind is redone by that projection (or, after a crash, by the next check)",
 }
 
 
