@@ -118,6 +118,15 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      '{"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}, "$inc": {"revision": 1}},'):
         "the bind is always followed by the state write, which bumps the revision before this apply projects the user;"
         " a projection racing the bind is redone by that projection (or, after a crash, by the next check)",
+    ("documents/subscription_refunds.py", "return-None#1", 'return period["key"]'):
+        "link_charge's only caller (apply_charge) does not use the returned key",
+    ("documents/subscription_refunds.py", "drop-key:_id#1",
+     'return await db[COLLECTION].find_one(query, {"_id": 1, "purchase_id": 1})'):
+        "a projection returns `_id` unless it is excluded: dropping it from the projection returns the same fields",
+    ("documents/subscription_refunds.py", "const:True->False#1",
+     "result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)"):
+        "unreachable: a period's clawback always requests its grant's amount and corrects its grant's entry, the only"
+        " things ledger.clawback compares on a replay, so it never raises IdempotencyKeyMismatch",
 }
 
 
