@@ -127,6 +127,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)"):
         "unreachable: a period's clawback always requests its grant's amount and corrects its grant's entry, the only"
         " things ledger.clawback compares on a replay, so it never raises IdempotencyKeyMismatch",
+    ("documents/subscription_refunds.py", "boolop:And#1", 'if pending and doc.get("user_id"):'):
+        "an unowned subscription has no granted period (grants need an owner; owners are never unbound), so its pending"
+        " refunds settle nothing either way; with nothing pending the loop is empty and the flush only writes out"
+        " entries the next ledger call would",
 }
 
 
