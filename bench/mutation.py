@@ -57,7 +57,8 @@ MODULES: dict[str, list[str]] = {
     "documents/sessions.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
     "core/tokens.py": ["tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py"],
     "rustore/notifications.py": ["tests/rustore/test_notifications.py"],
-    "documents/webhook_processing.py": ["tests/handlers/test_webhooks_processing.py", "tests/jobs/test_webhook_retry.py"],
+    "documents/webhook_processing.py": ["tests/handlers/test_webhooks_processing.py", "tests/jobs/test_webhook_retry.py",
+                                        "tests/handlers/test_webhook_processing_paths.py"],
 }
 
 # (module, mutation without its line number, the mutated line's source) -> why the mutant cannot change
@@ -131,6 +132,19 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "an unowned subscription has no granted period (grants need an owner; owners are never unbound), so its pending"
         " refunds settle nothing either way; with nothing pending the loop is empty and the flush only writes out"
         " entries the next ledger call would",
+    ("documents/webhook_processing.py", "return-None#1",
+     'return False  # RuStore just told us about it; "unknown invoice" is more likely lag than forgery'):
+        "None is falsy like False: the only caller tests `if _is_permanent(exc)`",
+    ("documents/webhook_processing.py", "const:0->1#2",
+     '"owned": doc.get("user_id") is not None, "points_granted": int(getattr(outcome, "points_granted", 0) or 0),'):
+        "getattr's default is never used: every SubscriptionOutcome has points_granted",
+    ("documents/webhook_processing.py", "const:0->1#2",
+     '"points_clawed_back": int(getattr(outcome, "points_clawed_back", 0) or 0)}'):
+        "getattr's default is never used: every SubscriptionOutcome has points_clawed_back",
+    ("documents/webhook_processing.py", "drop-raise#1",
+     'raise MalformedEvent(f"{event[\'type\']} notifications are not processed")'):
+        "unreachable: only INVOICE_STATUS and SUBSCRIPTION_EVENT notifications are stored to be processed"
+        " (webhook_events.new_event stores other types as ignored), and SUBSCRIPTION_EVENT returned above",
 }
 
 

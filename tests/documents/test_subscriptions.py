@@ -16,7 +16,7 @@ from mongomock_motor import AsyncMongoMockClient
 
 from core.products import Product
 from documents import ledger, orders, subscriptions
-from documents.billing import Claim, ProductMismatch, PurchaseBelongsToAnotherUser, PurchasePolicy
+from documents.billing import Claim, ProductMismatch, PurchaseBelongsToAnotherUser, PurchasePolicy, UnknownProduct
 from documents.subscription_apply import apply_subscription, record_claim
 from documents.subscriptions import display_status, grant_key, next_check
 from rustore import Subscription, SubscriptionStatus
@@ -412,3 +412,155 @@ async def test_a_projection_computed_before_a_newer_answer_never_overwrites_the_
     await slow
     current = await subscriptions.find_current(db, user_id)
     assert (current["status"], current["auto_renewing"]) == ("CANCELLED", False)
+
+
+# --- The rules of `subscriptions` at their edges (issue #20: the survivors of documents/subscriptions.py) ---
+
+def test_grant_keys_name_the_purchase_and_the_period_end_in_milliseconds():
+    end = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
+    assert grant_key("p1", False, end) == "subgrant:p1:1774958400000"
+    assert grant_key("p1", True, end + timedelta(milliseconds=1)) == "subgrant:sandbox:p1:1774958400001"
+
+
+def test_only_subscriptions_this_app_sells_are_accepted():
+    products = CATALOG | {"points_100": Product(id="points_100", type="consumable", title="100", description="",
+                                                points=100)}
+    assert subscriptions.subscription_product(products, "basic_monthly") is products["basic_monthly"]
+    with pytest.raises(UnknownProduct):
+        subscriptions.subscription_product(products, "premium_lifetime")
+    with pytest.raises(UnknownProduct):
+        subscriptions.subscription_product(products, None)
+    with pytest.raises(subscriptions.NotASubscriptionProduct):
+        subscriptions.subscription_product(products, "points_100")
+
+
+def test_next_check_at_the_exact_ends_of_periods_grace_and_the_renewal_lag_window():
+    end = T0 + MONTH
+    acked = {"status": "ACTIVE", "end_date": end, "user_id": ObjectId(), "source": "pay", "acknowledged": True,
+             "auto_renewing": True}
+    grace = acked | {"status": "GRACE"}
+    assert next_check(grace, end - timedelta(hours=3)) == end + timedelta(minutes=1)  # just after the grace ends
+    assert next_check(grace, end) == end + timedelta(hours=6)  # at its end: the 6-hour watch
+    assert next_check(acked, end) == end + timedelta(minutes=2)  # at the end of a paid period: soon, not in a day
+    cancelled = acked | {"status": "CANCELLED", "auto_renewing": False}
+    assert next_check(cancelled, end + timedelta(hours=1)) == end + timedelta(hours=2)  # ended, not closed yet
+    lagging = acked | {"status": "EXPIRED"}
+    assert next_check(lagging, end) == end + timedelta(minutes=2)  # the lag window opens at the end
+    assert next_check(lagging, end + subscriptions.LAG_WINDOW - timedelta(seconds=1)) is not None
+    assert next_check(lagging, end + subscriptions.LAG_WINDOW) is None  # and closes three days later
+
+
+async def _show(db, user_id, key: str, status: str, end: datetime, now: datetime = T0):
+    claim = Claim(user_id=user_id, product_id="basic_monthly", purchase_id=key)
+    sub = replace(answer(key, status, end=end, payment_state=0 if status == "PAUSED" else 1),
+                  product_id="basic_monthly")
+    await apply_subscription(db, sub, claim=claim, products=CATALOG, policy=POLICY, now=now, source="verify")
+
+
+async def test_the_users_copy_shows_a_live_subscription_before_a_paused_one_before_an_ended_one(db, user_id):
+    await _show(db, user_id, "paused", "PAUSED", T0 + 3 * MONTH)  # held, with the latest end of the three
+    await _show(db, user_id, "closed", "CLOSED", T0 + 2 * MONTH)
+    await _show(db, user_id, "live", "ACTIVE", T0 + MONTH)
+    now = T0 + timedelta(days=1)
+    assert (await subscriptions.project_user(db, user_id, now))["purchase_id"] == "live"
+    assert (await subscriptions.find_current(db, user_id))["purchase_id"] == "live"
+    other = await another_user(db)
+    await _show(db, other, "o-paused", "PAUSED", T0)
+    await _show(db, other, "o-closed", "CLOSED", T0 + 2 * MONTH)  # ended, although its end date is later
+    assert (await subscriptions.project_user(db, other, now))["purchase_id"] == "o-paused"
+    # A period that ends exactly now is over: the paused one is shown.
+    await _show(db, other, "o-ending", "ACTIVE", T0 + MONTH)
+    assert (await subscriptions.project_user(db, other, T0 + MONTH))["purchase_id"] == "o-paused"
+    assert (await subscriptions.project_user(db, other, T0 + MONTH - timedelta(seconds=1)))["purchase_id"] == "o-ending"
+    assert (await subscriptions.find_current(db, user_id))["purchase_id"] == "live"  # each user keeps their own
+
+
+async def test_each_user_is_shown_their_own_subscription(db, user_id):
+    other = await another_user(db)
+    await _show(db, other, "theirs", "ACTIVE", T0 + MONTH)
+    assert await subscriptions.find_current(db, user_id) is None
+    assert (await subscriptions.find_current(db, other))["purchase_id"] == "theirs"
+    await _show(db, user_id, "mine", "CANCELLED", T0 + MONTH)
+    assert (await subscriptions.find_current(db, user_id))["purchase_id"] == "mine"
+    assert (await subscriptions.find_current(db, other))["purchase_id"] == "theirs"
+
+
+def _parked_projection(gate: asyncio.Event, parked: asyncio.Event, *, die_after_write: bool):
+    """Hook: park an apply right before it writes the user's copy; optionally die right after that write."""
+    state = {"writes": 0, "wrote_copy": False}
+
+    def hook(collection: str, method: str):
+        if (collection, method) == ("subscriptions", "find_one_and_update"):
+            state["writes"] += 1
+        elif (collection, method) == ("users", "update_one") and state["writes"] == 2 and not parked.is_set():
+            parked.set()
+            state["wrote_copy"] = True
+            return gate.wait()
+        elif die_after_write and state["wrote_copy"] and (collection, method) == ("subscriptions", "find"):
+            raise ConnectionError("process died right after writing the user's copy")
+    return hook
+
+
+async def test_a_projection_that_died_after_writing_never_leaves_an_older_copy_over_a_newer_one(db, user_id):
+    await _show(db, user_id, "p-basic", "ACTIVE", T0 + MONTH)
+    gate, parked = asyncio.Event(), asyncio.Event()
+    hooked = db.with_hook(_parked_projection(gate, parked, die_after_write=True))
+    slow = asyncio.create_task(_show(hooked, user_id, "p-basic", "ACTIVE", T0 + MONTH, T0 + timedelta(minutes=1)))
+    await parked.wait()
+    await _show(db, user_id, "p-basic", "CANCELLED", T0 + MONTH, T0 + timedelta(minutes=2))  # newer, shown at once
+    gate.set()
+    with pytest.raises(ConnectionError):
+        await slow
+    assert (await subscriptions.find_current(db, user_id))["status"] == "CANCELLED"
+
+
+async def test_an_answer_whose_process_died_before_showing_it_is_shown_by_a_projection_that_read_before_it(db, user_id):
+    await _show(db, user_id, "p-basic", "ACTIVE", T0 + MONTH)
+    gate, parked = asyncio.Event(), asyncio.Event()
+    hooked = db.with_hook(_parked_projection(gate, parked, die_after_write=False))
+    slow = asyncio.create_task(_show(hooked, user_id, "p-basic", "ACTIVE", T0 + MONTH, T0 + timedelta(minutes=1)))
+    await parked.wait()
+
+    def die_at_projection(collection: str, method: str):
+        if (collection, method) == ("users", "update_one"):
+            raise ConnectionError("process died before showing the subscription on its user")
+    with pytest.raises(ConnectionError):
+        await _show(db.with_hook(die_at_projection), user_id, "p-basic", "CANCELLED", T0 + MONTH, T0 + timedelta(minutes=2))
+    gate.set()
+    await slow  # its copy was computed before the cancel; it sees the revisions moved and computes it again
+    assert (await subscriptions.find_current(db, user_id))["status"] == "CANCELLED"
+
+
+async def test_failed_checks_and_acknowledgements_back_off_on_their_own_counters(db, user_id):
+    await _show(db, user_id, "p-basic", "ACTIVE", T0 + MONTH)
+    doc = await subscriptions.find_subscription(db, "p-basic", False)
+    await subscriptions.note_check_failure(db, doc, T0, "RuStoreUnavailable")
+    doc = await subscriptions.find_subscription(db, "p-basic", False)
+    assert (doc["check_attempts"], doc["ack_attempts"], doc["next_check_at"]) == (1, 0, T0 + timedelta(minutes=2))
+    assert doc["last_error"] == "RuStoreUnavailable"
+    await subscriptions.note_check_failure(db, doc, T0, "RuStoreUnavailable")
+    doc = await subscriptions.find_subscription(db, "p-basic", False)
+    assert (doc["check_attempts"], doc["next_check_at"]) == (2, T0 + timedelta(minutes=4))
+    await subscriptions.note_check_failure(db, doc, T0, "outage", outage=True)  # an outage counts nothing
+    doc = await subscriptions.find_subscription(db, "p-basic", False)
+    assert (doc["check_attempts"], doc["next_check_at"]) == (2, T0 + timedelta(minutes=4))
+    await subscriptions.note_check_failure(db, doc, T0, "acknowledge: RuStoreRejected", ack=True)
+    doc = await subscriptions.find_subscription(db, "p-basic", False)
+    assert (doc["check_attempts"], doc["ack_attempts"], doc["next_check_at"]) == (2, 1, T0 + timedelta(minutes=2))
+
+
+async def test_an_acknowledgement_is_recorded_and_the_next_check_follows_the_subscription(db, user_id):
+    claim = Claim(user_id=user_id, product_id="basic_monthly")
+    for key, status in (("live", "ACTIVE"), ("gone", "CLOSED")):
+        sub = replace(answer(key, status, end=T0 + MONTH if status == "ACTIVE" else T0), product_id="basic_monthly",
+                      acknowledged=False)
+        await apply_subscription(db, sub, claim=replace(claim, purchase_id=key), products=CATALOG, policy=POLICY,
+                                 now=T0, source="verify")
+    live = await subscriptions.find_subscription(db, "live", False)
+    await subscriptions.note_check_failure(db, live, T0, "acknowledge: RuStoreRejected", ack=True)
+    now = T0 + timedelta(minutes=5)
+    acked = await subscriptions.mark_acknowledged(db, await subscriptions.find_subscription(db, "live", False), now)
+    assert (acked["acknowledged"], acked["acknowledged_at"], acked["ack_attempts"]) == (True, now, 0)
+    assert acked["next_check_at"] == now + timedelta(days=1)  # no S7 retry left: the daily look
+    gone = await subscriptions.mark_acknowledged(db, await subscriptions.find_subscription(db, "gone", False), now)
+    assert gone["acknowledged"] is True and gone["next_check_at"] == now + timedelta(minutes=2)
