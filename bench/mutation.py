@@ -145,6 +145,28 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'raise MalformedEvent(f"{event[\'type\']} notifications are not processed")'):
         "unreachable: only INVOICE_STATUS and SUBSCRIPTION_EVENT notifications are stored to be processed"
         " (webhook_events.new_event stores other types as ignored), and SUBSCRIPTION_EVENT returned above",
+    ("documents/subscriptions.py", "const:10->11#1", "return min(cap, timedelta(minutes=2 ** min(attempts, 10)))"):
+        "every caller uses the default cap (WATCH, 6 h = 360 min), which 2 ** 9 minutes already exceeds",
+    ("documents/subscriptions.py", "const:2->3#1",
+     'return (0 if live else 1 if status == "PAUSED" else 2), -(utc(end).timestamp() if end else 0.0)'):
+        "ranks are only compared: 0 < 1 < 3 orders live, paused and ended the same as 0 < 1 < 2",
+    ("documents/subscriptions.py", "return-None#1",
+     'if sum(int(d.get("revision") or 0) for d in await _user_documents(db, user_id)) == basis:\n'
+     "return summary"):
+        "project_user's only caller (subscription_apply) does not use the returned summary",
+    ("documents/subscriptions.py", "return-None#1",
+     'logger.warning("subscription projection kept racing; the next check rewrites it", user_id=str(user_id))\n'
+     "return summary"):
+        "project_user's only caller (subscription_apply) does not use the returned summary",
+    ("documents/subscriptions.py", "const:0->1#1", 'basis = sum(int(d.get("revision") or 0) for d in docs)'):
+        "a user's documents always have a revision of at least 1 (binding bumps it), so the default is never used",
+    ("documents/subscriptions.py", "const:0->1#1",
+     'if sum(int(d.get("revision") or 0) for d in await _user_documents(db, user_id)) == basis:'):
+        "a user's documents always have a revision of at least 1 (binding bumps it), so the default is never used",
+    ("documents/subscriptions.py", "boolop:Or#1",
+     'if sum(int(d.get("revision") or 0) for d in await _user_documents(db, user_id)) == basis:'):
+        "the re-read sum then never equals the basis, so every projection takes all PROJECTION_ROUNDS rounds; each"
+        " recomputes from fresh documents and writes under the same basis rule, so the copy left is the same",
 }
 
 
