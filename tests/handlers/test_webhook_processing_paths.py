@@ -86,17 +86,21 @@ async def test_a_process_without_rustore_configured_leaves_the_event_for_a_later
     assert await balance_of(env, user) == 100
 
 
-async def test_a_refund_of_a_credited_purchase_is_taken_back_after_the_product_left_the_catalog(emulated):
-    env = await emulated(webhooks=False)
-    user, confirmed = await paid_purchase(env)
+async def test_a_refund_of_a_credited_purchase_is_taken_back_after_sandbox_and_the_product_were_turned_off(emulated):
+    env = await emulated(webhooks=False)  # sandbox purchases allowed, as the test settings have it
+    user = await env.api.register()
+    await env.order_and_buy(user, "points_100", sandbox=True)
+    confirmed = recorded(env)[-1]
     ctx = env.service.ctx
     assert (await webhook_processor(ctx).process(await persisted_only(env, confirmed))).outcome == "processed"
     assert await balance_of(env, user) == 100
     invoice_id = json.loads(confirmed["content"]["data"])["invoice_id"]
     env.emulator.invoice_action(int(invoice_id), "refund")
     refund_id = await persisted_only(env, recorded(env)[-1])
-    catalog = {k: v for k, v in ctx.products.items() if k != "points_100"}  # the product is no longer sold
-    result = await replace(webhook_processor(ctx), products=catalog).process(refund_id)
+    # Later this deployment stops accepting sandbox purchases and stops selling the product.
+    catalog = {k: v for k, v in ctx.products.items() if k != "points_100"}
+    today = replace(webhook_processor(ctx), products=catalog, policy=replace(ctx.purchase_policy, allow_sandbox=False))
+    result = await today.process(refund_id)
     assert result.outcome == "processed"
     stored = await event(env, refund_id)
     assert stored["result"] == {"kind": "purchase", "invoice_id": str(invoice_id), "state": "refunded", "owned": True,
