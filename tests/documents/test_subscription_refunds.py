@@ -19,7 +19,7 @@ from documents.billing import Claim, PurchasePolicy
 from documents.billing import orders as orders
 from documents.subscriptions import store as subscriptions
 from documents.subscriptions.apply import apply_subscription
-from documents.subscriptions.refunds import apply_charge, clawback_key, settle_due
+from documents.subscriptions.refunds import apply_charge, clawback_key, settle_due, settle_refunds
 from documents.subscriptions.store import grant_key
 from documents.wallet import ledger as ledger
 from rustore import InvoiceStatus, Payment, Subscription, SubscriptionStatus
@@ -106,7 +106,7 @@ async def test_refund_of_the_first_charge_claws_back_exactly_its_period_once(db,
                                                                               shortfall):
     await grant(db, user_id, 1, order_id="100001")  # a bare orderId names the charge: the first invoice
     await grant(db, user_id, 2, order_id="100001..1")  # `..1` names no invoice
-    await take_back(db, charge("100002", T0 + MONTH))  # the renewal's CONFIRMED notification links it
+    assert await take_back(db, charge("100002", T0 + MONTH)) == (0, None)  # the renewal's CONFIRMED notification links it
     await spend(db, user_id, 550, "spent-it")
     assert await balance(db, user_id) == 50
 
@@ -245,3 +245,107 @@ async def test_a_refund_whose_process_died_is_finished_by_the_next_look(db, user
     assert await settle_due(db, FLOOR, later, 10) == (0, 0)
     assert await balance(db, user_id) == 0 and len(await clawbacks(db, user_id)) == 1
     assert (await ledger.verify_ledger(db)).ok
+
+
+# --- Matching and settling in the cases the first tests did not reach (issue #20: subscription_refunds survivors) ---
+
+async def test_a_confirmed_charge_only_links_its_period_and_takes_nothing(db, user_id):
+    await grant(db, user_id, 1)
+    assert await take_back(db, charge("100001", T0)) == (0, None)
+    doc = await subscriptions.find_subscription(db, "p1", False)
+    assert doc["granted_periods"][0]["invoice_id"] == "100001" and doc.get("refunds") is None
+    assert await balance(db, user_id) == 300
+
+
+async def test_a_charge_is_matched_by_when_it_was_paid_not_when_its_invoice_was_issued(db, user_id):
+    await grant(db, user_id, 1)
+    await grant(db, user_id, 2)
+    # The renewal invoice is issued an hour before period 1 ends and paid an hour after: it bought period 2.
+    late = replace(refund("100002", T0 + MONTH + timedelta(hours=1)), invoice_date=T0 + MONTH - timedelta(hours=1))
+    assert await take_back(db, late) == (300, 300)
+    # Without a payment date the invoice date is what dates the charge.
+    undated = replace(refund("100001", T0), payment_date=None)
+    assert await take_back(db, undated) == (300, 0)
+    doc = await subscriptions.find_subscription(db, "p1", False)
+    assert {p["key"]: p["invoice_id"] for p in doc["granted_periods"]} == {PERIOD_1: "100001", PERIOD_2: "100002"}
+    assert [(r["invoice_id"], r["period_key"], r["paid_at"]) for r in doc["refunds"]] == [
+        ("100002", PERIOD_2, T0 + MONTH + timedelta(hours=1)), ("100001", PERIOD_1, T0)]
+    assert (await ledger.verify_ledger(db)).ok
+
+
+async def test_each_taken_back_period_records_the_refund_that_took_it(db, user_id):
+    await grant(db, user_id, 1)
+    await take_back(db, refund("100001", T0))
+    doc = await subscriptions.find_subscription(db, "p1", False)
+    (period,), (recorded,) = doc["granted_periods"], doc["refunds"]
+    assert (period["refunded_at"], period["refund_status"]) == (T0 + MONTH + timedelta(days=3), "REFUNDED")
+    assert recorded["recorded_at"] == period["refunded_at"] and recorded["source"] == "webhook"
+
+
+async def test_a_refund_on_one_subscription_leaves_the_users_other_subscriptions_alone(db, user_id):
+    claim = Claim(user_id=user_id, product_id="premium_monthly")
+    other = replace(answer(1), purchase_id="p0")
+    await apply_subscription(db, other, claim=claim, products=PRODUCTS, policy=FLOOR, now=T0, source="verify")
+    await grant(db, user_id, 1)
+    p0 = (await subscriptions.find_subscription(db, "p0", False))["_id"]
+    assert await apply_charge(db, p0, refund("900001", T0, purchase_id="p0"), policy=FLOOR, now=T0 + timedelta(days=1),
+                              source="webhook") == (300, 300)
+    assert await take_back(db, refund("100001", T0)) == (300, 0)
+    first = await subscriptions.find_subscription(db, "p0", False)
+    second = await subscriptions.find_subscription(db, "p1", False)
+    assert [r["invoice_id"] for r in first["refunds"]] == ["900001"]
+    assert [r["invoice_id"] for r in second["refunds"]] == ["100001"]
+    assert "refund_due_at" not in first and "refund_due_at" not in second
+    assert first["granted_periods"][0]["invoice_id"] == "900001"
+    assert second["granted_periods"][0]["invoice_id"] == "100001"
+    assert await balance(db, user_id) == 0 and len(await clawbacks(db, user_id)) == 2
+
+
+async def test_settling_a_subscription_that_no_longer_exists_takes_nothing(db, user_id):
+    assert await settle_refunds(db, ObjectId(), FLOOR, T0) == (0, None)
+
+
+async def test_a_refund_recorded_before_the_subscription_has_an_owner_is_taken_back_by_its_first_grant(db, user_id):
+    await apply_subscription(db, answer(1), claim=None, products=PRODUCTS, policy=FLOOR, now=T0, source="webhook")
+    assert await take_back(db, refund("100001", T0)) == (0, None)  # nobody owns it: nothing granted to take back
+    doc = await subscriptions.find_subscription(db, "p1", False)
+    assert doc["user_id"] is None and [r["invoice_id"] for r in doc["refunds"]] == ["100001"]
+    outcome = await grant(db, user_id, 1)
+    assert (outcome.points_granted, outcome.points_clawed_back, outcome.balance) == (300, 300, 0)
+    assert await balance(db, user_id) == 0 and len(await clawbacks(db, user_id)) == 1
+
+
+async def test_a_grant_whose_entry_a_crash_left_in_the_outbox_is_still_taken_back(db, user_id):
+    def die_before_the_entry(collection: str, method: str):
+        if (collection, method) == ("transactions", "insert_one"):
+            raise ConnectionError("process died before writing the grant's entry")
+    with pytest.raises(ConnectionError):
+        await grant(db.with_hook(die_before_the_entry), user_id, 1)
+    assert await balance(db, user_id) == 300  # applied: the entry waits in the wallet's outbox
+    assert await take_back(db, refund("100001", T0)) == (300, 0)
+    assert len(await clawbacks(db, user_id)) == 1 and (await ledger.verify_ledger(db)).ok
+
+
+async def test_a_refund_whose_period_another_charge_linked_meanwhile_stays_due_and_is_matched_again(db, user_id):
+    await grant(db, user_id, 1)
+    await grant(db, user_id, 2)
+    gate, parked, calls = asyncio.Event(), asyncio.Event(), {"n": 0}
+
+    def park_the_link(collection: str, method: str):
+        """Park the refund right before it links its matched period (its second subscriptions.update_one)."""
+        if (collection, method) == ("subscriptions", "update_one"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                parked.set()
+                return gate.wait()
+    refunding = asyncio.create_task(take_back(db.with_hook(park_the_link), refund("100009", T0)))
+    await parked.wait()
+    await take_back(db, charge("100001", T0 - timedelta(minutes=1)))  # the first charge links period 1 first
+    gate.set()
+    assert await refunding == (0, None)  # its period was taken: nothing taken back yet, the refund stays due
+    doc = await subscriptions.find_subscription(db, "p1", False)
+    assert doc["refund_due_at"] is not None and doc["refunds"][0]["clawback_entry_id"] is None
+    assert await settle_due(db, FLOOR, T0 + MONTH + timedelta(days=4), 10) == (1, 300)  # matched again: period 2
+    doc = await subscriptions.find_subscription(db, "p1", False)
+    assert {p["key"]: p["invoice_id"] for p in doc["granted_periods"]} == {PERIOD_1: "100001", PERIOD_2: "100009"}
+    assert "refund_due_at" not in doc and await balance(db, user_id) == 300
