@@ -54,7 +54,7 @@ MODULES: dict[str, list[str]] = {
                                           "tests/handlers/test_subscription_refunds.py"],
     "documents/subscriptions/store.py": ["tests/documents/test_subscriptions.py", "tests/handlers/test_subscriptions.py"],
     "documents/subscriptions/apply.py": ["tests/documents/test_subscriptions.py",
-                                        "tests/documents/test_subscription_refunds.py"],
+                                         "tests/documents/test_subscription_refunds.py", "tests/handlers/test_subscriptions.py"],
     "documents/accounts/sessions.py": ["tests/documents/test_sessions.py", "tests/handlers/test_auth.py",
                               "tests/handlers/test_user.py", "tests/handlers/test_auth_devices.py"],
     "core/tokens.py": ["tests/security/test_tokens.py", "tests/handlers/test_auth.py", "tests/handlers/test_auth_devices.py",
@@ -67,6 +67,9 @@ MODULES: dict[str, list[str]] = {
 # (module, mutation without its line number, the mutated line's source) -> why the mutant cannot change
 # behaviour; reported, not counted.  Keyed by the line's text so edits elsewhere in the module keep it.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("documents/subscriptions/apply.py", "const:1->2#1",
+     'doc = await bind_owner(db, COLLECTION, doc, owner, claim, also={"$inc": {"revision": 1}},'):
+        "revisions are only compared (sums against the user's basis, equality with a re-read): steps of 2 order the same",
     ("documents/purchases/payments.py", "drop-key:$slice#1",
      'return {"$push": {"history": {"$each": [{"at": now, "state": state, "rustore_status": status, "source": source}],'):
         "history grows only when the state moves forward (pending, paid, confirmed, a final state): at most four "
@@ -131,13 +134,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("documents/accounts/sessions.py", "drop-key:_id#1", '{"_id": current["_id"], "refresh_hash": superseded, **window},'):
         "refresh_hash is the SHA-256 of a fresh 256-bit token, held by one session only: the filter matches the same"
         " document with or without its _id",
-    ("documents/subscriptions/apply.py", "drop-raise#1",
-     'raise RuntimeError("could not record subscription")  # pragma: no cover - unique index keeps failing'):
-        "unreachable while the unique index holds; without it the None document fails on the next line, and every"
-        " caller treats any non-domain exception alike (500, webhook retry)",
-    ("documents/subscriptions/apply.py", "const:2->3#1",
-     "for _ in range(2):  # two racing upserts may collide on the unique index; the second then finds the first"):
-        "the second upsert always finds the document the colliding one inserted; a third try is never reached",
     ("documents/subscriptions/apply.py", "return-None#1", 'return await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc'):
         "record_claim's only caller (subscription_sync._verify) does not use the returned document",
     ("documents/subscriptions/apply.py", "boolop:Or#1", 'return await db[COLLECTION].find_one({"_id": doc["_id"]}) or doc'):
@@ -147,20 +143,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "revisions are only compared (sums against the user's basis, equality with a re-read): a start at 1 orders the same",
     ("documents/subscriptions/apply.py", "const:1->2#1", 'update: dict[str, Any] = {"$set": fields, "$inc": {"revision": 1}}'):
         "revisions are only compared (sums against the user's basis, equality with a re-read): steps of 2 order the same",
-    ("documents/subscriptions/apply.py", "const:1->2#1",
-     '{"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}, "$inc": {"revision": 1}},'):
-        "revisions are only compared (sums against the user's basis, equality with a re-read): steps of 2 order the same",
-    ("documents/subscriptions/apply.py", "drop-key:$inc#1",
-     '{"_id": doc["_id"], "user_id": None}, {"$set": {"user_id": owner}, "$inc": {"revision": 1}},'):
-        "the bind is always followed by the state write, which bumps the revision before this apply projects the user;"
-        " a projection racing the bind is redone by that projection (or, after a crash, by the next check)",
     ("documents/subscriptions/refunds.py", "return-None#1", 'return period["key"]'):
         "link_charge's only caller (apply_charge) does not use the returned key",
     ("documents/subscriptions/refunds.py", "drop-key:_id#1",
      'return await db[COLLECTION].find_one(query, {"_id": 1, "purchase_id": 1})'):
         "a projection returns `_id` unless it is excluded: dropping it from the projection returns the same fields",
     ("documents/subscriptions/refunds.py", "const:True->False#1",
-     "result = ledger.LedgerResult(exc.entry, exc.entry.balance_after, True)"):
+     "result = wallet.LedgerResult(exc.entry, exc.entry.balance_after, True)"):
         "unreachable: a period's clawback always requests its grant's amount and corrects its grant's entry, the only"
         " things ledger.clawback compares on a replay, so it never raises IdempotencyKeyMismatch",
     ("documents/subscriptions/refunds.py", "boolop:And#1", 'if pending and doc.get("user_id"):'):
@@ -180,8 +169,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'raise MalformedEvent(f"{event[\'type\']} notifications are not processed")'):
         "unreachable: only INVOICE_STATUS and SUBSCRIPTION_EVENT notifications are stored to be processed"
         " (webhook_events.new_event stores other types as ignored), and SUBSCRIPTION_EVENT returned above",
-    ("documents/subscriptions/store.py", "const:10->11#1", "return min(cap, timedelta(minutes=2 ** min(attempts, 10)))"):
-        "every caller uses the default cap (WATCH, 6 h = 360 min), which 2 ** 9 minutes already exceeds",
     ("documents/subscriptions/store.py", "const:2->3#1",
      'return (0 if live else 1 if status == "PAUSED" else 2), -(utc(end).timestamp() if end else 0.0)'):
         "ranks are only compared: 0 < 1 < 3 orders live, paused and ended the same as 0 < 1 < 2",

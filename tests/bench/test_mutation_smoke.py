@@ -38,3 +38,15 @@ def test_a_smoke_run_kills_the_dropped_authentication_failure(tmp_path, capsys):
     assert (report["module"], report["mutants"], report["killed"], report["survived"]) == (MODULE, 2, 2, 0)
     assert report["score"] == 100.0 and report["survivors"] == []
     assert f"{MODULE}: 2 killed, 0 survived" in capsys.readouterr().out
+
+
+def test_every_recorded_equivalent_mutant_still_names_a_line_of_its_module():
+    # An entry whose line moved away would silently stop excluding anything (or, worse, match new code).
+    from bench.mutation import EQUIVALENT, ROOT
+
+    stale = []
+    for module, kind, text in EQUIVALENT:
+        lines = {line.strip() for line in (ROOT / module).read_text().splitlines()}
+        if module not in MODULES or not all(part in lines for part in text.split("\n")):
+            stale.append((module, kind, text))
+    assert stale == []
