@@ -162,6 +162,16 @@ async def test_required_orders_refuse_purchases_without_one(emulated):
     assert await balance_of(env, user) == 100
 
 
+async def test_a_purchase_of_another_product_than_its_order_is_refused_and_credits_nothing(emulated):
+    env = await emulated(webhooks=False)
+    user = await env.api.register()
+    order = (await env.api.post("/api/payments/orders", {"productId": "points_100"}, token=user["accessToken"])).json
+    sdk = env.buy("points_500", order_id=order["orderId"], developer_payload=order["developerPayload"])
+    resp = await env.api.post("/api/payments/verify", verify_body(sdk), token=user["accessToken"])
+    assert_error_shape(resp, 400, "product_mismatch")  # RuStore's record and our order disagree on the product
+    assert await balance_of(env, user) == 0
+
+
 async def test_client_product_id_is_never_the_source_of_the_grant(emulated):
     env = await emulated(webhooks=False)  # a notification would credit it rightly, from RuStore's record
     user = await env.api.register()
