@@ -228,9 +228,11 @@ async def test_shortfalls_are_counted_in_a_metric_and_listed_by_the_admin_comman
     for name, delta in (("clawback_shortfall_total", 1), ("clawback_shortfall_points_total", 70)):
         assert sample(after, name, kind="purchase") - sample(before, name, kind="purchase") == delta
 
+    more = env.buy("points_100", user=user)  # bought again since: the list shows the account's balance now
+    assert (await env.api.post("/api/payments/verify", verify_body(more), token=user["accessToken"])).status == 200
     rows = await shortfalls(env.service.ctx.db, 50)
     assert [(r["email"], r["reference"], r["requested"], r["taken"], r["shortfall"], r["balance"]) for r in rows] == [
-        (user["email"], f"invoice:{sdk['invoiceId']}", 100, 30, 70, 0)]
+        (user["email"], f"invoice:{sdk['invoiceId']}", 100, 30, 70, 100)]
     assert await run_admin(env.service.ctx, build_parser().parse_args(["shortfalls"])) == 0
     out = capsys.readouterr().out
     assert user["email"] in out and f"invoice:{sdk['invoiceId']}" in out and "70" in out
