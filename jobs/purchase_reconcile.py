@@ -22,7 +22,6 @@ from jobs.runner import Job
 
 BATCH = 200
 HOLD_ALARM = timedelta(hours=3)  # RuStore reverses an unconfirmed hold after 6 hours
-REVOKED_LOCALLY = "revoked locally"  # the outcome of a due refund/reversal finished without asking RuStore
 
 
 async def alarm_old_holds(db: Any, now: datetime) -> int:
@@ -42,11 +41,16 @@ async def _due(ctx: Any, now: datetime) -> list[dict]:
     return await cursor.limit(BATCH).to_list(BATCH)
 
 
+async def _local(ctx: Any, doc: dict, summary: dict, now: datetime) -> bool:
+    if doc.get("state") not in REVOKED:
+        return False
+    # Refunded/reversed is final at RuStore: finish the take-back (or its one re-check) from the record.
+    await settle_revocation(ctx.db, doc, ctx.purchase_policy, now)
+    summary["revocations"] = summary.get("revocations", 0) + 1
+    return True
+
+
 async def _check(ctx: Any, doc: dict, now: datetime) -> Any:
-    if doc.get("state") in REVOKED:
-        # Refunded/reversed is final at RuStore: finish the take-back (or its one re-check) from the record.
-        await settle_revocation(ctx.db, doc, ctx.purchase_policy, now)
-        return REVOKED_LOCALLY
     return await verify_invoice(ctx.db, ctx.rustore, doc["invoice_id"], sandbox=doc["sandbox"], claim=None,
                                 products=ctx.products, policy=ctx.purchase_policy, now=now, source="job")
 
@@ -60,9 +64,6 @@ async def _reschedule(ctx: Any, doc: dict, now: datetime, error: str, outage: bo
 
 
 async def _answered(ctx: Any, outcome: Any, summary: dict, now: datetime) -> None:
-    if outcome == REVOKED_LOCALLY:
-        summary["revocations"] = summary.get("revocations", 0) + 1
-        return
     summary["checked"] += 1
     summary["credited"] += int(outcome.credited_now)
     if outcome.purchase.get("user_id") is None and \
@@ -74,7 +75,7 @@ async def _answered(ctx: Any, outcome: Any, summary: dict, now: datetime) -> Non
         await note_check_failure(ctx.db, outcome.purchase, now, "still pending at RuStore", max_backoff=_max_backoff(ctx))
 
 
-PURCHASES = Reconcile("purchase", "invoice_id", COLLECTION, _due, _check, _reschedule, _answered)
+PURCHASES = Reconcile("purchase", "invoice_id", COLLECTION, _due, _check, _reschedule, _answered, local=_local)
 
 
 async def run(ctx: Any) -> dict:

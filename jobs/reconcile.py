@@ -14,6 +14,9 @@ jobs share, so they cannot drift:
   product no longer sold...): the item is given up (`next_check_at` cleared, `last_error` kept).
 - Anything else (a bug, a broken document): logged, rescheduled with backoff, and the run goes on;
   one bad item never starves the ones behind it.
+
+An item a job can finish without RuStore (`local`: a refunded purchase's recorded take-back) is not a
+RuStore check: none of these rules apply to it, and a failure there ends the run as any store failure does.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ class Reconcile:
     check: Callable[[Any, dict, datetime], Awaitable[Any]]  # (ctx, doc, now) -> outcome; raises on failure
     reschedule: Callable[[Any, dict, datetime, str, bool], Awaitable[None]]  # (ctx, doc, now, error, outage)
     answered: Callable[[Any, Any, dict, datetime], Awaitable[None]]  # (ctx, outcome, summary, now): count it
+    # (ctx, doc, summary, now) -> True when the item was finished without asking RuStore (a purchase's recorded
+    # refund): the rules above do not apply to it, and it neither counts as nor interrupts a run of outages.
+    local: Callable[[Any, dict, dict, datetime], Awaitable[bool]] | None = None
 
 
 async def reconcile(ctx: Any, job: Reconcile, summary: dict, now: datetime) -> dict:
@@ -52,6 +58,8 @@ async def reconcile(ctx: Any, job: Reconcile, summary: dict, now: datetime) -> d
     summary.setdefault("stopped_early", False)
     outages = 0
     for doc in await job.due(ctx, now):
+        if job.local is not None and await job.local(ctx, doc, summary, now):
+            continue
         try:
             outcome = await job.check(ctx, doc, now)
         except RuStoreUnavailable as exc:

@@ -14,6 +14,7 @@ granted twice and nothing paid is lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -51,6 +52,7 @@ from documents.subscriptions.store import (
 from rustore import Payment, Subscription
 
 HISTORY_KEPT = 50
+LEGACY_TOKEN = re.compile(r"\d+\.\d+")  # BillingClient subscriptionToken: invoiceId.userId (API.md §8.1)
 GRANTS_KEPT = 60
 
 
@@ -162,18 +164,21 @@ async def apply_subscription(
     if claim is not None and not claim.purchase_id:
         claim = replace(claim, purchase_id=key)  # the claimant presented this key: RuStore answered for it
     stored = stored_claims(doc, key)
+    if doc.get("source") == "billing" or LEGACY_TOKEN.fullmatch(key):
+        kind = "billing"  # a legacy token presented as a purchaseId is still only a guessable token
     if kind == "pay":
         # RuStore answered for this purchaseId (an unguessable UUID): a claim presenting it possesses it.
         evidence = Ownership(order_id=sub.order_id, developer_payload=sub.developer_payload,
                              app_user_ids=(sub.app_user_id,) if sub.app_user_id else (), product_id=sub.product_id,
                              reported_purchase_ids=frozenset({key}))
     else:
-        # A legacy token (`invoiceId.userId`) is guessable: presenting it proves nothing. Only RuStore's record of
-        # its first invoice can name the owner (our order, our developerPayload, our user id as appUserId).
+        # A legacy token (`invoiceId.userId`) is guessable: presenting it proves nothing. Only RuStore's records can
+        # name the owner (our order, our developerPayload, our user id as appUserId): its first invoice's, else its own.
         charge = first_charge
-        evidence = Ownership(order_id=charge.order_id if charge else None,
-                             developer_payload=charge.developer_payload if charge else None,
-                             app_user_ids=(charge.app_user_id,) if charge and charge.app_user_id else (),
+        evidence = Ownership(order_id=(charge.order_id if charge else None) or sub.order_id,
+                             developer_payload=(charge.developer_payload if charge else None) or sub.developer_payload,
+                             app_user_ids=tuple(dict.fromkeys(
+                                 x for x in (charge.app_user_id if charge else None, sub.app_user_id) if x)),
                              product_id=sub.product_id)
     decision = await decide_owner(db, evidence, claim=claim, stored_claims=stored, bound_to=doc.get("user_id"),
                                   policy=policy)

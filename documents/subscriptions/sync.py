@@ -105,6 +105,9 @@ async def _first_charge(db: Any, client: Any, token: str, sub: Subscription, *, 
         payment = await client.get_payment(invoice_id, sandbox=sandbox)
     except RuStoreNotFound:
         return None
+    except RuStoreRejected as exc:  # RuStore will not show this invoice: no evidence, but the subscription is still real
+        logger.info("legacy token's first invoice refused by RuStore", invoice_id=invoice_id, message=exc.message)
+        return None
     if str(payment.invoice_id) != invoice_id or (payment.product_id and payment.product_id != sub.product_id):
         logger.warning("legacy token's first invoice is not a charge of this subscription", invoice_id=invoice_id)
         return None

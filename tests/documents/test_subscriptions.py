@@ -571,3 +571,17 @@ async def test_an_acknowledgement_is_recorded_and_the_next_check_follows_the_sub
     assert acked["next_check_at"] == now + timedelta(days=1)  # no S7 retry left: the daily look
     gone = await subscriptions.mark_acknowledged(db, await subscriptions.find_subscription(db, "gone", False), now)
     assert gone["acknowledged"] is True and gone["next_check_at"] == now + timedelta(minutes=2)
+
+
+async def test_a_legacy_token_presented_as_a_purchase_id_proves_nothing_and_legacy_evidence_still_binds(db, user_id):
+    # As if RuStore's V4 lookup answered for a BillingClient token (`invoiceId.userId`) without a purchaseId of its
+    # own: the token is guessable, so presenting it on the Pay SDK path binds nobody either.
+    token = "100123.777"
+    guesser = Claim(user_id=ObjectId(), product_id="premium_monthly", purchase_id=token)
+    outcome = await apply(db, answer(token), T0 + timedelta(minutes=1), guesser, "verify")
+    assert outcome.subscription["user_id"] is None and outcome.points_granted == 0
+    # RuStore's own subscription record naming our user as appUserId is evidence (the first invoice was unreadable).
+    named = replace(answer(token), app_user_id=str(user_id))
+    bound = await apply(db, named, T0 + timedelta(minutes=2), source="job")
+    assert bound.subscription["user_id"] == user_id and bound.points_granted == 300
+    assert await balance(db, user_id) == 300

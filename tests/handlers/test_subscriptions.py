@@ -255,6 +255,22 @@ async def test_a_legacy_token_claimed_while_rustore_was_down_binds_nobody_when_t
     await assert_ledger_clean(env)
 
 
+async def test_a_legacy_first_invoice_rustore_refuses_to_show_leaves_the_subscription_pending_not_given_up(emulated):
+    env = await emulated(webhooks=False)
+    buyer = await env.api.register()
+    sdk = await subscribe(env, buyer, sdk="billing")
+    body = {"subscriptionToken": sdk["subscriptionToken"], "productId": "premium_monthly"}
+    asked = env.emulator.stats.get("payment_v2", 0)
+    env.emulator.set_fault("payment_v2", "error", status=400)  # P3 refuses the token's first invoice
+    resp = await env.api.post("/api/subscriptions/verify", body, token=buyer["accessToken"])
+    assert resp.status == 202 and resp.json == {"status": "pending", "balance": 0}  # no evidence yet, nothing lost
+    assert env.emulator.stats.get("payment_v2", 0) > asked  # the refusal was met
+    env.emulator.clear_faults()
+    resp = await env.api.post("/api/subscriptions/verify", body, token=buyer["accessToken"])
+    assert resp.status == 200 and (resp.json["status"], resp.json["pointsGranted"]) == ("active", 300)
+    await assert_ledger_clean(env)
+
+
 async def test_rustore_down_during_verify_is_503_and_the_job_completes_it(emulated):
     env = await emulated(webhooks=False)
     user = await env.api.register()
