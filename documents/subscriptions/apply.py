@@ -155,7 +155,8 @@ async def apply_subscription(
 ) -> SubscriptionOutcome:
     """Record RuStore's view of a subscription, bind its owner, grant its paid period once, show it on the user.
 
-    `first_charge` is RuStore's record of a legacy token's first invoice (the only evidence of its owner).
+    `first_charge` is RuStore's payment record of a legacy token (P1): with the subscription's own record,
+    the only evidence of its owner.
     """
     product = check_subscription(policy, products, sub, claim)
     key, kind = (sub.subscription_token, "billing") if sub.subscription_token else (str(sub.purchase_id), "pay")
@@ -173,7 +174,7 @@ async def apply_subscription(
                              reported_purchase_ids=frozenset({key}))
     else:
         # A legacy token (`invoiceId.userId`) is guessable: presenting it proves nothing. Only RuStore's records can
-        # name the owner (our order, our developerPayload, our user id as appUserId): its first invoice's, else its own.
+        # name the owner (our order, our developerPayload, our user id as appUserId): its payment's (P1), else its own.
         charge = first_charge
         evidence = Ownership(order_id=(charge.order_id if charge else None) or sub.order_id,
                              developer_payload=(charge.developer_payload if charge else None) or sub.developer_payload,

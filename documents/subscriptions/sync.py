@@ -90,26 +90,27 @@ async def _fetch(client: Any, key: str, product_id: str, *, legacy: bool, sandbo
 
 
 async def _first_charge(db: Any, client: Any, token: str, sub: Subscription, *, sandbox: bool) -> Payment | None:
-    """RuStore's record (P3) of the first invoice a legacy token names, while the subscription has no owner.
+    """RuStore's payment record of a legacy token (P1, by the token itself), while the subscription has no owner.
 
     A BillingClient `subscriptionToken` is `invoiceId.userId`: guessable, so presenting it proves nothing.
-    The record of its first invoice carries the order and developerPayload the app started the
-    subscription with (API.md §8.1, §13): that is the evidence of its owner. None when there is nothing
-    to learn (already bound, no invoice id, RuStore does not know it, or it is another product's charge).
+    P1 is RuStore's documented lookup by that token (API.md §2.2) and its `invoice.order.order_id` is the
+    orderId the app started the subscription with: that is the evidence of its owner. None when there is
+    nothing to learn (already bound, not a token, RuStore does not know it or will not show it, or it is
+    another invoice or product).
     """
     doc = await find_subscription(db, token, sandbox)
     invoice_id = token.split(".", 1)[0]
     if (doc is not None and doc.get("user_id") is not None) or not invoice_id.isdigit():
         return None
     try:
-        payment = await client.get_payment(invoice_id, sandbox=sandbox)
+        payment = await client.get_legacy_payment(token, sandbox=sandbox)
     except RuStoreNotFound:
         return None
-    except RuStoreRejected as exc:  # RuStore will not show this invoice: no evidence, but the subscription is still real
-        logger.info("legacy token's first invoice refused by RuStore", invoice_id=invoice_id, message=exc.message)
+    except RuStoreRejected as exc:  # RuStore will not show this payment: no evidence, but the subscription is still real
+        logger.info("legacy token's payment refused by RuStore", invoice_id=invoice_id, message=exc.message)
         return None
     if str(payment.invoice_id) != invoice_id or (payment.product_id and payment.product_id != sub.product_id):
-        logger.warning("legacy token's first invoice is not a charge of this subscription", invoice_id=invoice_id)
+        logger.warning("legacy token's payment is not this subscription's first charge", invoice_id=invoice_id)
         return None
     return payment
 

@@ -260,11 +260,11 @@ async def test_a_legacy_first_invoice_rustore_refuses_to_show_leaves_the_subscri
     buyer = await env.api.register()
     sdk = await subscribe(env, buyer, sdk="billing")
     body = {"subscriptionToken": sdk["subscriptionToken"], "productId": "premium_monthly"}
-    asked = env.emulator.stats.get("payment_v2", 0)
-    env.emulator.set_fault("payment_v2", "error", status=400)  # P3 refuses the token's first invoice
+    asked = env.emulator.stats.get("legacy_payment", 0)
+    env.emulator.set_fault("legacy_payment", "error", status=400)  # P1 refuses the token's payment
     resp = await env.api.post("/api/subscriptions/verify", body, token=buyer["accessToken"])
     assert resp.status == 202 and resp.json == {"status": "pending", "balance": 0}  # no evidence yet, nothing lost
-    assert env.emulator.stats.get("payment_v2", 0) > asked  # the refusal was met
+    assert env.emulator.stats.get("legacy_payment", 0) > asked  # the refusal was met
     env.emulator.clear_faults()
     resp = await env.api.post("/api/subscriptions/verify", body, token=buyer["accessToken"])
     assert resp.status == 200 and (resp.json["status"], resp.json["pointsGranted"]) == ("active", 300)
